@@ -1,0 +1,233 @@
+"""`guichet ...`: the operators' commands. Errors go to stderr as one line, with exit code 1."""
+
+import asyncio
+import json
+import secrets
+import sys
+from collections.abc import Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from app import clock
+from app.config import Settings, get_settings
+from app.vocabulary import Role
+
+cli = typer.Typer(help="Guichet: single-window case management for social protection.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
+seed_cli = typer.Typer(help="Demo and synthetic data.", no_args_is_help=True)
+locations_cli = typer.Typer(help="The gazetteer.", no_args_is_help=True)
+offices_cli = typer.Typer(help="Single-window offices.", no_args_is_help=True)
+users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+cli.add_typer(db_cli, name="db")
+cli.add_typer(seed_cli, name="seed")
+cli.add_typer(locations_cli, name="locations")
+cli.add_typer(offices_cli, name="offices")
+cli.add_typer(users_cli, name="users")
+
+
+class CommandError(Exception):
+    """A reason to stop, printed as one line."""
+
+
+def fail(message: str) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def run(work: Callable[[], Awaitable[Any]]) -> Any:
+    from app.errors import DomainError
+
+    try:
+        return asyncio.run(work())
+    except (CommandError, DomainError, ValueError) as exc:
+        fail(str(exc).splitlines()[0])
+    except OSError as exc:
+        fail(f"cannot reach the database: {exc}")
+
+
+def settings() -> Settings:
+    try:
+        current = get_settings()
+    except ValueError as exc:
+        fail(str(exc).splitlines()[-1].strip())
+    clock.set_timezone(current.timezone)
+    from app.services import activity
+
+    activity.configure(current.pseudonym_key.get_secret_value())
+    return current
+
+
+@asynccontextmanager
+async def transaction(current: Settings):
+    """One transaction on a fresh engine, committed if the block succeeds."""
+    from app.db import create_engine, create_sessionmaker
+
+    engine = create_engine(current)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
+# ---- serve and database ----------------------------------------------------------------------------
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Run the API (uvicorn). OpenAPI docs at /docs."""
+    import uvicorn
+
+    current = settings()
+    from app.logs import configure_logging
+
+    configure_logging(current.log_level)
+    uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None,
+                proxy_headers=True, server_header=False)
+
+
+@db_cli.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Migrate the database to the newest schema (or REVISION)."""
+    from alembic import command
+
+    from app.migrations_state import alembic_config
+
+    current = settings()
+    if current.is_sqlite:
+        Path(current.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        command.upgrade(alembic_config(current.database_url), revision)
+    except Exception as exc:  # alembic and the drivers raise many kinds; the operator needs the reason
+        fail(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+    typer.echo(f"database at {revision}")
+
+
+# ---- gazetteer, offices, users ---------------------------------------------------------------------
+
+
+@locations_cli.command("import")
+def locations_import(file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)]) -> None:
+    """Load a gazetteer CSV (columns: code, name, level, parent_code[, name_km]); existing codes are updated."""
+    from app.services import locations
+
+    current = settings()
+    try:
+        rows = locations.parse_gazetteer(file.read_text(encoding="utf-8-sig"), source=file.name)
+    except UnicodeDecodeError:
+        fail(f"{file}: not UTF-8 text")
+
+    async def work() -> int:
+        async with transaction(current) as session:
+            return await locations.import_rows(session, rows)
+
+    typer.echo(f"imported {run(work)} locations from {file.name}")
+
+
+@offices_cli.command("create")
+def offices_create(
+    code: Annotated[str, typer.Option(help="Short office code, e.g. SR-ACH.")],
+    name: Annotated[str, typer.Option(help="Office name.")],
+    location: Annotated[str, typer.Option(help="Province or district code of the gazetteer.")],
+) -> None:
+    """Create a single-window office."""
+    from app.schemas.registry import OfficeCreate
+    from app.services import offices
+
+    current = settings()
+    body = _validated(OfficeCreate, code=code, name=name, location_code=location)
+
+    async def work():
+        async with transaction(current) as session:
+            return await offices.create_office(session, None, code=body.code, name=body.name, location_code=body.location_code)
+
+    office = run(work)
+    typer.echo(f"created office {office.code} ({office.name}) at {office.location_code}")
+
+
+@users_cli.command("create")
+def users_create(
+    username: Annotated[str, typer.Option(help="Sign-in name.")],
+    role: Annotated[Role, typer.Option(help="admin, supervisor, clerk, monitor or partner.")],
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
+    office: Annotated[str | None, typer.Option(help="Office code (supervisors and clerks).")] = None,
+    scheme: Annotated[str | None, typer.Option(help="Scheme code (partner accounts).")] = None,
+    full_name: Annotated[str | None, typer.Option(help="Full name.")] = None,
+) -> None:
+    """Create a user account; the password is read from standard input."""
+    from app.schemas.registry import UserCreate
+    from app.services import users
+
+    if not password_stdin:
+        fail("pass --password-stdin and the password on standard input (it never goes on the command line)")
+    password = sys.stdin.readline().rstrip("\r\n")
+    current = settings()
+    body = _validated(UserCreate, username=username, password=password, role=role, office_code=office,
+                      scheme_code=scheme, full_name=full_name)
+
+    async def work():
+        async with transaction(current) as session:
+            user, _ = await users.create_user(
+                session, None, username=body.username, password=password, role=body.role, full_name=body.full_name,
+                office_code=body.office_code, scheme_code=body.scheme_code,
+            )
+            return user
+
+    user = run(work)
+    typer.echo(f"created {user.role} {user.username}")
+
+
+def _validated(model, **values):
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "input"
+        fail(f"{where}: {first['msg']}")
+
+
+# ---- demo data -------------------------------------------------------------------------------------
+
+
+@seed_cli.command("demo")
+def seed_demo() -> None:
+    """Load the demo gazetteer, offices, users and a few households (idempotent). Prints the demo logins."""
+    from app.services import demo
+
+    current = settings()
+    logins_file = current.var_dir / "demo_logins.json"
+    logins = json.loads(logins_file.read_text()) if logins_file.exists() else {
+        username: secrets.token_urlsafe(9) for username in demo.DEMO_USERNAMES
+    }
+
+    async def work():
+        async with transaction(current) as session:
+            return await demo.seed(session, logins)
+
+    summary = run(work)
+    logins_file.parent.mkdir(parents=True, exist_ok=True)
+    if not logins_file.exists():
+        logins_file.touch(mode=0o600)
+        logins_file.write_text(json.dumps(logins, indent=2))
+    typer.echo(summary)
+    typer.echo(f"Demo logins (kept in {logins_file}):")
+    for username, role_line in demo.describe(logins):
+        typer.echo(f"  {username:<16} {logins[username]:<14} {role_line}")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

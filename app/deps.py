@@ -1,0 +1,99 @@
+"""Request dependencies: the session of the request's unit of work, the settings, and the caller."""
+
+import uuid
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.config import Settings
+from app.errors import Forbidden, Unauthenticated
+from app.models import Office, User
+from app.security import InvalidToken, verify_token
+from app.vocabulary import Role
+
+
+def get_session(request: Request) -> AsyncSession:
+    return request.state.session
+
+
+def get_app_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller, as the database knows them now (not as the token remembers)."""
+
+    id: uuid.UUID
+    username: str
+    role: Role
+    office_id: uuid.UUID | None
+    office_code: str | None
+    scheme_code: str | None
+
+    @property
+    def office_scope(self) -> uuid.UUID | None:
+        """The only office whose records this caller may touch; None means every office (admin)."""
+        return None if self.role is Role.admin else self.office_id
+
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def current_principal(
+    request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]
+) -> Principal:
+    if not token:
+        raise Unauthenticated("Sign in first: send 'Authorization: Bearer <token>'.")
+    try:
+        claims = verify_token(settings, token)
+    except InvalidToken:
+        raise Unauthenticated("The token is invalid or expired; sign in again.") from None
+    row = (
+        await session.execute(
+            select(User, Office.code).outerjoin(Office, Office.id == User.office_id).where(User.id == claims.subject)
+        )
+    ).first()
+    if row is None:
+        raise Unauthenticated("The token's user no longer exists.")
+    user, office_code = row
+    if not user.is_active or claims.issued_at < int(user.tokens_valid_after.timestamp()) or claims.role != user.role:
+        raise Unauthenticated("The token was revoked; sign in again.")
+    principal = Principal(
+        id=user.id,
+        username=user.username,
+        role=Role(user.role),
+        office_id=user.office_id,
+        office_code=office_code,
+        scheme_code=user.scheme_code,
+    )
+    request.state.principal = principal
+    return principal
+
+
+def require_roles(*roles: Role):
+    allowed = frozenset(roles)
+
+    async def _check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
+        if principal.role not in allowed:
+            raise Forbidden(f"The {principal.role} role may not do this.")
+        return principal
+
+    _check.allowed_roles = allowed  # read by the role-matrix test
+    return Depends(_check)
+
+
+CurrentUser = Annotated[Principal, Depends(current_principal)]
+AdminUser = Annotated[Principal, require_roles(Role.admin)]
+SupervisorUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor)]
+OfficeUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor, Role.clerk)]
+PartnerUser = Annotated[Principal, require_roles(Role.partner)]
+MonitorUser = Annotated[Principal, require_roles(Role.admin, Role.monitor)]

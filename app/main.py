@@ -1,0 +1,76 @@
+"""The application factory."""
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app import clock
+from app.config import Settings, get_settings
+from app.db import create_engine, create_sessionmaker
+from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
+from app.logs import configure_logging
+from app.middleware import RequestContextMiddleware
+from app.routers import audit, auth, households, meta, persons, registry
+from app.schemas.common import Problem
+from app.services import activity
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        engine = create_engine(settings)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    clock.set_timezone(settings.timezone)
+    activity.configure(settings.pseudonym_key.get_secret_value())
+
+    app = FastAPI(
+        title="Guichet",
+        version="0.1.0",
+        summary="Single-window case management for social protection: one visit, every scheme.",
+        lifespan=lifespan,
+        max_body_size=MAX_BODY_BYTES,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware)
+
+    for module in (meta, auth, registry, households, persons, audit):
+        app.include_router(module.router)
+    if settings.bench_endpoints:
+        from app.routers import bench
+
+        app.include_router(bench.router)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """Every error response is declared as application/problem+json with the Problem schema."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(problem_schema.pop("$defs", {}))
+    components["Problem"] = problem_schema
+    components.pop("HTTPValidationError", None)
+    components.pop("ValidationError", None)
+    for path in schema.get("paths", {}).values():
+        for operation in path.values():
+            for status, response in operation.get("responses", {}).items():
+                if status.isdigit() and int(status) >= 400:
+                    response["content"] = {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    app.openapi_schema = schema
+    return schema

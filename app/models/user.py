@@ -1,0 +1,33 @@
+import uuid
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, Versioned, new_id, utcnow
+
+
+class User(Versioned, Base):
+    __tablename__ = "user_account"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    full_name: Mapped[str | None] = mapped_column(String(200))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))
+    office_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("office.id"), index=True)
+    scheme_code: Mapped[str | None] = mapped_column(String(40))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    # Tokens issued before this instant are refused (set on deactivation and password change).
+    tokens_valid_after: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins per username (known or not, so that probing names reveals nothing)."""
+
+    __tablename__ = "login_throttle"
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column()

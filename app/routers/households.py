@@ -1,0 +1,92 @@
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import Query, Response
+
+from app.deps import OfficeUser, SessionDep
+from app.etag import etag
+from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
+from app.schemas.common import LocationCode, Page
+from app.schemas.households import (
+    ConsentIn,
+    ConsentRead,
+    HouseholdCreate,
+    HouseholdRead,
+    HouseholdSummary,
+    HouseholdUpdate,
+    MemberAdd,
+    PersonRead,
+)
+from app.services import households
+from app.unit_of_work import Idempotent
+
+router = api_router(tags=["households"])
+
+
+@router.post("/households", response_model=HouseholdRead, status_code=201, dependencies=[Idempotent],
+             responses=CONFLICT_RESPONSES)
+async def register_household(session: SessionDep, actor: OfficeUser, body: HouseholdCreate, response: Response) -> HouseholdRead:
+    """Register a household with its members and consent. A national ID already registered, or a
+    likely duplicate person (unless `confirm_new`), answers 409 with what was found."""
+    household = await households.register_household(session, actor, body)
+    response.headers["Location"] = f"/api/v1/households/{household.id}"
+    response.headers["ETag"] = etag(household.version)
+    return household
+
+
+@router.get("/households", response_model=Page[HouseholdSummary])
+async def search_households(
+    session: SessionDep,
+    actor: OfficeUser,
+    name: Annotated[SearchText, Query(description="Part of any member's name; case and accents ignored.")] = None,
+    national_id: Annotated[str | None, Query(max_length=30)] = None,
+    location: Annotated[LocationCode | None, Query(description="A village or any location above it.")] = None,
+    idpoor_level: Literal["1", "2", "none"] | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> Page[HouseholdSummary]:
+    items, total = await households.search_households(
+        session, actor, name=name, national_id=national_id, location=location, idpoor_level=idpoor_level,
+        limit=limit, offset=offset,
+    )
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/households/{household_id}", response_model=HouseholdRead)
+async def get_household(session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, response: Response) -> HouseholdRead:
+    household = await households.get_household(session, actor, household_id)
+    response.headers["ETag"] = etag(household.version)
+    return household
+
+
+@router.patch("/households/{household_id}", response_model=HouseholdRead, responses=PATCH_RESPONSES)
+async def update_household(
+    session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: HouseholdUpdate, if_match: IfMatch,
+    response: Response,
+) -> HouseholdRead:
+    household = await households.update_household(session, actor, household_id, body, if_match)
+    response.headers["ETag"] = etag(household.version)
+    return household
+
+
+@router.post("/households/{household_id}/members", response_model=PersonRead, status_code=201,
+             dependencies=[Idempotent], responses=CONFLICT_RESPONSES)
+async def add_member(
+    session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: MemberAdd, response: Response
+) -> PersonRead:
+    person = await households.add_member(session, actor, household_id, body)
+    response.headers["Location"] = f"/api/v1/persons/{person.id}"
+    response.headers["ETag"] = etag(person.version)
+    return person
+
+
+@router.get("/households/{household_id}/consent", response_model=list[ConsentRead])
+async def consent_history(session: SessionDep, actor: OfficeUser, household_id: uuid.UUID) -> list[ConsentRead]:
+    """Every consent given for the household, newest (the one in force) first."""
+    return await households.consent_history(session, actor, household_id)
+
+
+@router.post("/households/{household_id}/consent", response_model=ConsentRead, status_code=201, dependencies=[Idempotent])
+async def change_consent(session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: ConsentIn) -> ConsentRead:
+    """Record the household's consent as it stands now; earlier records are kept."""
+    return await households.change_consent(session, actor, household_id, body)

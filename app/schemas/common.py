@@ -1,0 +1,68 @@
+from typing import Annotated, Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+MAX_PAGE = 200
+
+# Every free-text input is bounded; these are the few shapes used across the API.
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_.-]+$")]
+LocationCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{8})$")]
+VillageCode = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
+
+
+class InputModel(BaseModel):
+    """Request bodies refuse unknown fields, so a misspelt field is an error, not silently lost."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ReadModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    total: int
+    limit: int
+    offset: int
+
+
+class FieldError(BaseModel):
+    pointer: str = Field(description="JSON pointer to the field, e.g. #/members/0/sex")
+    detail: str
+    code: str | None = None
+    in_: str | None = Field(default=None, alias="in")
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details. `type` is stable; match on it, not on `title` or `detail`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    request_id: str | None = None
+    errors: list[FieldError] | None = None
+
+
+# Declared on every router; the OpenAPI builder gives each of them the problem+json Problem schema.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Bad request or malformed JSON"},
+    401: {"description": "Missing, invalid or expired token"},
+    403: {"description": "The caller's role may not do this"},
+    404: {"description": "Not found (or another office's record)"},
+    413: {"description": "Body over 1 MiB"},
+    422: {"description": "Invalid fields; see errors"},
+    500: {"description": "Internal error; nothing was changed"},
+    503: {"description": "Database unavailable; retry later"},
+}

@@ -1,0 +1,317 @@
+"""The registration contract: households, their members and consent."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator, model_validator
+
+from app import clock
+from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode
+from app.vocabulary import (
+    AreaType,
+    ConsentMethod,
+    ConsentPurpose,
+    DisabilityLevel,
+    EmploymentStatus,
+    Relationship,
+    Sex,
+)
+
+NationalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{4,30}$")]
+Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{5,18}$")]
+AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
+AttributeValue = bool | int | float | Annotated[str, StringConstraints(max_length=200)] | None
+MAX_MEMBERS = 40
+EARLIEST_BIRTH_YEAR = 1890
+
+
+class Disability(InputModel):
+    """Washington Group short set: one answer per domain."""
+
+    seeing: DisabilityLevel = DisabilityLevel.none
+    hearing: DisabilityLevel = DisabilityLevel.none
+    walking: DisabilityLevel = DisabilityLevel.none
+    remembering: DisabilityLevel = DisabilityLevel.none
+    self_care: DisabilityLevel = DisabilityLevel.none
+    communicating: DisabilityLevel = DisabilityLevel.none
+
+
+class IdPoor(InputModel):
+    level: Literal[1, 2] | None = None
+    card_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _card_goes_with_level(self) -> "IdPoor":
+        if self.level is None and (self.card_number or self.valid_until):
+            raise ValueError("an equity card number or validity needs an IDPoor level")
+        return self
+
+
+class ConsentIn(InputModel):
+    purposes: Annotated[list[ConsentPurpose], Field(min_length=1, max_length=10)]
+    given_by: Text200
+    method: ConsentMethod
+    note: Text500 | None = None
+
+    @field_validator("purposes")
+    @classmethod
+    def _unique(cls, purposes: list[ConsentPurpose]) -> list[ConsentPurpose]:
+        return list(dict.fromkeys(purposes))
+
+
+class PersonFacts(InputModel):
+    """The facts of a person that every scheme may ask about. Shared by registration and updates."""
+
+    given_name: Name
+    family_name: Name
+    sex: Sex
+    birth_date: date | None = None
+    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    birth_date_approximate: bool = False
+    national_id: NationalId | None = None
+    phone: Phone | None = None
+    relationship: Relationship
+    disability: Disability = Field(default_factory=Disability)
+    pregnant: bool = False
+    expected_delivery_date: date | None = None
+    employment_status: EmploymentStatus | None = None
+    monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000, description="KHR per month")
+    school_enrolled: bool | None = None
+    school_attendance_percent: int | None = Field(default=None, ge=0, le=100)
+    nssf_member: bool | None = None
+    nssf_contribution_months: int | None = Field(default=None, ge=0, le=900)
+    attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] = Field(default_factory=dict)
+
+
+def check_person_facts(facts: dict[str, Any], today: date) -> None:
+    """Rules across fields, applied to a full set of facts (a new member, or a member after a PATCH)."""
+    birth_date, birth_year = facts.get("birth_date"), facts.get("birth_year")
+    if birth_date is None and birth_year is None:
+        raise ValueError("give birth_date, or birth_year with birth_date_approximate")
+    if birth_date is not None:
+        if birth_date > today:
+            raise ValueError("birth_date is in the future")
+        if birth_date.year < EARLIEST_BIRTH_YEAR:
+            raise ValueError(f"birth_date is before {EARLIEST_BIRTH_YEAR}")
+        if birth_year is not None and birth_year != birth_date.year:
+            raise ValueError("birth_year does not match birth_date")
+    elif birth_year > today.year:
+        raise ValueError("birth_year is in the future")
+    if facts.get("pregnant") and facts.get("sex") == Sex.male:
+        raise ValueError("pregnant is only recorded for a woman")
+    if facts.get("expected_delivery_date") is not None and not facts.get("pregnant"):
+        raise ValueError("expected_delivery_date needs pregnant: true")
+
+
+class MemberCreate(PersonFacts):
+    @model_validator(mode="after")
+    def _consistent(self) -> "MemberCreate":
+        check_person_facts(self.model_dump(), clock.today())
+        if self.birth_year is None:
+            self.birth_year = self.birth_date.year
+        return self
+
+
+class MemberAdd(MemberCreate):
+    confirm_new: bool = Field(default=False, description="Register even though likely duplicates exist.")
+
+
+class HouseholdCreate(InputModel):
+    village_code: VillageCode
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    area_type: AreaType
+    idpoor: IdPoor | None = None
+    consent: ConsentIn
+    members: Annotated[list[MemberCreate], Field(min_length=1, max_length=MAX_MEMBERS)]
+    office_code: Code | None = Field(default=None, description="Only for admins; staff register for their own office.")
+    confirm_new: bool = Field(default=False, description="Register even though likely duplicates exist.")
+
+    @model_validator(mode="after")
+    def _household_rules(self) -> "HouseholdCreate":
+        heads = sum(1 for m in self.members if m.relationship is Relationship.head)
+        if heads != 1:
+            raise ValueError(f"a household has exactly one head; {heads} given")
+        ids = [m.national_id for m in self.members if m.national_id]
+        if len(ids) != len(set(ids)):
+            raise ValueError("two members have the same national_id")
+        if ConsentPurpose.registry not in self.consent.purposes:
+            raise ValueError("consent for the 'registry' purpose is required to register a household")
+        return self
+
+
+class HouseholdUpdate(InputModel):
+    village_code: VillageCode | None = None
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] | None = None
+    area_type: AreaType | None = None
+    idpoor: IdPoor | None = None
+    head_id: uuid.UUID | None = Field(default=None, description="Make this member the head.")
+    former_head_relationship: Relationship | None = Field(
+        default=None, description="The former head's relationship to the new head (default other_relative)."
+    )
+
+
+class PersonUpdate(InputModel):
+    """Fields present are changed; null clears an optional field."""
+
+    given_name: Name | None = None
+    family_name: Name | None = None
+    sex: Sex | None = None
+    birth_date: date | None = None
+    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    birth_date_approximate: bool | None = None
+    national_id: NationalId | None = None
+    phone: Phone | None = None
+    relationship: Relationship | None = None
+    disability: Disability | None = None
+    pregnant: bool | None = None
+    expected_delivery_date: date | None = None
+    employment_status: EmploymentStatus | None = None
+    monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000)
+    school_enrolled: bool | None = None
+    school_attendance_percent: int | None = Field(default=None, ge=0, le=100)
+    nssf_member: bool | None = None
+    nssf_contribution_months: int | None = Field(default=None, ge=0, le=900)
+    attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] | None = None
+
+
+class MatchQuery(InputModel):
+    given_name: Name
+    family_name: Name
+    sex: Sex | None = None
+    birth_date: date | None = None
+    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    village_code: VillageCode
+    national_id: NationalId | None = None
+
+
+# ---- responses -------------------------------------------------------------------------------
+
+
+class DisabilityRead(ReadModel):
+    seeing: DisabilityLevel
+    hearing: DisabilityLevel
+    walking: DisabilityLevel
+    remembering: DisabilityLevel
+    self_care: DisabilityLevel
+    communicating: DisabilityLevel
+
+
+class PersonRead(ReadModel):
+    id: uuid.UUID
+    household_id: uuid.UUID
+    version: int
+    given_name: str
+    family_name: str
+    sex: Sex
+    birth_date: date | None
+    birth_year: int
+    birth_date_approximate: bool
+    age_years: int = Field(description="Age today (from the birth year when the date is unknown).")
+    national_id: str | None
+    phone: str | None
+    relationship: Relationship
+    disability: DisabilityRead
+    severe_disability: bool = Field(description="Washington Group cut-off: a lot of difficulty or cannot, in any domain.")
+    pregnant: bool
+    expected_delivery_date: date | None
+    employment_status: EmploymentStatus | None
+    monthly_income: int | None
+    school_enrolled: bool | None
+    school_attendance_percent: int | None
+    nssf_member: bool | None
+    nssf_contribution_months: int | None
+    attributes: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+
+
+class IdPoorRead(ReadModel):
+    level: int | None
+    card_number: str | None
+    valid_until: date | None
+    valid: bool = Field(description="A level is recorded and the card has not expired.")
+
+
+class ConsentRead(ReadModel):
+    id: uuid.UUID
+    purposes: list[ConsentPurpose]
+    given_by: str
+    method: ConsentMethod
+    note: str | None
+    recorded_at: datetime
+    recorded_by: uuid.UUID | None
+
+
+class LocationPath(ReadModel):
+    village: str | None
+    commune: str | None
+    district: str | None
+    province: str | None
+
+
+class HouseholdRead(ReadModel):
+    id: uuid.UUID
+    version: int
+    office_code: str
+    village_code: str
+    location: LocationPath
+    address: str | None
+    area_type: AreaType
+    idpoor: IdPoorRead
+    consent: ConsentRead | None
+    head_id: uuid.UUID | None
+    size: int
+    female_headed: bool
+    members: list[PersonRead]
+    created_at: datetime
+    updated_at: datetime
+
+
+class HouseholdSummary(ReadModel):
+    """A search hit: enough for the clerk to pick the right household."""
+
+    id: uuid.UUID
+    version: int
+    office_code: str
+    village_code: str
+    address: str | None
+    idpoor_level: int | None
+    head_name: str | None
+    head_national_id: str | None
+    size: int
+    female_headed: bool
+    created_at: datetime
+
+
+class PersonSummary(ReadModel):
+    id: uuid.UUID
+    household_id: uuid.UUID
+    given_name: str
+    family_name: str
+    sex: Sex
+    birth_date: date | None
+    birth_year: int
+    birth_date_approximate: bool
+    national_id: str | None
+    relationship: Relationship
+    village_code: str
+
+
+class MatchCandidate(ReadModel):
+    person_id: uuid.UUID
+    household_id: uuid.UUID
+    score: float = Field(ge=0, le=1)
+    matched_fields: list[str]
+    given_name: str
+    family_name: str
+    sex: Sex
+    birth_date: date | None
+    birth_year: int
+    village_code: str
+    national_id: str | None
+
+
+class MatchResult(ReadModel):
+    items: list[MatchCandidate]

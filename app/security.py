@@ -1,0 +1,93 @@
+"""Every use of python-jose and of the password hasher lives here.
+
+Tokens are HS256 only (one algorithm, pinned, so the token header cannot choose), must carry
+exp, iat, nbf, iss, aud, sub and jti, and are refused above a size cap before any parsing.
+Swapping the JWT library is a change to this module alone."""
+
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from jose import JWTError, jwt
+
+from app.config import Settings
+
+ALGORITHM = "HS256"
+MAX_TOKEN_BYTES = 4096
+CLOCK_LEEWAY_SECONDS = 30
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that both paths cost the same time.
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+class InvalidToken(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    subject: uuid.UUID
+    issued_at: int
+    role: str
+
+
+def issue_token(settings: Settings, *, subject: uuid.UUID, role: str, office: str | None, scheme: str | None) -> tuple[str, int]:
+    now = datetime.now(UTC)
+    lifetime = settings.token_lifetime_minutes * 60
+    claims = {
+        "sub": str(subject),
+        "role": role,
+        "office": office,
+        "scheme": scheme,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": int(now.timestamp()),
+        "nbf": int(now.timestamp()),
+        "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
+        "jti": secrets.token_hex(8),
+    }
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), lifetime
+
+
+def verify_token(settings: Settings, token: str) -> TokenClaims:
+    if len(token) > MAX_TOKEN_BYTES:
+        raise InvalidToken("token too large")
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            audience=settings.jwt_audience,
+            issuer=settings.jwt_issuer,
+            options={
+                "require_exp": True,
+                "require_iat": True,
+                "require_nbf": True,
+                "require_iss": True,
+                "require_aud": True,
+                "require_sub": True,
+                "require_jti": True,
+                "leeway": CLOCK_LEEWAY_SECONDS,
+            },
+        )
+        # python-jose accepts a token without "aud" even when an audience is expected; check it here.
+        if claims.get("aud") != settings.jwt_audience:
+            raise InvalidToken("wrong audience")
+        return TokenClaims(subject=uuid.UUID(claims["sub"]), issued_at=int(claims["iat"]), role=str(claims["role"]))
+    except (JWTError, KeyError, ValueError, TypeError) as exc:
+        raise InvalidToken(str(exc)) from None
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+    except (VerificationError, InvalidHashError):
+        return False

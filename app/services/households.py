@@ -1,0 +1,464 @@
+"""The household registry: registration with its members and consent, search, reads and changes.
+
+Every function runs inside the request's transaction, scopes what it touches to the caller's office
+(another office's record is "not found", exactly like a missing one), audits reads as well as
+writes, and writes an activity event for every change."""
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import exists, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+from sqlalchemy.orm.attributes import set_committed_value
+
+from app import clock
+from app.deps import Principal
+from app.errors import DomainError, Forbidden, InvalidInput, NotFound
+from app.etag import check_if_match
+from app.models import ConsentRecord, Household, Office, Person
+from app.models.base import utcnow
+from app.schemas.households import (
+    ConsentIn,
+    ConsentRead,
+    DisabilityRead,
+    HouseholdCreate,
+    HouseholdRead,
+    HouseholdSummary,
+    HouseholdUpdate,
+    IdPoorRead,
+    LocationPath,
+    MemberAdd,
+    MemberCreate,
+    PersonRead,
+)
+from app.services import activity, audit, matching
+from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
+from app.services.locations import location_path, require_village
+from app.services.names import name_key, search_name, search_terms
+from app.vocabulary import DISABILITY_DOMAINS, ConsentPurpose, Relationship
+
+# ---- reading --------------------------------------------------------------------------------------
+
+
+def person_read(person: Person, today: date) -> PersonRead:
+    return PersonRead.model_validate(
+        {
+            **{c: getattr(person, c) for c in PersonRead.model_fields if hasattr(person, c) and c != "disability"},
+            "disability": DisabilityRead(**disability_levels(person)),
+            "severe_disability": has_severe_disability(person),
+            "age_years": age_in_years(person.birth_date, person.birth_year, today),
+        }
+    )
+
+
+def head_of(household: Household) -> Person | None:
+    return next((m for m in household.members if m.relationship == Relationship.head), None)
+
+
+async def current_consent(session: AsyncSession, household_id: uuid.UUID) -> ConsentRecord | None:
+    return (
+        await session.execute(
+            select(ConsentRecord)
+            .where(ConsentRecord.household_id == household_id)
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+async def household_read(session: AsyncSession, household: Household) -> HouseholdRead:
+    today = clock.today()
+    head = head_of(household)
+    consent = await current_consent(session, household.id)
+    office = await session.get(Office, household.office_id)
+    return HouseholdRead(
+        id=household.id,
+        version=household.version,
+        office_code=office.code,
+        village_code=household.village_code,
+        location=LocationPath(**await location_path(session, household.village_code)),
+        address=household.address,
+        area_type=household.area_type,
+        idpoor=IdPoorRead(
+            level=household.idpoor_level,
+            card_number=household.idpoor_card_number,
+            valid_until=household.idpoor_valid_until,
+            valid=idpoor_valid(household, today),
+        ),
+        consent=ConsentRead.model_validate(consent) if consent else None,
+        head_id=head.id if head else None,
+        size=len(household.members),
+        female_headed=head is not None and head.sex == "female",
+        members=[person_read(m, today) for m in household.members],
+        created_at=household.created_at,
+        updated_at=household.updated_at,
+    )
+
+
+async def load_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> Household:
+    """The household with its members, if the caller's office may see it."""
+    query = select(Household).options(selectinload(Household.members)).where(Household.id == household_id)
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    household = (await session.execute(query)).scalar_one_or_none()
+    if household is None:
+        raise NotFound("No such household.")
+    return household
+
+
+async def get_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> HouseholdRead:
+    household = await load_household(session, actor, household_id)
+    audit.record(session, actor, action="read", entity_type="household", entity_id=household.id, office_id=household.office_id,
+                 details={"members": [str(m.id) for m in household.members]})
+    return await household_read(session, household)
+
+
+async def search_households(
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    name: str | None,
+    national_id: str | None,
+    location: str | None,
+    idpoor_level: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[HouseholdSummary], int]:
+    query = select(Household.id)
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    if location:
+        query = query.where(matching.within_location(Household.village_code, location))
+    if idpoor_level == "none":
+        query = query.where(Household.idpoor_level.is_(None))
+    elif idpoor_level is not None:
+        query = query.where(Household.idpoor_level == int(idpoor_level))
+    member_filters = name_filters(name)
+    if national_id:
+        member_filters.append(Person.national_id == national_id.strip())
+    if member_filters:
+        query = query.where(exists().where(Person.household_id == Household.id, *member_filters))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    page = query.order_by(Household.created_at.desc(), Household.id.desc()).limit(limit).offset(offset)
+    ids = list((await session.execute(page)).scalars())
+    summaries = await household_summaries(session, ids)
+    audit.record(session, actor, action="search", entity_type="household", entity_id=None, office_id=actor.office_id,
+                 details={"filters": {"name": name, "national_id": national_id, "location": location, "idpoor_level": idpoor_level},
+                          "results": [str(i) for i in ids], "total": total})
+    return summaries, total
+
+
+def name_filters(name: str | None) -> list:
+    """Each term the clerk typed must appear somewhere in the folded name ("chanth" finds Chanthou)."""
+    return [Person.search_name.contains(term, autoescape=True) for term in search_terms(name or "")]
+
+
+async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> list[HouseholdSummary]:
+    if not ids:
+        return []
+    households = {
+        h.id: (h, code)
+        for h, code in (await session.execute(
+            select(Household, Office.code).join(Office, Office.id == Household.office_id).where(Household.id.in_(ids))
+        )).all()
+    }
+    sizes = dict((await session.execute(
+        select(Person.household_id, func.count()).where(Person.household_id.in_(ids)).group_by(Person.household_id)
+    )).all())
+    heads = {
+        p.household_id: p
+        for p in (await session.execute(
+            select(Person).where(Person.household_id.in_(ids), Person.relationship == Relationship.head)
+        )).scalars()
+    }
+    summaries = []
+    for household_id in ids:
+        household, office_code = households[household_id]
+        head = heads.get(household_id)
+        summaries.append(
+            HouseholdSummary(
+                id=household.id,
+                version=household.version,
+                office_code=office_code,
+                village_code=household.village_code,
+                address=household.address,
+                idpoor_level=household.idpoor_level,
+                head_name=f"{head.family_name} {head.given_name}" if head else None,
+                head_national_id=head.national_id if head else None,
+                size=sizes.get(household_id, 0),
+                female_headed=head is not None and head.sex == "female",
+                created_at=household.created_at,
+            )
+        )
+    return summaries
+
+
+# ---- registering ----------------------------------------------------------------------------------
+
+
+def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
+    """Flatten the API's person facts into the person table's columns."""
+    columns = {k: v for k, v in facts.items() if k not in ("disability", "confirm_new")}
+    disability = facts.get("disability")
+    if disability is not None:
+        for domain in DISABILITY_DOMAINS:
+            columns[f"disability_{domain}"] = disability[domain]
+    if "given_name" in columns or "family_name" in columns:
+        columns["search_name"] = search_name(facts["given_name"], facts["family_name"])
+        columns["name_key"] = name_key(facts["given_name"], facts["family_name"])
+    return columns
+
+
+async def _registering_office(session: AsyncSession, actor: Principal, office_code: str | None) -> Office:
+    if actor.office_scope is None:
+        if office_code is None:
+            raise InvalidInput("An admin registering a household names the office (office_code).", field="#/office_code")
+        office = (await session.execute(select(Office).where(Office.code == office_code))).scalar_one_or_none()
+        if office is None:
+            raise InvalidInput(f"There is no office with code {office_code}.", field="#/office_code")
+        return office
+    if office_code is not None and office_code != actor.office_code:
+        raise Forbidden("Staff register households for their own office only.")
+    return await session.get(Office, actor.office_scope)
+
+
+async def check_national_ids(
+    session: AsyncSession, actor: Principal, national_ids: dict[str, str], *, except_person: uuid.UUID | None = None
+) -> None:
+    """national_ids maps a field pointer to the ID given there. An ID already registered is a 409 that
+    names the existing person when the caller may see them, and only their office otherwise."""
+    if not national_ids:
+        return
+    query = select(Person.id, Person.household_id, Person.national_id, Office.code, Person.office_id).join(
+        Office, Office.id == Person.office_id
+    ).where(Person.national_id.in_(list(national_ids.values())))
+    if except_person is not None:
+        query = query.where(Person.id != except_person)
+    existing = (await session.execute(query)).first()
+    if existing is None:
+        return
+    person_id, household_id, national_id, office_code, office_id = existing
+    pointer = next(p for p, v in national_ids.items() if v == national_id)
+    visible = actor.office_scope is None or actor.office_scope == office_id
+    raise DomainError(
+        f"National ID {national_id} is already registered"
+        + ("." if visible else f" at office {office_code}; ask that office to transfer the person."),
+        slug="national-id-registered",
+        field=pointer,
+        existing_person_id=str(person_id) if visible else None,
+        existing_household_id=str(household_id) if visible else None,
+        existing_office_code=office_code,
+    )
+
+
+def _newcomer(member: MemberCreate, village_code: str) -> matching.Newcomer:
+    return matching.Newcomer(
+        given_name=member.given_name,
+        family_name=member.family_name,
+        sex=member.sex,
+        birth_date=member.birth_date,
+        birth_year=member.birth_year,
+        approximate=member.birth_date_approximate,
+        village_code=village_code,
+    )
+
+
+async def _screen_duplicates(
+    session: AsyncSession, actor: Principal, members: list[MemberCreate], village_code: str, *, confirm_new: bool,
+    pointer: str, exclude_household: uuid.UUID | None = None,
+) -> list[dict[str, Any]]:
+    """Stop a likely duplicate unless the clerk confirmed it is a new person; return what was
+    overridden so that the override can be audited."""
+    found = await matching.find_candidates(
+        session, actor, [_newcomer(m, village_code) for m in members], threshold=matching.LIKELY_DUPLICATE,
+        exclude_household=exclude_household,
+    )
+    flagged = [
+        {
+            "member": pointer.format(index=i),
+            "candidates": [
+                {"person_id": str(c.person.id), "household_id": str(c.person.household_id), "score": c.score,
+                 "matched_fields": c.matched_fields, "given_name": c.person.given_name,
+                 "family_name": c.person.family_name, "birth_date": c.person.birth_date.isoformat() if c.person.birth_date else None,
+                 "birth_year": c.person.birth_year, "village_code": c.village_code}
+                for c in candidates
+            ],
+        }
+        for i, candidates in enumerate(found)
+        if candidates
+    ]
+    if flagged and not confirm_new:
+        raise DomainError(
+            "Some members look like people already registered. Check the candidates; if they are different "
+            "people, send the request again with confirm_new: true.",
+            slug="possible-duplicate",
+            duplicates=flagged,
+        )
+    return flagged
+
+
+async def register_household(session: AsyncSession, actor: Principal, data: HouseholdCreate) -> HouseholdRead:
+    office = await _registering_office(session, actor, data.office_code)
+    await require_village(session, data.village_code, field="#/village_code")
+    await check_national_ids(
+        session, actor, {f"#/members/{i}/national_id": m.national_id for i, m in enumerate(data.members) if m.national_id}
+    )
+    overridden = await _screen_duplicates(
+        session, actor, data.members, data.village_code, confirm_new=data.confirm_new, pointer="#/members/{index}"
+    )
+    idpoor = data.idpoor
+    household = Household(
+        office_id=office.id,
+        village_code=data.village_code,
+        address=data.address,
+        area_type=data.area_type,
+        idpoor_level=idpoor.level if idpoor else None,
+        idpoor_card_number=idpoor.card_number if idpoor else None,
+        idpoor_valid_until=idpoor.valid_until if idpoor else None,
+        registered_by=actor.id,
+    )
+    session.add(household)
+    await session.flush()
+    now = utcnow()
+    members = []
+    for i, member in enumerate(data.members):
+        # Distinct creation instants keep the members in the order the clerk entered them.
+        person = Person(household_id=household.id, office_id=office.id, registered_by=actor.id, created_at=now + timedelta(microseconds=i),
+                        **_person_columns(member.model_dump()))
+        members.append(person)
+    session.add_all(members)
+    session.add(ConsentRecord(household_id=household.id, recorded_by=actor.id, **data.consent.model_dump()))
+    await session.flush()
+    set_committed_value(household, "members", members)
+    audit.record(session, actor, action="create", entity_type="household", entity_id=household.id, office_id=office.id,
+                 details={"members": [str(m.id) for m in members]})
+    if overridden:
+        audit.record(session, actor, action="dedup_override", entity_type="household", entity_id=household.id,
+                     office_id=office.id, details={"duplicates": overridden})
+    _emit_registration(session, office.code, household, members)
+    return await household_read(session, household)
+
+
+def _emit_registration(session: AsyncSession, office_code: str, household: Household, new_members: list[Person]) -> None:
+    today = clock.today()
+    head = head_of(household)
+    if len(new_members) == len(household.members):
+        activity.emit(session, "household.registered", office_code=office_code, household_id=household.id,
+                      dimensions=activity.household_dimensions(household, today, head), size=len(household.members))
+    for person in new_members:
+        activity.emit(session, "person.registered", office_code=office_code, household_id=household.id, person_id=person.id,
+                      dimensions=activity.person_dimensions(person, household, today, head))
+
+
+async def add_member(session: AsyncSession, actor: Principal, household_id: uuid.UUID, data: MemberAdd) -> PersonRead:
+    household = await load_household(session, actor, household_id)
+    if data.relationship is Relationship.head:
+        raise InvalidInput("The household already has a head; add the member, then make them head with PATCH "
+                           "/households/{id} and head_id.", field="#/relationship")
+    if data.national_id:
+        await check_national_ids(session, actor, {"#/national_id": data.national_id})
+    overridden = await _screen_duplicates(session, actor, [data], household.village_code, confirm_new=data.confirm_new,
+                                          pointer="#", exclude_household=None)
+    person = Person(household_id=household.id, office_id=household.office_id, registered_by=actor.id,
+                    **_person_columns(data.model_dump()))
+    session.add(person)
+    household.updated_at = utcnow()  # the household's representation changed: new ETag
+    await session.flush()
+    set_committed_value(household, "members", [*household.members, person])
+    audit.record(session, actor, action="create", entity_type="person", entity_id=person.id, office_id=household.office_id,
+                 details={"household_id": str(household.id)})
+    if overridden:
+        audit.record(session, actor, action="dedup_override", entity_type="person", entity_id=person.id,
+                     office_id=household.office_id, details={"duplicates": overridden})
+    office = await session.get(Office, household.office_id)
+    _emit_registration(session, office.code, household, [person])
+    return person_read(person, clock.today())
+
+
+# ---- changing -------------------------------------------------------------------------------------
+
+
+async def update_household(
+    session: AsyncSession, actor: Principal, household_id: uuid.UUID, data: HouseholdUpdate, if_match: str | None
+) -> HouseholdRead:
+    household = await load_household(session, actor, household_id)
+    check_if_match(if_match, household.version)
+    changes = data.model_dump(exclude_unset=True)
+    changed: list[str] = []
+    if "village_code" in changes and changes["village_code"] is not None:
+        await require_village(session, data.village_code, field="#/village_code")
+        household.village_code = data.village_code
+        changed.append("village_code")
+    if "address" in changes:
+        household.address = data.address
+        changed.append("address")
+    if "area_type" in changes:
+        if data.area_type is None:
+            raise InvalidInput("area_type cannot be cleared.", field="#/area_type")
+        household.area_type = data.area_type
+        changed.append("area_type")
+    if "idpoor" in changes:
+        idpoor = data.idpoor
+        household.idpoor_level = idpoor.level if idpoor else None
+        household.idpoor_card_number = idpoor.card_number if idpoor else None
+        household.idpoor_valid_until = idpoor.valid_until if idpoor else None
+        changed.append("idpoor")
+    if changes.get("head_id") is not None:
+        _change_head(household, data.head_id, data.former_head_relationship or Relationship.other_relative)
+        changed.append("head")
+    elif "former_head_relationship" in changes:
+        raise InvalidInput("former_head_relationship goes with head_id.", field="#/former_head_relationship")
+    if changed:
+        household.updated_at = utcnow()
+        await session.flush()
+        audit.record(session, actor, action="update", entity_type="household", entity_id=household.id,
+                     office_id=household.office_id, details={"fields": changed})
+        office = await session.get(Office, household.office_id)
+        activity.emit(session, "household.updated", office_code=office.code, household_id=household.id,
+                      dimensions=activity.household_dimensions(household, clock.today(), head_of(household)), fields=changed)
+    return await household_read(session, household)
+
+
+def _change_head(household: Household, new_head_id: uuid.UUID, former_head_relationship: Relationship) -> None:
+    new_head = next((m for m in household.members if m.id == new_head_id), None)
+    if new_head is None:
+        raise InvalidInput("head_id is not a member of this household.", field="#/head_id")
+    if former_head_relationship is Relationship.head:
+        raise InvalidInput("The former head cannot stay head.", field="#/former_head_relationship")
+    old_head = head_of(household)
+    if old_head is not None and old_head.id != new_head.id:
+        old_head.relationship = former_head_relationship
+    new_head.relationship = Relationship.head
+
+
+async def change_consent(session: AsyncSession, actor: Principal, household_id: uuid.UUID, data: ConsentIn) -> ConsentRead:
+    household = await load_household(session, actor, household_id)
+    if ConsentPurpose.registry not in data.purposes:
+        raise InvalidInput(
+            "Consent to keep the record ('registry') cannot be withdrawn here; a supervisor closes the record instead.",
+            field="#/purposes",
+        )
+    consent = ConsentRecord(household_id=household.id, recorded_by=actor.id, **data.model_dump())
+    session.add(consent)
+    household.updated_at = utcnow()
+    await session.flush()
+    audit.record(session, actor, action="consent_change", entity_type="household", entity_id=household.id,
+                 office_id=household.office_id, details={"purposes": list(data.purposes), "method": data.method})
+    office = await session.get(Office, household.office_id)
+    activity.emit(session, "consent.changed", office_code=office.code, household_id=household.id,
+                  dimensions=activity.household_dimensions(household, clock.today(), head_of(household)),
+                  purposes=list(data.purposes))
+    return ConsentRead.model_validate(consent)
+
+
+async def consent_history(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> list[ConsentRecord]:
+    household = await load_household(session, actor, household_id)
+    rows = (await session.execute(
+        select(ConsentRecord).where(ConsentRecord.household_id == household.id)
+        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+    )).scalars().all()
+    audit.record(session, actor, action="read", entity_type="consent", entity_id=household.id, office_id=household.office_id)
+    return list(rows)
+

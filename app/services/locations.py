@@ -1,0 +1,121 @@
+"""The gazetteer: province > district > commune > village, by geocode."""
+
+import csv
+import io
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.errors import InvalidInput, NotFound
+from app.models import Location
+from app.models.location import LEVEL_CODE_LENGTH
+from app.upsert import dialect_insert
+
+DEMO_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer_demo.csv"
+_PARENT_LEVEL = {"district": "province", "commune": "district", "village": "commune"}
+
+
+class GazetteerError(ValueError):
+    pass
+
+
+def parse_gazetteer(text: str, *, source: str) -> list[dict]:
+    """Rows of a gazetteer CSV (code,name,level,parent_code[,name_km]), checked as a whole: every code's
+    length matches its level and extends its parent's code, and every parent is a known row."""
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"code", "name", "level", "parent_code"} - set(reader.fieldnames or [])
+    if missing:
+        raise GazetteerError(f"{source}: missing columns {', '.join(sorted(missing))}")
+    rows: dict[str, dict] = {}
+    for line, raw in enumerate(reader, start=2):
+        code, level = (raw.get("code") or "").strip(), (raw.get("level") or "").strip()
+        parent = (raw.get("parent_code") or "").strip() or None
+        name = (raw.get("name") or "").strip()
+        where = f"{source}:{line}"
+        if level not in LEVEL_CODE_LENGTH:
+            raise GazetteerError(f"{where}: level {level!r} is not one of {', '.join(LEVEL_CODE_LENGTH)}")
+        if not code.isdigit() or len(code) != LEVEL_CODE_LENGTH[level]:
+            raise GazetteerError(f"{where}: a {level} code has {LEVEL_CODE_LENGTH[level]} digits, got {code!r}")
+        if not name or len(name) > 120:
+            raise GazetteerError(f"{where}: name must be 1 to 120 characters")
+        if level == "province" and parent:
+            raise GazetteerError(f"{where}: a province has no parent")
+        if level != "province" and (parent is None or code[: len(parent)] != parent or len(parent) != len(code) - 2):
+            raise GazetteerError(f"{where}: parent_code of {code} must be {code[:-2]}")
+        if code in rows:
+            raise GazetteerError(f"{where}: duplicate code {code}")
+        rows[code] = {
+            "code": code,
+            "name": name,
+            "name_km": ((raw.get("name_km") or "").strip() or None),
+            "level": level,
+            "parent_code": parent,
+            "source": source[:80],
+        }
+    return list(rows.values())
+
+
+async def import_rows(session: AsyncSession, rows: list[dict]) -> int:
+    """Insert or update the rows, parents first. Parents may already be in the database."""
+    known = set((await session.execute(select(Location.code))).scalars())
+    for row in rows:
+        if row["parent_code"] and row["parent_code"] not in known and not any(r["code"] == row["parent_code"] for r in rows):
+            raise GazetteerError(f"parent {row['parent_code']} of {row['code']} is neither in the file nor in the database")
+    order = {level: i for i, level in enumerate(LEVEL_CODE_LENGTH)}
+    rows = sorted(rows, key=lambda r: order[r["level"]])
+    for start in range(0, len(rows), 1000):
+        chunk = rows[start : start + 1000]
+        statement = dialect_insert(session, Location).values(chunk)
+        statement = statement.on_conflict_do_update(
+            index_elements=["code"],
+            set_={c: statement.excluded[c] for c in ("name", "name_km", "level", "parent_code", "source")},
+        )
+        await session.execute(statement)
+    return len(rows)
+
+
+async def load_demo_gazetteer(session: AsyncSession) -> int:
+    return await import_rows(session, parse_gazetteer(DEMO_GAZETTEER.read_text(encoding="utf-8"), source="demo"))
+
+
+async def list_locations(
+    session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int
+) -> tuple[list[Location], int]:
+    query = select(Location)
+    if parent is not None:
+        query = query.where(Location.parent_code == parent)
+    elif level is None and name is None:
+        query = query.where(Location.level == "province")
+    if level is not None:
+        query = query.where(Location.level == level)
+    if name is not None:
+        query = query.where(func.lower(Location.name).contains(name.lower(), autoescape=True))
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = (await session.execute(query.order_by(Location.code).limit(limit).offset(offset))).scalars().all()
+    return list(rows), total
+
+
+async def get_location(session: AsyncSession, code: str) -> Location:
+    location = await session.get(Location, code)
+    if location is None:
+        raise NotFound(f"No location with code {code}.")
+    return location
+
+
+async def require_village(session: AsyncSession, code: str, *, field: str) -> Location:
+    location = await session.get(Location, code)
+    if location is None or location.level != "village":
+        raise InvalidInput(f"{code} is not a village of the gazetteer.", field=field)
+    return location
+
+
+async def location_path(session: AsyncSession, village_code: str) -> dict[str, str | None]:
+    codes = [village_code[:n] for n in (2, 4, 6, 8)]
+    names = dict((await session.execute(select(Location.code, Location.name).where(Location.code.in_(codes)))).all())
+    return {
+        "province": names.get(codes[0]),
+        "district": names.get(codes[1]),
+        "commune": names.get(codes[2]),
+        "village": names.get(codes[3]),
+    }

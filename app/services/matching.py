@@ -1,0 +1,119 @@
+"""Duplicate matching at intake: scored candidates the clerk can look at before registering.
+
+Candidates are the people of the same commune born within a year or two of the newcomer; each is
+scored on a transliteration-tolerant name, the birth date or year, the village and the sex."""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date
+from difflib import SequenceMatcher
+
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deps import Principal
+from app.models import Household, Person
+from app.services.names import fold, name_key
+
+LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to confirm
+WORTH_SHOWING = 0.6  # at or above: listed by /persons/matches
+
+
+@dataclass(slots=True)
+class Newcomer:
+    given_name: str
+    family_name: str
+    sex: str | None
+    birth_date: date | None
+    birth_year: int | None
+    approximate: bool
+    village_code: str
+
+
+@dataclass(slots=True)
+class Candidate:
+    person: Person
+    village_code: str
+    score: float
+    matched_fields: list[str] = field(default_factory=list)
+
+
+def within_location(column, code: str):
+    """Codes nest by prefix; a range keeps the comparison on an ordinary b-tree index."""
+    return column.between(code.ljust(8, "0"), code.ljust(8, "9"))
+
+
+def _name_similarity(a_given: str, a_family: str, b_given: str, b_family: str) -> tuple[float, bool]:
+    if fold(f"{a_family} {a_given}") == fold(f"{b_family} {b_given}"):
+        return 1.0, True
+    key_a, key_b = name_key(a_given, a_family), name_key(b_given, b_family)
+    if key_a == key_b:
+        return 0.95, True
+    ratio = SequenceMatcher(None, key_a.replace(" ", ""), key_b.replace(" ", "")).ratio()
+    return ratio, ratio >= 0.85
+
+
+def score(newcomer: Newcomer, person: Person, village_code: str) -> Candidate:
+    name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name, person.family_name)
+    matched = ["name"] if name_matched else []
+    birth = 0.0
+    if newcomer.birth_date is not None and person.birth_date is not None and newcomer.birth_date == person.birth_date:
+        birth = 1.0
+        matched.append("birth_date")
+    elif newcomer.birth_year is not None and newcomer.birth_year == person.birth_year:
+        birth = 0.8
+        matched.append("birth_year")
+    elif newcomer.birth_year is not None and abs(newcomer.birth_year - person.birth_year) <= 2 and (
+        newcomer.approximate or person.birth_date_approximate
+    ):
+        birth = 0.6
+        matched.append("birth_year_approximate")
+    place = 0.6
+    if village_code == newcomer.village_code:
+        place = 1.0
+        matched.append("village")
+    else:
+        matched.append("commune")
+    total = 0.6 * name + 0.3 * birth + 0.1 * place
+    if newcomer.sex is not None:
+        if newcomer.sex == person.sex:
+            matched.append("sex")
+        else:
+            total *= 0.7
+    return Candidate(person=person, village_code=village_code, score=round(total, 3), matched_fields=matched)
+
+
+async def find_candidates(
+    session: AsyncSession, actor: Principal, newcomers: list[Newcomer], *, threshold: float,
+    exclude_household: uuid.UUID | None = None,
+) -> list[list[Candidate]]:
+    """For each newcomer, the visible people who may be the same person, best first."""
+    years: set[int] = set()
+    for n in newcomers:
+        if n.birth_year is not None:
+            spread = 2 if n.approximate else 1
+            years.update(range(n.birth_year - spread, n.birth_year + spread + 1))
+    if not years:
+        return [[] for _ in newcomers]
+    communes = {n.village_code[:6] for n in newcomers}
+    query = (
+        select(Person, Household.village_code)
+        .join(Household, Household.id == Person.household_id)
+        .where(Person.birth_year.in_(sorted(years)))
+    )
+    location_filters = [within_location(Household.village_code, c) for c in communes]
+    query = query.where(or_(*location_filters))
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    if exclude_household is not None:
+        query = query.where(Person.household_id != exclude_household)
+    rows = (await session.execute(query)).all()
+    results = []
+    for newcomer in newcomers:
+        scored = [
+            score(newcomer, person, village)
+            for person, village in rows
+            if village[:6] == newcomer.village_code[:6]
+        ]
+        results.append(sorted((c for c in scored if c.score >= threshold), key=lambda c: -c.score)[:10])
+    return results

@@ -1,0 +1,172 @@
+"""Persons (household members): search, reads, changes and duplicate candidates."""
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from app import clock
+from app.deps import Principal
+from app.errors import InvalidInput, NotFound
+from app.etag import check_if_match
+from app.models import Household, Office, Person
+from app.models.base import utcnow
+from app.schemas.households import (
+    MatchCandidate,
+    MatchQuery,
+    PersonRead,
+    PersonSummary,
+    PersonUpdate,
+    check_person_facts,
+)
+from app.services import activity, audit, matching
+from app.services.demography import disability_levels
+from app.services.households import _person_columns, check_national_ids, head_of, name_filters, person_read
+from app.vocabulary import Relationship
+
+# Changing one of these changes the person's breakdowns at central, or the facts schemes look at.
+_PERSON_FACTS = tuple(PersonUpdate.model_fields)
+
+
+async def load_person(session: AsyncSession, actor: Principal, person_id: uuid.UUID) -> Person:
+    query = select(Person).where(Person.id == person_id)
+    if actor.office_scope is not None:
+        query = query.where(Person.office_id == actor.office_scope)
+    person = (await session.execute(query)).scalar_one_or_none()
+    if person is None:
+        raise NotFound("No such person.")
+    return person
+
+
+async def get_person(session: AsyncSession, actor: Principal, person_id: uuid.UUID) -> PersonRead:
+    person = await load_person(session, actor, person_id)
+    audit.record(session, actor, action="read", entity_type="person", entity_id=person.id, office_id=person.office_id)
+    return person_read(person, clock.today())
+
+
+async def search_persons(
+    session: AsyncSession,
+    actor: Principal,
+    *,
+    name: str | None,
+    national_id: str | None,
+    location: str | None,
+    sex: str | None,
+    household_id: uuid.UUID | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[PersonSummary], int]:
+    query = select(Person, Household.village_code).join(Household, Household.id == Person.household_id)
+    if actor.office_scope is not None:
+        query = query.where(Person.office_id == actor.office_scope)
+    query = query.where(*name_filters(name))
+    if national_id:
+        query = query.where(Person.national_id == national_id.strip())
+    if location:
+        query = query.where(matching.within_location(Household.village_code, location))
+    if sex:
+        query = query.where(Person.sex == sex)
+    if household_id:
+        query = query.where(Person.household_id == household_id)
+    total = (await session.execute(select(func.count()).select_from(query.with_only_columns(Person.id).subquery()))).scalar_one()
+    rows = (await session.execute(query.order_by(Person.search_name, Person.id).limit(limit).offset(offset))).all()
+    items = [
+        PersonSummary(
+            id=p.id, household_id=p.household_id, given_name=p.given_name, family_name=p.family_name, sex=p.sex,
+            birth_date=p.birth_date, birth_year=p.birth_year, birth_date_approximate=p.birth_date_approximate,
+            national_id=p.national_id, relationship=p.relationship, village_code=village,
+        )
+        for p, village in rows
+    ]
+    audit.record(session, actor, action="search", entity_type="person", entity_id=None, office_id=actor.office_id,
+                 details={"filters": {"name": name, "national_id": national_id, "location": location, "sex": sex,
+                                      "household_id": str(household_id) if household_id else None},
+                          "results": [str(i.id) for i in items], "total": total})
+    return items, total
+
+
+async def update_person(
+    session: AsyncSession, actor: Principal, person_id: uuid.UUID, data: PersonUpdate, if_match: str | None
+) -> PersonRead:
+    person = await load_person(session, actor, person_id)
+    check_if_match(if_match, person.version)
+    changes = data.model_dump(exclude_unset=True)
+    if not changes:
+        return person_read(person, clock.today())
+    household = (await session.execute(
+        select(Household).options(selectinload(Household.members)).where(Household.id == person.household_id)
+    )).scalar_one()
+    for required in ("given_name", "family_name", "sex", "relationship", "birth_date_approximate", "pregnant"):
+        if required in changes and changes[required] is None:
+            raise InvalidInput(f"{required} cannot be cleared.", field=f"#/{required}")
+    if "relationship" in changes:
+        if changes["relationship"] == Relationship.head and person.relationship != Relationship.head:
+            raise InvalidInput("Make a member head with PATCH /households/{id} and head_id.", field="#/relationship")
+        if person.relationship == Relationship.head and changes["relationship"] != Relationship.head:
+            raise InvalidInput("The head stays head until another member is made head.", field="#/relationship")
+    facts = {c: getattr(person, c) for c in _PERSON_FACTS if c != "disability"} | {"disability": disability_levels(person)}
+    facts |= changes
+    if facts["disability"] is None:  # clearing the answers means "no difficulty" in every domain
+        facts["disability"] = {domain: "none" for domain in disability_levels(person)}
+    if facts["attributes"] is None:
+        facts["attributes"] = {}
+    if changes.get("birth_date") is not None and "birth_year" not in changes:
+        facts["birth_year"] = changes["birth_date"].year
+    try:
+        check_person_facts(facts, clock.today())
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field="#") from None
+    if changes.get("national_id"):
+        await check_national_ids(session, actor, {"#/national_id": changes["national_id"]}, except_person=person.id)
+    to_write = {k: facts[k] for k in changes}
+    if "birth_date" in changes:
+        to_write["birth_year"] = facts["birth_year"]
+    if {"given_name", "family_name"} & changes.keys():  # both are needed to refold the search name
+        to_write |= {"given_name": facts["given_name"], "family_name": facts["family_name"]}
+    columns = _person_columns(to_write)
+    for column, value in columns.items():
+        setattr(person, column, value)
+    person.updated_at = utcnow()
+    await session.flush()
+    audit.record(session, actor, action="update", entity_type="person", entity_id=person.id, office_id=person.office_id,
+                 details={"fields": sorted(changes)})
+    office = await session.get(Office, person.office_id)
+    activity.emit(session, "person.updated", office_code=office.code, household_id=household.id, person_id=person.id,
+                  dimensions=activity.person_dimensions(person, household, clock.today(), head_of(household)),
+                  fields=sorted(changes))
+    return person_read(person, clock.today())
+
+
+async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuery) -> list[MatchCandidate]:
+    newcomer = matching.Newcomer(
+        given_name=query.given_name, family_name=query.family_name, sex=query.sex, birth_date=query.birth_date,
+        birth_year=query.birth_year or (query.birth_date.year if query.birth_date else None), approximate=query.birth_date is None,
+        village_code=query.village_code,
+    )
+    [candidates] = await matching.find_candidates(session, actor, [newcomer], threshold=matching.WORTH_SHOWING)
+    results = [
+        MatchCandidate(
+            person_id=c.person.id, household_id=c.person.household_id, score=c.score, matched_fields=c.matched_fields,
+            given_name=c.person.given_name, family_name=c.person.family_name, sex=c.person.sex,
+            birth_date=c.person.birth_date, birth_year=c.person.birth_year, village_code=c.village_code,
+            national_id=c.person.national_id,
+        )
+        for c in candidates
+    ]
+    if query.national_id:
+        exact = (await session.execute(
+            select(Person, Household.village_code).join(Household, Household.id == Person.household_id)
+            .where(Person.national_id == query.national_id,
+                   *([Person.office_id == actor.office_scope] if actor.office_scope is not None else []))
+        )).first()
+        if exact is not None and all(r.person_id != exact[0].id for r in results):
+            p, village = exact
+            results.insert(0, MatchCandidate(
+                person_id=p.id, household_id=p.household_id, score=1.0, matched_fields=["national_id"], given_name=p.given_name,
+                family_name=p.family_name, sex=p.sex, birth_date=p.birth_date, birth_year=p.birth_year, village_code=village,
+                national_id=p.national_id,
+            ))
+    audit.record(session, actor, action="match", entity_type="person", entity_id=None, office_id=actor.office_id,
+                 details={"results": [str(r.person_id) for r in results]})
+    return results

@@ -1,0 +1,87 @@
+"""Accounts: office staff, the ministry's monitors, partner schemes' service accounts, admins."""
+
+import uuid
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.deps import Principal
+from app.errors import Conflict, InvalidInput, NotFound
+from app.models import Office, User
+from app.models.base import utcnow
+from app.security import hash_password
+from app.services import audit
+from app.vocabulary import Role
+
+
+async def create_user(
+    session: AsyncSession,
+    actor: Principal | None,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    full_name: str | None = None,
+    office_code: str | None = None,
+    scheme_code: str | None = None,
+) -> tuple[User, str | None]:
+    office_id = None
+    if office_code is not None:
+        office_id = (await session.execute(select(Office.id).where(Office.code == office_code))).scalar_one_or_none()
+        if office_id is None:
+            raise InvalidInput(f"There is no office with code {office_code}.", field="#/office_code")
+    if (await session.execute(select(User.id).where(User.username == username))).first():
+        raise Conflict(f"The username {username} is taken.")
+    user = User(
+        username=username,
+        full_name=full_name,
+        password_hash=hash_password(password),
+        role=role,
+        office_id=office_id,
+        scheme_code=scheme_code,
+        # A second earlier, so that a token issued in the same second as the account is valid.
+        tokens_valid_after=utcnow() - timedelta(seconds=1),
+    )
+    session.add(user)
+    await session.flush()
+    audit.record(session, actor, action="create", entity_type="user", entity_id=user.id, office_id=office_id,
+                 details={"username": username, "role": role})
+    return user, office_code
+
+
+async def list_users(session: AsyncSession, *, limit: int, offset: int) -> tuple[list[tuple[User, str | None]], int]:
+    total = (await session.execute(select(func.count(User.id)))).scalar_one()
+    rows = await session.execute(
+        select(User, Office.code).outerjoin(Office, Office.id == User.office_id).order_by(User.username).limit(limit).offset(offset)
+    )
+    return [(u, c) for u, c in rows.all()], total
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> tuple[User, str | None]:
+    row = (await session.execute(select(User, Office.code).outerjoin(Office, Office.id == User.office_id).where(User.id == user_id))).first()
+    if row is None:
+        raise NotFound("No such user.")
+    return row[0], row[1]
+
+
+async def update_user(
+    session: AsyncSession, actor: Principal, user: User, *, is_active: bool | None, password: str | None, full_name: str | None
+) -> User:
+    changed = []
+    if is_active is not None and is_active != user.is_active:
+        user.is_active = is_active
+        changed.append("is_active")
+    if password is not None:
+        user.password_hash = hash_password(password)
+        changed.append("password")
+    if full_name is not None:
+        user.full_name = full_name
+        changed.append("full_name")
+    if "is_active" in changed or "password" in changed:
+        user.tokens_valid_after = utcnow()  # outstanding tokens stop working now
+    if changed:
+        await session.flush()
+        audit.record(session, actor, action="update", entity_type="user", entity_id=user.id, office_id=user.office_id,
+                     details={"fields": changed})
+    return user

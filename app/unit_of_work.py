@@ -1,0 +1,157 @@
+"""One request, one transaction.
+
+Every route runs inside `TransactionalRoute`: it opens the request's session, runs the handler,
+stores the response of an idempotent POST in that same transaction, and commits; any exception
+rolls everything back, so a failed request leaves the database as it was. Services only flush."""
+
+import hashlib
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request, Response
+from fastapi.routing import APIRoute
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
+
+from app.deps import CurrentUser
+from app.errors import BadRequest, DomainError
+from app.models import IdempotencyKey
+from app.models.base import utcnow
+from app.upsert import insert_ignore
+
+logger = logging.getLogger("guichet.uow")
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+IDEMPOTENCY_LOCK = timedelta(seconds=60)
+_REPLAYED_HEADERS = ("content-type", "etag", "location")
+
+
+class IdempotentReplay(Exception):
+    """Raised by the idempotency dependency to answer with the stored first response."""
+
+    def __init__(self, key: IdempotencyKey):
+        self.key = key
+
+    def response(self) -> Response:
+        headers = dict(self.key.response_headers or {})
+        headers["Idempotent-Replayed"] = "true"
+        return Response(self.key.response_body, status_code=self.key.response_status, headers=headers)
+
+
+class TransactionalRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+        handler = super().get_route_handler()
+
+        async def run_in_transaction(request: Request) -> Response:
+            sessionmaker = request.app.state.sessionmaker
+            async with sessionmaker() as session:
+                request.state.session = session
+                request.state.idempotency_claim = None
+                try:
+                    response = await handler(request)
+                    claim = request.state.idempotency_claim
+                    if claim is not None:
+                        await _store_response(session, claim, response)
+                    await session.commit()
+                except IdempotentReplay as replay:
+                    await session.rollback()
+                    return replay.response()
+                except BaseException:
+                    await session.rollback()
+                    if request.state.idempotency_claim is not None:
+                        await _release(sessionmaker, request.state.idempotency_claim)
+                    raise
+                return response
+
+        return run_in_transaction
+
+
+async def _store_response(session, claim_id: int, response: Response) -> None:
+    headers = {k: v for k, v in response.headers.items() if k.lower() in _REPLAYED_HEADERS}
+    await session.execute(
+        update(IdempotencyKey)
+        .where(IdempotencyKey.id == claim_id)
+        .values(response_status=response.status_code, response_headers=headers, response_body=bytes(response.body),
+                locked_until=None)
+    )
+
+
+async def _release(sessionmaker, claim_id: int) -> None:
+    """The work was rolled back, so the key is freed: a retry with it runs the request again."""
+    try:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.id == claim_id))
+    except Exception:  # the lock expires by itself; never hide the original error
+        logger.warning("could not release idempotency key %s", claim_id, exc_info=True)
+
+
+async def idempotency(
+    request: Request,
+    principal: CurrentUser,
+    idempotency_key: Annotated[str | None, Header(max_length=255, alias="Idempotency-Key")] = None,
+) -> None:
+    """Dependency for POST routes: the same key and body replay the first response; the same key with
+    another body answers 422; a key still in flight answers 409."""
+    if idempotency_key is None:
+        return
+    if not idempotency_key.strip():
+        raise BadRequest("Idempotency-Key must not be empty.")
+    body = await request.body()
+    digest = hashlib.sha256(b"%s %s\n%s" % (request.method.encode(), str(request.url.path).encode(), body)).hexdigest()
+    principal_key = str(principal.id)
+    now = utcnow()
+    sessionmaker = request.app.state.sessionmaker
+    # Claimed in its own committed transaction so that concurrent twins see it at once.
+    async with sessionmaker() as session, session.begin():
+        inserted = await session.execute(
+            insert_ignore(session, IdempotencyKey, ["principal", "key"]).values(
+                principal=principal_key, key=idempotency_key, method=request.method, path=request.url.path,
+                request_hash=digest, locked_until=now + IDEMPOTENCY_LOCK, created_at=now,
+            )
+        )
+        existing = (
+            await session.execute(
+                select(IdempotencyKey).where(IdempotencyKey.principal == principal_key, IdempotencyKey.key == idempotency_key)
+            )
+        ).scalar_one()
+        if inserted.rowcount == 1:
+            request.state.idempotency_claim = existing.id
+            return
+        if existing.created_at < now - IDEMPOTENCY_TTL or (
+            existing.response_status is None and existing.locked_until is not None and existing.locked_until < now
+        ):
+            # Expired, or abandoned by a request that died: take it over for this request.
+            await session.execute(
+                update(IdempotencyKey).where(IdempotencyKey.id == existing.id).values(
+                    method=request.method, path=request.url.path, request_hash=digest, locked_until=now + IDEMPOTENCY_LOCK,
+                    created_at=now, response_status=None, response_headers=None, response_body=None,
+                )
+            )
+            request.state.idempotency_claim = existing.id
+            return
+    if existing.request_hash != digest:
+        raise DomainError(
+            "This Idempotency-Key was already used with a different request; use a new key for a new request.",
+            slug="idempotency-key-reused",
+        )
+    if existing.response_status is None:
+        raise DomainError(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            slug="idempotency-key-in-use",
+            headers={"Retry-After": "1"},
+        )
+    raise IdempotentReplay(existing)
+
+
+Idempotent = Depends(idempotency)
+
+
+async def prune_idempotency_keys(sessionmaker) -> int:
+    async with sessionmaker() as session, session.begin():
+        result = await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_TTL))
+        return result.rowcount
+
+
+__all__ = ["Idempotent", "IntegrityError", "TransactionalRoute", "prune_idempotency_keys"]

@@ -1,0 +1,94 @@
+"""Value sets of the registration contract. Front-end clients and partners code against these
+exact strings; add members, never rename them."""
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    admin = "admin"
+    supervisor = "supervisor"
+    clerk = "clerk"
+    monitor = "monitor"
+    partner = "partner"
+
+
+OFFICE_ROLES = frozenset({Role.supervisor, Role.clerk})
+SERVICE_ROLES = frozenset({Role.partner})
+
+
+class LocationLevel(StrEnum):
+    province = "province"
+    district = "district"
+    commune = "commune"
+    village = "village"
+
+
+class Sex(StrEnum):
+    female = "female"
+    male = "male"
+    other = "other"
+
+
+class Relationship(StrEnum):
+    head = "head"
+    spouse = "spouse"
+    child = "child"
+    parent = "parent"
+    sibling = "sibling"
+    grandchild = "grandchild"
+    other_relative = "other_relative"
+    non_relative = "non_relative"
+
+
+class DisabilityLevel(StrEnum):
+    none = "none"
+    some = "some"
+    a_lot = "a_lot"
+    cannot = "cannot"
+
+
+class EmploymentStatus(StrEnum):
+    formal = "formal"
+    informal = "informal"
+    self_employed = "self_employed"
+    unemployed = "unemployed"
+    inactive = "inactive"
+    student = "student"
+    retired = "retired"
+
+
+class AreaType(StrEnum):
+    urban = "urban"
+    rural = "rural"
+
+
+class ConsentPurpose(StrEnum):
+    registry = "registry"  # keep the household's record here (required to register)
+    eligibility_sharing = "eligibility_sharing"  # send the facts a partner scheme needs to decide
+    referral_sharing = "referral_sharing"  # pass contact details to an agency the client is referred to
+    contact = "contact"  # reach the household by phone or SMS
+
+
+class ConsentMethod(StrEnum):
+    verbal = "verbal"
+    signature = "signature"
+    thumbprint = "thumbprint"
+    written = "written"
+    guardian = "guardian"
+
+
+DISABILITY_DOMAINS = ("seeing", "hearing", "walking", "remembering", "self_care", "communicating")
+# Washington Group short-set cut-off: "a lot of difficulty" or "cannot do" in any domain.
+SEVERE_DISABILITY_LEVELS = frozenset({DisabilityLevel.a_lot, DisabilityLevel.cannot})
+
+AGE_BANDS = ("0-4", "5-17", "18-59", "60+")
+
+
+def age_band(age_years: int) -> str:
+    if age_years < 5:
+        return "0-4"
+    if age_years < 18:
+        return "5-17"
+    if age_years < 60:
+        return "18-59"
+    return "60+"

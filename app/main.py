@@ -12,7 +12,7 @@ from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.logs import configure_logging
 from app.middleware import RequestContextMiddleware
-from app.routers import audit, auth, households, meta, persons, registry
+from app.routers import audit, auth, households, meta, monitoring, persons, registry, schemes, screenings, sync
 from app.schemas.common import Problem
 from app.services import activity
 
@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(RequestContextMiddleware)
 
-    for module in (meta, auth, registry, households, persons, audit):
+    for module in (meta, auth, registry, households, persons, audit, schemes, screenings, sync, monitoring):
         app.include_router(module.router)
     if settings.bench_endpoints:
         from app.routers import bench

@@ -92,3 +92,75 @@ def age_band(age_years: int) -> str:
     if age_years < 60:
         return "18-59"
     return "60+"
+
+
+# ---- value sets of eligibility, cases, referrals and grievances (shared with central) --------------
+
+
+class SchemeKind(StrEnum):
+    social_protection = "social_protection"
+    employment = "employment"
+
+
+class Outcome(StrEnum):
+    """A scheme's verdict for one subject. `error` means "could not be determined" and is never shown
+    or counted as not eligible."""
+
+    eligible = "eligible"
+    not_eligible = "not_eligible"
+    needs_information = "needs_information"
+    error = "error"
+
+
+class CaseStatus(StrEnum):
+    open = "open"
+    waiting = "waiting"
+    closed = "closed"
+
+
+class ApplicationStatus(StrEnum):
+    submitted = "submitted"
+    pending_information = "pending_information"
+    approved = "approved"
+    rejected = "rejected"
+    withdrawn = "withdrawn"
+
+
+class ReferralStatus(StrEnum):
+    issued = "issued"
+    accepted = "accepted"
+    completed = "completed"
+    declined = "declined"
+    expired = "expired"
+
+
+class GrievanceCategory(StrEnum):
+    exclusion_error = "exclusion_error"
+    payment = "payment"
+    staff_conduct = "staff_conduct"
+    data_correction = "data_correction"
+    appeal = "appeal"
+    other = "other"
+
+
+class GrievanceChannel(StrEnum):
+    in_person = "in_person"
+    phone = "phone"
+    letter = "letter"
+    hotline = "hotline"
+
+
+class GrievanceStatus(StrEnum):
+    received = "received"
+    in_review = "in_review"
+    resolved = "resolved"
+    escalated = "escalated"
+    rejected = "rejected"
+
+
+class BenefitFrequency(StrEnum):
+    once = "once"
+    monthly = "monthly"
+    quarterly = "quarterly"
+    yearly = "yearly"
+    per_event = "per_event"

@@ -1,6 +1,6 @@
 """registry foundation
 
-Revision ID: 88fd6bb12138
+Revision ID: 0001_foundation
 Revises:
 Create Date: 2026-11-29 03:57:39.619749
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-revision: str = '88fd6bb12138'
+revision: str = '0001_foundation'
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None

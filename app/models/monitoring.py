@@ -1,0 +1,1 @@
+"""Central monitoring: ingested events, rollups, office sync state (issue: decentralised offices)."""

@@ -1,0 +1,1 @@
+"""Eligibility: screenings and their determinations (issue: one-call eligibility)."""

@@ -1,0 +1,5 @@
+"""Scheme catalogue."""
+
+from app.routers import api_router
+
+router = api_router(tags=["schemes"])

@@ -37,7 +37,10 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                elapsed = (time.perf_counter() - started) * 1000
+                # Server-Timing lets a client (and the benchmarks) see the server's own share of the latency.
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
+                                      (b"server-timing", f"app;dur={elapsed:.2f}".encode())]
             await send(message)
 
         try:

@@ -103,6 +103,11 @@ async def idempotency(
     principal_key = str(principal.id)
     now = utcnow()
     sessionmaker = request.app.state.sessionmaker
+    # The caller lookup has opened the request's transaction; it has only read. On SQLite every
+    # transaction holds the single write lock from its first statement, so the claim's own
+    # transaction below would wait for this one forever: end it first (the work begins a new one).
+    if request.state.session.in_transaction():
+        await request.state.session.commit()
     # Claimed in its own committed transaction so that concurrent twins see it at once.
     async with sessionmaker() as session, session.begin():
         inserted = await session.execute(

@@ -56,6 +56,8 @@ async def sign_in(
     ).first()
     user, office_code = row if row else (None, None)
     if not verify_password(user.password_hash if user else None, password) or not user.is_active:
+        # End the read first: on SQLite it holds the write lock that the failure's own transaction needs.
+        await session.rollback()
         await _record_failure(sessionmaker, settings, username)
         raise Unauthenticated("Wrong username or password." if not service_account else "Wrong client id or secret.",
                               slug="invalid-credentials")

@@ -39,8 +39,10 @@ class Person(Versioned, Base):
     family_name: Mapped[str] = mapped_column(String(100))
     # Lower-case, accent-free "family given" for case- and accent-insensitive substring search.
     search_name: Mapped[str] = mapped_column(String(210))
-    # Transliteration-tolerant key ("Chanthou"/"Chanthu") for duplicate matching at intake.
-    name_key: Mapped[str] = mapped_column(String(210))
+    # Transliteration-tolerant keys ("Chanthou"/"Chanthu" -> "cantu"): duplicate matching at intake
+    # looks only at people sharing the key of either name.
+    family_key: Mapped[str] = mapped_column(String(100))
+    given_key: Mapped[str] = mapped_column(String(100))
     sex: Mapped[str] = mapped_column(String(6))
     birth_date: Mapped[date | None] = mapped_column()
     birth_year: Mapped[int] = mapped_column()
@@ -72,7 +74,8 @@ class Person(Versioned, Base):
         # Substring search ("chanth" finds "Sok Chanthou") on PostgreSQL; a plain index on SQLite.
         Index("ix_person_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
-        Index("ix_person_name_key_birth_year", "name_key", "birth_year"),
+        Index("ix_person_family_key_birth_year", "family_key", "birth_year"),
+        Index("ix_person_given_key_birth_year", "given_key", "birth_year"),
     )
 
 

@@ -36,7 +36,7 @@ from app.schemas.households import (
 from app.services import activity, audit, matching
 from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
 from app.services.locations import location_path, require_village
-from app.services.names import name_key, search_name, search_terms
+from app.services.names import part_key, search_name, search_terms
 from app.vocabulary import DISABILITY_DOMAINS, ConsentPurpose, Relationship
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -207,7 +207,8 @@ def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
             columns[f"disability_{domain}"] = disability[domain]
     if "given_name" in columns or "family_name" in columns:
         columns["search_name"] = search_name(facts["given_name"], facts["family_name"])
-        columns["name_key"] = name_key(facts["given_name"], facts["family_name"])
+        columns["given_key"] = part_key(facts["given_name"])
+        columns["family_key"] = part_key(facts["family_name"])
     return columns
 
 

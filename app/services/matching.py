@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
 from app.models import Household, Person
-from app.services.names import fold, name_key
+from app.services.names import fold, name_key, part_key
 
 LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to confirm
 WORTH_SHOWING = 0.6  # at or above: listed by /persons/matches
@@ -88,32 +88,39 @@ async def find_candidates(
     exclude_household: uuid.UUID | None = None,
 ) -> list[list[Candidate]]:
     """For each newcomer, the visible people who may be the same person, best first."""
-    years: set[int] = set()
-    for n in newcomers:
-        if n.birth_year is not None:
-            spread = 2 if n.approximate else 1
-            years.update(range(n.birth_year - spread, n.birth_year + spread + 1))
+    windows = [_birth_years(n) for n in newcomers]
+    years = set().union(*windows)
     if not years:
         return [[] for _ in newcomers]
-    communes = {n.village_code[:6] for n in newcomers}
+    # Blocking: only people sharing the transliteration key of either name (in either order, for a
+    # family name typed as given name) are scored. A commune holds thousands; this keeps it to a few.
+    keys = sorted({k for n in newcomers for k in (part_key(n.given_name), part_key(n.family_name))})
     query = (
         select(Person, Household.village_code)
         .join(Household, Household.id == Person.household_id)
         .where(Person.birth_year.in_(sorted(years)))
+        .where(or_(Person.family_key.in_(keys), Person.given_key.in_(keys)))
+        .where(or_(*(within_location(Household.village_code, c) for c in {n.village_code[:6] for n in newcomers})))
     )
-    location_filters = [within_location(Household.village_code, c) for c in communes]
-    query = query.where(or_(*location_filters))
     if actor.office_scope is not None:
         query = query.where(Household.office_id == actor.office_scope)
     if exclude_household is not None:
         query = query.where(Person.household_id != exclude_household)
     rows = (await session.execute(query)).all()
     results = []
-    for newcomer in newcomers:
+    for newcomer, window in zip(newcomers, windows, strict=True):
         scored = [
             score(newcomer, person, village)
             for person, village in rows
-            if village[:6] == newcomer.village_code[:6]
+            if person.birth_year in window and village[:6] == newcomer.village_code[:6]
         ]
         results.append(sorted((c for c in scored if c.score >= threshold), key=lambda c: -c.score)[:10])
     return results
+
+
+def _birth_years(newcomer: Newcomer) -> set[int]:
+    if newcomer.birth_year is None:
+        return set()
+    spread = 2 if newcomer.approximate else 1
+    return set(range(newcomer.birth_year - spread, newcomer.birth_year + spread + 1))
+

@@ -43,6 +43,11 @@ def _token_key(token: str) -> str:
     return token
 
 
+def part_key(name: str) -> str:
+    """The key of one name, spaces dropped ("Srey Mom" and "Sreymom" both give "sremom")."""
+    return "".join(_token_key(t) for t in fold(name).split())
+
+
 def name_key(given_name: str, family_name: str) -> str:
     """Order-free ("Sok Chanthou" = "Chanthou Sok") and spelling-tolerant key."""
     return " ".join(sorted(_token_key(t) for t in fold(f"{family_name} {given_name}").split()))

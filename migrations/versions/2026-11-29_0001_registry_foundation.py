@@ -193,7 +193,8 @@ def upgrade() -> None:
     sa.Column('given_name', sa.String(length=100), nullable=False),
     sa.Column('family_name', sa.String(length=100), nullable=False),
     sa.Column('search_name', sa.String(length=210), nullable=False),
-    sa.Column('name_key', sa.String(length=210), nullable=False),
+    sa.Column('family_key', sa.String(length=100), nullable=False),
+    sa.Column('given_key', sa.String(length=100), nullable=False),
     sa.Column('sex', sa.String(length=6), nullable=False),
     sa.Column('birth_date', sa.Date(), nullable=True),
     sa.Column('birth_year', sa.Integer(), nullable=False),
@@ -228,7 +229,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_person_household_id'), ['household_id'], unique=False)
-        batch_op.create_index('ix_person_name_key_birth_year', ['name_key', 'birth_year'], unique=False)
+        batch_op.create_index('ix_person_family_key_birth_year', ['family_key', 'birth_year'], unique=False)
+        batch_op.create_index('ix_person_given_key_birth_year', ['given_key', 'birth_year'], unique=False)
         batch_op.create_index('ix_person_office_search_name', ['office_id', 'search_name'], unique=False)
         batch_op.create_index('ix_person_search_name_trgm', ['search_name'], unique=False, postgresql_using='gin', postgresql_ops={'search_name': 'gin_trgm_ops'})
 
@@ -244,7 +246,8 @@ def downgrade() -> None:
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.drop_index('ix_person_search_name_trgm', postgresql_using='gin', postgresql_ops={'search_name': 'gin_trgm_ops'})
         batch_op.drop_index('ix_person_office_search_name')
-        batch_op.drop_index('ix_person_name_key_birth_year')
+        batch_op.drop_index('ix_person_given_key_birth_year')
+        batch_op.drop_index('ix_person_family_key_birth_year')
         batch_op.drop_index(batch_op.f('ix_person_household_id'))
 
     op.drop_table('person')

@@ -68,10 +68,13 @@ async def current_consent(session: AsyncSession, household_id: uuid.UUID) -> Con
     ).scalar_one_or_none()
 
 
-async def household_read(session: AsyncSession, household: Household) -> HouseholdRead:
+async def household_read(
+    session: AsyncSession, household: Household, *, consent: ConsentRecord | None = None
+) -> HouseholdRead:
+    """The household as the API shows it; `consent` saves a query when the caller just wrote it."""
     today = clock.today()
     head = head_of(household)
-    consent = await current_consent(session, household.id)
+    consent = consent or await current_consent(session, household.id)
     office = await session.get(Office, household.office_id)
     return HouseholdRead(
         id=household.id,
@@ -330,7 +333,8 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
                         **_person_columns(member.model_dump()))
         members.append(person)
     session.add_all(members)
-    session.add(ConsentRecord(household_id=household.id, recorded_by=actor.id, **data.consent.model_dump()))
+    consent = ConsentRecord(household_id=household.id, recorded_by=actor.id, **data.consent.model_dump())
+    session.add(consent)
     await session.flush()
     set_committed_value(household, "members", members)
     audit.record(session, actor, action="create", entity_type="household", entity_id=household.id, office_id=office.id,
@@ -339,7 +343,7 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
         audit.record(session, actor, action="dedup_override", entity_type="household", entity_id=household.id,
                      office_id=office.id, details={"duplicates": overridden})
     _emit_registration(session, office.code, household, members)
-    return await household_read(session, household)
+    return await household_read(session, household, consent=consent)
 
 
 def _emit_registration(session: AsyncSession, office_code: str, household: Household, new_members: list[Person]) -> None:
@@ -388,7 +392,9 @@ async def update_household(
     check_if_match(if_match, household.version)
     changes = data.model_dump(exclude_unset=True)
     changed: list[str] = []
-    if "village_code" in changes and changes["village_code"] is not None:
+    if "village_code" in changes:
+        if data.village_code is None:
+            raise InvalidInput("village_code cannot be cleared.", field="#/village_code")
         await require_village(session, data.village_code, field="#/village_code")
         household.village_code = data.village_code
         changed.append("village_code")

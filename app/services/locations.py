@@ -103,11 +103,17 @@ async def get_location(session: AsyncSession, code: str) -> Location:
     return location
 
 
-async def require_village(session: AsyncSession, code: str, *, field: str) -> Location:
+# Villages are never deleted (an import only adds or renames), so a code once seen stays valid.
+_known_villages: set[str] = set()
+
+
+async def require_village(session: AsyncSession, code: str, *, field: str) -> None:
+    if code in _known_villages:
+        return
     location = await session.get(Location, code)
     if location is None or location.level != "village":
         raise InvalidInput(f"{code} is not a village of the gazetteer.", field=field)
-    return location
+    _known_villages.add(code)
 
 
 async def location_path(session: AsyncSession, village_code: str) -> dict[str, str | None]:

@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     bench_endpoints: bool = False
     log_level: str = "INFO"
     timezone: str = Field(default="Asia/Phnom_Penh", description="Where 'today' and deadlines are judged.")
+    # Eligibility schemes: extra scheme files or directories (os.pathsep-separated), added to the catalogue
+    # shipped in app/schemes/catalogue/; a file there replaces a catalogue scheme of the same code.
+    schemes_path: str | None = None
+    # Partner schemes reached over HTTP: bearer token and (optionally) endpoint URL per scheme code, as
+    # JSON, e.g. GUICHET_PARTNER_TOKENS='{"KH-NEA-MATCH": "..."}'.
+    partner_tokens: dict[str, SecretStr] = Field(default_factory=dict)
+    partner_urls: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _fill_development_defaults(self) -> "Settings":

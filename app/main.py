@@ -14,6 +14,7 @@ from app.logs import configure_logging
 from app.middleware import RequestContextMiddleware
 from app.routers import audit, auth, households, meta, monitoring, persons, registry, schemes, screenings, sync
 from app.schemas.common import Problem
+from app.schemes import load_registry
 from app.services import activity
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -24,12 +25,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Every scheme is loaded and checked before serving: a broken scheme file stops start-up here,
+        # naming its file and line (SchemeDefinitionError), not at the first screening.
+        schemes = load_registry(settings)
+        app.state.schemes = schemes
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         try:
             yield
         finally:
+            await schemes.aclose()
             await engine.dispose()
 
     clock.set_timezone(settings.timezone)

@@ -1,0 +1,468 @@
+"""Eligibility screening: every scheme in force, for the household and each member, in one call.
+
+The facts are derived once from the registry; every adapter reads them concurrently (rules in
+process, partners over HTTP at the same time), and what was decided is kept as an immutable record:
+who screened, when, the facts the schemes read, and each determination with its rules version. A
+partner's failure is an `error` determination for that scheme, never a failed screening."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.context import request_id_var
+from app.deps import Principal
+from app.errors import InvalidInput, NotFound
+from app.models import ActivityEvent, Household, Office, Person, Screening, ScreeningDetermination
+from app.models.base import new_id, utcnow
+from app.schemas.households import HouseholdCreate
+from app.schemas.screening import (
+    DeterminationRead,
+    OutcomeCounts,
+    ScreeningRead,
+    ScreeningSummary,
+)
+from app.schemes.base import (
+    CheckRequest,
+    Determination,
+    Reason,
+    ReasonResult,
+    SchemeAdapter,
+    SchemeLevel,
+    Subject,
+)
+from app.schemes.facts import FlatMember, household_facts, jsonable, person_facts
+from app.schemes.registry import SchemeRegistry
+from app.services import activity, audit
+from app.services.households import current_consent, head_of, load_household
+from app.vocabulary import Outcome, Relationship
+
+logger = logging.getLogger("guichet.screening")
+
+
+# ---- choosing and running the schemes -------------------------------------------------------------
+
+
+def select_schemes(registry: SchemeRegistry, requested: list[str] | None, on: date, *, pointer: str = "#/schemes") -> list[SchemeAdapter]:
+    if requested is None:
+        return registry.in_force(on)
+    chosen = []
+    for i, code in enumerate(requested):
+        adapter = registry.get(code)
+        if adapter is None:
+            raise InvalidInput(f"There is no scheme {code}; GET /api/v1/schemes lists them.", field=f"{pointer}/{i}")
+        if adapter.metadata.version_on(on) is None:
+            raise InvalidInput(f"Scheme {code} is not in force on {on}.", field=f"{pointer}/{i}")
+        chosen.append(adapter)
+    return chosen
+
+
+def build_request(household: Any, members: list[Any], consent_purposes: frozenset[str], on: date) -> CheckRequest:
+    """`household` and `members` have the table's attribute names (ORM objects, Core rows, or a
+    preview flattened by FlatMember)."""
+    member_facts = [person_facts(m, on) for m in members]
+    hh_facts = household_facts(household, member_facts, on)
+    subjects = tuple(
+        Subject(person_id=getattr(m, "id", None), reference=secrets.token_hex(8), facts=hh_facts | facts)
+        for m, facts in zip(members, member_facts)
+    )
+    return CheckRequest(as_of=on, household_facts=hh_facts, members=subjects,
+                        household=Subject(person_id=None, reference=secrets.token_hex(8), facts=hh_facts),
+                        consent_purposes=consent_purposes, transaction_id=uuid.uuid4().hex)
+
+
+def _crashed(adapter: SchemeAdapter, request: CheckRequest, exc: BaseException) -> list[Determination]:
+    logger.error("scheme %s failed: %s", adapter.metadata.code, type(exc).__name__, exc_info=exc)
+    return [Determination(adapter.metadata.code, s.person_id, Outcome.error, None,
+                          [Reason("adapter", ReasonResult.unknown, f"{adapter.metadata.name} could not be checked (internal error).")],
+                          provenance={"error": type(exc).__name__})
+            for s in request.subjects(adapter.metadata.level)]
+
+
+async def run_schemes(adapters: list[SchemeAdapter], request: CheckRequest) -> list[tuple[SchemeAdapter, list[Determination]]]:
+    """Every adapter at once: partner calls go out together (the slowest sets the pace, not the sum),
+    and rules run in process while they are in flight. Each partner call gets its own transaction id."""
+    remote = [a for a in adapters if not hasattr(a, "check_now")]
+    tasks = [asyncio.ensure_future(a.check(_with_transaction(request))) for a in remote]
+    results: dict[str, list[Determination]] = {}
+    for adapter in adapters:
+        if hasattr(adapter, "check_now"):
+            try:
+                results[adapter.metadata.code] = adapter.check_now(request)
+            except Exception as exc:  # a bad plug-in must not sink the screening
+                results[adapter.metadata.code] = _crashed(adapter, request, exc)
+    if tasks:
+        answers = await asyncio.gather(*tasks, return_exceptions=True)
+        for adapter, answer in zip(remote, answers):
+            results[adapter.metadata.code] = _crashed(adapter, request, answer) if isinstance(answer, BaseException) else answer
+    return [(adapter, results[adapter.metadata.code]) for adapter in adapters]
+
+
+def _with_transaction(request: CheckRequest) -> CheckRequest:
+    return CheckRequest(request.as_of, request.household_facts, request.members, request.household,
+                        request.consent_purposes, uuid.uuid4().hex, request.language)
+
+
+# ---- shaping and storing ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Row:
+    """A determination ready to store and to answer with."""
+
+    adapter: SchemeAdapter
+    determination: Determination
+    member_index: int | None
+
+    def columns(self) -> dict[str, Any]:
+        d = self.determination
+        return {
+            "person_id": d.person_id, "scheme_code": d.scheme_code, "scheme_name": self.adapter.metadata.name,
+            "scheme_kind": self.adapter.metadata.kind.value, "outcome": d.outcome.value, "rules_version": d.rules_version,
+            "reasons": [r.as_dict() for r in d.reasons], "missing_facts": list(d.missing_facts), "hints": list(d.hints),
+            "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
+        }
+
+
+def _ordered_rows(results, members: list[Any]) -> list[_Row]:
+    """Household-level verdicts first, then each member in the household's order, schemes by code."""
+    index = {m.id: i for i, m in enumerate(members) if getattr(m, "id", None) is not None}
+    rows = []
+    for adapter, determinations in results:
+        for position, d in enumerate(determinations):
+            member_index = None
+            if adapter.metadata.level is SchemeLevel.person:
+                member_index = index.get(d.person_id, position)
+            rows.append(_Row(adapter, d, member_index))
+    rows.sort(key=lambda r: (-1 if r.member_index is None else r.member_index, r.determination.scheme_code))
+    return rows
+
+
+def _determination_read(columns: dict[str, Any], member_index: int | None) -> DeterminationRead:
+    return DeterminationRead(member_index=member_index, **columns)
+
+
+def _counts(outcomes) -> OutcomeCounts:
+    return OutcomeCounts(**Counter(outcomes))
+
+
+def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[str, Any]:
+    needed = set().union(*(a.metadata.facts for a in adapters)) if adapters else set()
+    return {
+        "household": jsonable({k: v for k, v in request.household_facts.items() if k in needed}),
+        "members": {str(s.person_id): jsonable({k: v for k, v in s.facts.items() if k in needed and k.startswith("person.")})
+                    for s in request.members},
+    }
+
+
+class _Collector:
+    """Stands in for the session in activity.emit, so that events go through the one emitter (its
+    contract checks and pseudonyms) and are then written with one multi-row INSERT."""
+
+    def __init__(self):
+        self.events: list[ActivityEvent] = []
+
+    def add(self, event: ActivityEvent) -> None:
+        self.events.append(event)
+
+
+def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.UUID, household: Any,
+                 members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int, on: date) -> None:
+    household_dims = activity.household_dimensions(household, on, head)
+    screening = activity.pseudonym("screening", screening_id)
+    person_dims: dict[uuid.UUID, dict[str, Any]] = {}
+    for row in rows:
+        person_id = row["person_id"]
+        if person_id is None:
+            dims = household_dims
+        else:
+            dims = person_dims.get(person_id)
+            if dims is None:
+                dims = person_dims[person_id] = activity.person_dimensions(members[person_id], household, on, head)
+        activity.emit(collector, "screening.determination", office_code=office_code, household_id=household.id,
+                      person_id=person_id, dimensions=dims, screening=screening, scheme=row["scheme_code"],
+                      scheme_kind=row["scheme_kind"], outcome=row["outcome"])
+    activity.emit(collector, "screening.completed", office_code=office_code, household_id=household.id,
+                  dimensions=household_dims, screening=screening, schemes=scheme_count, determinations=len(rows),
+                  eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible))
+
+
+def _event_rows(events: list[ActivityEvent]) -> list[dict[str, Any]]:
+    now = utcnow()
+    return [{"id": new_id(), "type": e.type, "schema_version": e.schema_version, "occurred_at": now, "office_code": e.office_code,
+             "payload": e.payload, "next_attempt_at": now, "attempts": 0} for e in events]
+
+
+# ---- the endpoints' work ----------------------------------------------------------------------------
+
+
+async def screen_household(session: AsyncSession, actor: Principal, registry: SchemeRegistry, household_id: uuid.UUID,
+                           schemes: list[str] | None) -> ScreeningRead:
+    on = clock.today()
+    household = await load_household(session, actor, household_id)
+    adapters = select_schemes(registry, schemes, on)
+    consent = await current_consent(session, household.id)
+    members = list(household.members)
+    request = build_request(household, members, frozenset(consent.purposes if consent else ()), on)
+    results = await run_schemes(adapters, request)
+    rows = _ordered_rows(results, members)
+    office_code = (await session.execute(select(Office.code).where(Office.id == household.office_id))).scalar_one()
+    screening = Screening(
+        id=new_id(), household_id=household.id, office_id=household.office_id, screened_at=utcnow(), screened_by=actor.id,
+        trigger="clerk", as_of=on, household_version=household.version, schemes=[a.metadata.code for a in adapters],
+        facts=_facts_used(request, adapters), request_id=request_id_var.get(),
+    )
+    session.add(screening)
+    await session.flush()
+    columns = [r.columns() for r in rows]
+    if columns:
+        await session.execute(insert(ScreeningDetermination), [
+            c | {"screening_id": screening.id, "household_id": household.id, "screened_at": screening.screened_at}
+            for c in columns])
+    collector = _Collector()
+    _emit_events(collector, office_code=office_code, screening_id=screening.id, household=household,
+                 members={m.id: m for m in members}, head=head_of(household), rows=columns, scheme_count=len(adapters), on=on)
+    await session.execute(insert(ActivityEvent), _event_rows(collector.events))
+    audit.record(session, actor, action="screen", entity_type="screening", entity_id=screening.id, office_id=household.office_id,
+                 details={"household_id": str(household.id), "schemes": screening.schemes,
+                          "members": [str(m.id) for m in members]})
+    return ScreeningRead(
+        id=screening.id, household_id=household.id, screened_at=screening.screened_at, screened_by=actor.id, trigger="clerk",
+        as_of=on, schemes=screening.schemes, counts=_counts(c["outcome"] for c in columns),
+        determinations=[_determination_read(c, r.member_index) for c, r in zip(columns, rows)],
+    )
+
+
+async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,
+                  schemes: list[str] | None) -> ScreeningRead:
+    """"Am I eligible?" for facts typed at the window: nothing about the people is stored. The audit
+    row says a preview was run, by whom, for which schemes, and nothing about whom."""
+    on = clock.today()
+    adapters = select_schemes(registry, schemes, on)
+    idpoor = body.idpoor
+    household = _PreviewHousehold(village_code=body.village_code, area_type=body.area_type.value,
+                                  idpoor_level=idpoor.level if idpoor else None,
+                                  idpoor_valid_until=idpoor.valid_until if idpoor else None)
+    members = [FlatMember(m) for m in body.members]
+    request = build_request(household, members, frozenset(p.value for p in body.consent.purposes), on)
+    results = await run_schemes(adapters, request)
+    rows = _ordered_rows(results, [])
+    columns = [r.columns() for r in rows]
+    audit.record(session, actor, action="preview", entity_type="screening", entity_id=None, office_id=actor.office_id,
+                 details={"schemes": [a.metadata.code for a in adapters], "members": len(members)})
+    return ScreeningRead(
+        id=None, household_id=None, screened_at=utcnow(), screened_by=actor.id, trigger="preview", as_of=on,
+        schemes=[a.metadata.code for a in adapters], counts=_counts(c["outcome"] for c in columns),
+        determinations=[_determination_read(c, r.member_index) for c, r in zip(columns, rows)],
+    )
+
+
+@dataclass
+class _PreviewHousehold:
+    village_code: str
+    area_type: str
+    idpoor_level: int | None
+    idpoor_valid_until: date | None
+    id: uuid.UUID | None = None
+
+
+async def _member_positions(session: AsyncSession, household_id: uuid.UUID) -> dict[uuid.UUID, int]:
+    ids = (await session.execute(select(Person.id).where(Person.household_id == household_id)
+                                 .order_by(Person.created_at, Person.id))).scalars()
+    return {pid: i for i, pid in enumerate(ids)}
+
+
+def _scoped(query, actor: Principal):
+    return query if actor.office_scope is None else query.where(Screening.office_id == actor.office_scope)
+
+
+async def get_screening(session: AsyncSession, actor: Principal, screening_id: uuid.UUID) -> ScreeningRead:
+    screening = (await session.execute(_scoped(select(Screening).where(Screening.id == screening_id), actor))).scalar_one_or_none()
+    if screening is None:
+        raise NotFound("No such screening.")
+    rows = (await session.execute(select(ScreeningDetermination).where(ScreeningDetermination.screening_id == screening.id)
+                                  .order_by(ScreeningDetermination.id))).scalars().all()
+    positions = await _member_positions(session, screening.household_id)
+    audit.record(session, actor, action="read", entity_type="screening", entity_id=screening.id, office_id=screening.office_id,
+                 details={"household_id": str(screening.household_id)})
+    return ScreeningRead(
+        id=screening.id, household_id=screening.household_id, screened_at=screening.screened_at, screened_by=screening.screened_by,
+        trigger=screening.trigger, as_of=screening.as_of, schemes=screening.schemes, counts=_counts(r.outcome for r in rows),
+        determinations=[_determination_read(_stored_columns(r), positions.get(r.person_id)) for r in rows],
+    )
+
+
+def _stored_columns(row: ScreeningDetermination) -> dict[str, Any]:
+    return {"person_id": row.person_id, "scheme_code": row.scheme_code, "scheme_name": row.scheme_name,
+            "scheme_kind": row.scheme_kind, "outcome": row.outcome, "rules_version": row.rules_version, "reasons": row.reasons,
+            "missing_facts": row.missing_facts, "hints": row.hints, "benefit": row.benefit, "provenance": row.provenance}
+
+
+async def list_screenings(session: AsyncSession, actor: Principal, household_id: uuid.UUID, *, limit: int,
+                          offset: int) -> tuple[list[ScreeningSummary], int]:
+    household = await load_household(session, actor, household_id)
+    query = select(Screening).where(Screening.household_id == household.id)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    screenings = (await session.execute(query.order_by(Screening.screened_at.desc(), Screening.id.desc())
+                                        .limit(limit).offset(offset))).scalars().all()
+    counts: dict[uuid.UUID, Counter] = {s.id: Counter() for s in screenings}
+    if screenings:
+        for screening_id, outcome, n in (await session.execute(
+            select(ScreeningDetermination.screening_id, ScreeningDetermination.outcome, func.count())
+            .where(ScreeningDetermination.screening_id.in_(list(counts)))
+            .group_by(ScreeningDetermination.screening_id, ScreeningDetermination.outcome)
+        )).all():
+            counts[screening_id][outcome] = n
+    audit.record(session, actor, action="read", entity_type="screening_list", entity_id=household.id,
+                 office_id=household.office_id, details={"screenings": [str(s.id) for s in screenings], "total": total})
+    return [ScreeningSummary(id=s.id, household_id=s.household_id, screened_at=s.screened_at, screened_by=s.screened_by,
+                             trigger=s.trigger, as_of=s.as_of, schemes=s.schemes, counts=OutcomeCounts(**counts[s.id]))
+            for s in screenings], total
+
+
+async def latest_determination(session: AsyncSession, *, household_id: uuid.UUID, person_id: uuid.UUID | None,
+                               scheme_code: str) -> ScreeningDetermination | None:
+    """The newest determination for (household, person or None for the household, scheme): what an
+    application is checked against. One index range scan (ix_determination_latest)."""
+    person = ScreeningDetermination.person_id.is_(None) if person_id is None else ScreeningDetermination.person_id == person_id
+    return (await session.execute(
+        select(ScreeningDetermination)
+        .where(ScreeningDetermination.household_id == household_id, person, ScreeningDetermination.scheme_code == scheme_code)
+        .order_by(ScreeningDetermination.screened_at.desc(), ScreeningDetermination.id.desc()).limit(1)
+    )).scalar_one_or_none()
+
+
+# ---- re-screening an office after a rules change ------------------------------------------------------
+
+_COMPARED = ("outcome", "rules_version", "reasons", "missing_facts", "hints", "benefit")
+_HOUSEHOLD_COLUMNS = (Household.id, Household.office_id, Household.version, Household.village_code, Household.area_type,
+                      Household.idpoor_level, Household.idpoor_valid_until)
+_PERSON_COLUMNS = tuple(getattr(Person, c) for c in (
+    "id", "household_id", "sex", "birth_date", "birth_year", "birth_date_approximate", "national_id", "relationship",
+    "disability_seeing", "disability_hearing", "disability_walking", "disability_remembering", "disability_self_care",
+    "disability_communicating", "pregnant", "employment_status", "monthly_income", "school_enrolled",
+    "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at"))
+
+
+@dataclass
+class RescreenSummary:
+    households: int = 0
+    screenings_written: int = 0
+    determinations_written: int = 0
+    changed: Counter = field(default_factory=Counter)  # (scheme, from outcome or None, to outcome) -> count
+    seconds: float = 0.0
+
+
+async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict[str, Any]]:
+    """The latest stored determination per (household, person, scheme) for a batch of households."""
+    d = ScreeningDetermination
+    ranked = (
+        select(d.household_id, d.person_id, d.scheme_code, d.outcome, d.rules_version, d.reasons, d.missing_facts, d.hints,
+               d.benefit, func.row_number().over(partition_by=(d.household_id, d.person_id, d.scheme_code),
+                                                 order_by=(d.screened_at.desc(), d.id.desc())).label("rank"))
+        .where(d.household_id.in_(household_ids), d.scheme_code.in_(codes))
+        .subquery()
+    )
+    rows = (await session.execute(select(ranked).where(ranked.c.rank == 1))).mappings().all()
+    return {(r["household_id"], r["person_id"], r["scheme_code"]): dict(r) for r in rows}
+
+
+async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
+    from app.models import ConsentRecord
+
+    c = ConsentRecord
+    ranked = (select(c.household_id, c.purposes, func.row_number().over(
+        partition_by=c.household_id, order_by=(c.recorded_at.desc(), c.id.desc())).label("rank"))
+        .where(c.household_id.in_(household_ids)).subquery())
+    return {r.household_id: frozenset(r.purposes) for r in (await session.execute(select(ranked).where(ranked.c.rank == 1))).all()}
+
+
+async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
+                         household_ids: list[uuid.UUID], summary: RescreenSummary, *, run_id: str) -> None:
+    """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
+    written only for a household where some determination differs from its latest one (so a second
+    run with unchanged rules writes nothing), holding just the determinations that differ."""
+    on = clock.today()
+    codes = [a.metadata.code for a in adapters]
+    households = (await session.execute(select(*_HOUSEHOLD_COLUMNS).where(Household.id.in_(household_ids)))).all()
+    people: dict[uuid.UUID, list[Any]] = {h.id: [] for h in households}
+    for person in (await session.execute(select(*_PERSON_COLUMNS).where(Person.household_id.in_(household_ids))
+                                         .order_by(Person.household_id, Person.created_at, Person.id))).all():
+        people[person.household_id].append(person)
+    offices = dict((await session.execute(select(Office.id, Office.code))).all())
+    latest = await _latest_for(session, household_ids, codes)
+    needs_consent = any(not hasattr(a, "check_now") for a in adapters)
+    consents = await _consents_for(session, household_ids) if needs_consent else {}
+    now = utcnow()
+    screenings, determinations = [], []
+    collector = _Collector()
+    for household in households:
+        members = people[household.id]
+        request = build_request(household, members, consents.get(household.id, frozenset()), on)
+        if needs_consent:
+            results = await run_schemes(adapters, request)
+        else:
+            results = [(a, a.check_now(request)) for a in adapters]
+        changed_rows = []
+        for adapter, found in results:
+            for d in found:
+                columns = _Row(adapter, d, None).columns()
+                before = latest.get((household.id, d.person_id, d.scheme_code))
+                if before is not None and all(before[k] == columns[k] for k in _COMPARED):
+                    continue
+                changed_rows.append(columns)
+                previous = before["outcome"] if before is not None else None
+                if previous != columns["outcome"]:
+                    summary.changed[(d.scheme_code, previous, columns["outcome"])] += 1
+        summary.households += 1
+        if not changed_rows:
+            continue
+        screening_id = new_id()
+        screenings.append({"id": screening_id, "household_id": household.id, "office_id": household.office_id,
+                           "screened_at": now, "screened_by": None, "trigger": "rescreen", "as_of": on,
+                           "household_version": household.version, "schemes": codes,
+                           "facts": _facts_used(request, adapters), "request_id": run_id})
+        determinations.extend(c | {"screening_id": screening_id, "household_id": household.id, "screened_at": now}
+                              for c in changed_rows)
+        head = next((m for m in members if m.relationship == Relationship.head), None)
+        _emit_events(collector, office_code=offices[household.office_id], screening_id=screening_id, household=household,
+                     members={m.id: m for m in members}, head=head, rows=changed_rows, scheme_count=len(adapters), on=on)
+    if screenings:
+        await session.execute(insert(Screening), screenings)
+        await session.execute(insert(ScreeningDetermination), determinations)
+        await session.execute(insert(ActivityEvent), _event_rows(collector.events))
+    summary.screenings_written += len(screenings)
+    summary.determinations_written += len(determinations)
+    # The re-screen read these people's records: one audit row per batch, per office.
+    by_office = Counter(h.office_id for h in households)
+    for office_id, n in by_office.items():
+        audit.record(session, None, action="rescreen", entity_type="office", entity_id=office_id, office_id=office_id,
+                     details={"run": run_id, "households": n, "schemes": codes})
+
+
+async def households_to_rescreen(session: AsyncSession, *, office_code: str | None, after: uuid.UUID | None,
+                                 limit: int) -> list[uuid.UUID]:
+    query = select(Household.id)
+    if office_code is not None:
+        query = query.join(Office, Office.id == Household.office_id).where(Office.code == office_code)
+    if after is not None:
+        query = query.where(Household.id > after)
+    return list((await session.execute(query.order_by(Household.id).limit(limit))).scalars())
+
+
+async def count_households(session: AsyncSession, *, office_code: str | None) -> int:
+    query = select(func.count(Household.id))
+    if office_code is not None:
+        query = query.join(Office, Office.id == Household.office_id).where(Office.code == office_code)
+    return (await session.execute(query)).scalar_one()
+

@@ -65,7 +65,7 @@ async def current_principal(
     if row is None:
         raise Unauthenticated("The token's user no longer exists.")
     user, office_code = row
-    if not user.is_active or claims.issued_at < int(user.tokens_valid_after.timestamp()) or claims.role != user.role:
+    if not user.is_active or claims.issued_at < user.tokens_valid_after.timestamp() or claims.role != user.role:
         raise Unauthenticated("The token was revoked; sign in again.")
     principal = Principal(
         id=user.id,

@@ -11,7 +11,7 @@ from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.logs import configure_logging
-from app.middleware import RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import audit, auth, households, meta, monitoring, persons, registry, schemes, screenings, sync
 from app.schemas.common import Problem
 from app.schemes import load_registry
@@ -46,11 +46,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Single-window case management for social protection: one visit, every scheme.",
         lifespan=lifespan,
-        max_body_size=MAX_BODY_BYTES,
     )
     app.state.settings = settings
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestContextMiddleware)  # outermost: the 413 above carries the request id
 
     for module in (meta, auth, registry, households, persons, audit, schemes, screenings, sync, monitoring):
         app.include_router(module.router)

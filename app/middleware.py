@@ -1,13 +1,16 @@
-"""ASGI middleware: request ids and the access log."""
+"""ASGI middleware: request ids, the access log, the body size limit."""
 
 import logging
 import re
 import time
 import uuid
 
+from fastapi import HTTPException
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.context import request_id_var
+from app.errors import problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
@@ -32,10 +35,12 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 status = message["status"]
                 elapsed = (time.perf_counter() - started) * 1000
                 # Server-Timing lets a client (and the benchmarks) see the server's own share of the latency.
@@ -45,6 +50,14 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if response_started:
+                raise
+            # Answered here rather than by the outermost handler, so that the 500 carries the request
+            # id (header and body) that the log line below and the logged traceback carry too.
+            logging.getLogger("guichet.errors").exception("unhandled error")
+            await problem_response(Request(scope), 500, slug="internal",
+                                   detail="The request failed and changed nothing.")(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
             access_log.info("request", extra={
@@ -54,3 +67,40 @@ class RequestContextMiddleware:
                 "duration_ms": round((time.perf_counter() - started) * 1000, 1),
             })
             request_id_var.reset(token)
+
+
+class BodyLimitMiddleware:
+    """Refuses a request body over `max_bytes` with a problem+json 413: at once when Content-Length
+    says so, else as soon as the streamed body passes the limit. (Starlette's own limiter answers
+    in plain text, replacing whatever the app sent.)"""
+
+    def __init__(self, app: ASGIApp, max_bytes: int):
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = next((v for k, v in scope["headers"] if k == b"content-length"), None)
+        if length is not None and length.isdigit() and int(length) > self.max_bytes:
+            await self._too_large(scope)(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise HTTPException(413, self._detail())  # rendered as problem+json by the handlers
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+    def _detail(self) -> str:
+        return f"The request body is over the limit of {self.max_bytes} bytes."
+
+    def _too_large(self, scope: Scope):
+        return problem_response(Request(scope), 413, slug="payload-too-large", detail=self._detail())

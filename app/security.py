@@ -31,7 +31,7 @@ class InvalidToken(Exception):
 @dataclass(frozen=True, slots=True)
 class TokenClaims:
     subject: uuid.UUID
-    issued_at: int
+    issued_at: float
     role: str
 
 
@@ -45,7 +45,9 @@ def issue_token(settings: Settings, *, subject: uuid.UUID, role: str, office: st
         "scheme": scheme,
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
-        "iat": int(now.timestamp()),
+        # Sub-second, so that a token issued just before a password change or a deactivation (which
+        # revoke tokens issued before that instant) is not taken for one issued just after it.
+        "iat": now.timestamp(),
         "nbf": int(now.timestamp()),
         "exp": int((now + timedelta(seconds=lifetime)).timestamp()),
         "jti": secrets.token_hex(8),
@@ -77,7 +79,7 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         # python-jose accepts a token without "aud" even when an audience is expected; check it here.
         if claims.get("aud") != settings.jwt_audience:
             raise InvalidToken("wrong audience")
-        return TokenClaims(subject=uuid.UUID(claims["sub"]), issued_at=int(claims["iat"]), role=str(claims["role"]))
+        return TokenClaims(subject=uuid.UUID(claims["sub"]), issued_at=float(claims["iat"]), role=str(claims["role"]))
     except (JWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

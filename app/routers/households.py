@@ -61,8 +61,8 @@ async def get_household(session: SessionDep, actor: OfficeUser, household_id: uu
 
 @router.patch("/households/{household_id}", response_model=HouseholdRead, responses=PATCH_RESPONSES)
 async def update_household(
-    session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: HouseholdUpdate, if_match: IfMatch,
-    response: Response,
+    session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: HouseholdUpdate, response: Response,
+    if_match: IfMatch = None,  # optional here so that its absence is a 428, not a validation error
 ) -> HouseholdRead:
     household = await households.update_household(session, actor, household_id, body, if_match)
     response.headers["ETag"] = etag(household.version)

@@ -49,7 +49,8 @@ async def get_person(session: SessionDep, actor: OfficeUser, person_id: uuid.UUI
 
 @router.patch("/persons/{person_id}", response_model=PersonRead, responses=PATCH_RESPONSES)
 async def update_person(
-    session: SessionDep, actor: OfficeUser, person_id: uuid.UUID, body: PersonUpdate, if_match: IfMatch, response: Response
+    session: SessionDep, actor: OfficeUser, person_id: uuid.UUID, body: PersonUpdate, response: Response,
+    if_match: IfMatch = None,  # optional here so that its absence is a 428, not a validation error
 ) -> PersonRead:
     person = await persons.update_person(session, actor, person_id, body, if_match)
     response.headers["ETag"] = etag(person.version)

@@ -83,7 +83,8 @@ async def get_user(session: SessionDep, _: AdminUser, user_id: uuid.UUID, respon
 
 @router.patch("/users/{user_id}", response_model=UserRead, responses=PATCH_RESPONSES)
 async def update_user(
-    session: SessionDep, actor: AdminUser, user_id: uuid.UUID, body: UserUpdate, if_match: IfMatch, response: Response
+    session: SessionDep, actor: AdminUser, user_id: uuid.UUID, body: UserUpdate, response: Response,
+    if_match: IfMatch = None,  # optional here so that its absence is a 428, not a validation error
 ) -> UserRead:
     """Deactivate or reactivate an account, or reset its password; either revokes its tokens."""
     user, office_code = await users.get_user(session, user_id)

@@ -1,6 +1,7 @@
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MAX_PAGE = 200
 
@@ -12,6 +13,14 @@ Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, 
 Code = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20, pattern=r"^[A-Za-z0-9_.-]+$")]
 LocationCode = Annotated[str, StringConstraints(pattern=r"^(\d{2}|\d{4}|\d{6}|\d{8})$")]
 VillageCode = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
+
+
+def field_error(message: str, *loc: str | int, value: Any = None) -> ValidationError:
+    """A validation error at one field, raised from a model validator so that the problem's `errors`
+    point at that field (a plain ValueError would point at the whole object)."""
+    return ValidationError.from_exception_data(
+        "validation", [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)]
+    )
 
 
 class InputModel(BaseModel):

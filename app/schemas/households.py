@@ -4,10 +4,10 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from app import clock
-from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode
+from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode, field_error
 from app.vocabulary import (
     AreaType,
     ConsentMethod,
@@ -21,7 +21,21 @@ from app.vocabulary import (
 NationalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Za-z0-9-]{4,30}$")]
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{5,18}$")]
 AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
-AttributeValue = bool | int | float | Annotated[str, StringConstraints(max_length=200)] | None
+MAX_ATTRIBUTE_TEXT = 200
+
+
+def _attribute_value(value: Any) -> bool | int | float | str | None:
+    # One check rather than a union of types, whose errors would name each member of the union
+    # ("#/attributes/x/bool", "#/attributes/x/int"...) instead of the attribute.
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT:
+        return value
+    raise ValueError(f"an attribute is a number, true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
+
+
+AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema({"anyOf": [
+    {"type": "boolean"}, {"type": "number"}, {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
 EARLIEST_BIRTH_YEAR = 1890
 
@@ -45,7 +59,7 @@ class IdPoor(InputModel):
     @model_validator(mode="after")
     def _card_goes_with_level(self) -> "IdPoor":
         if self.level is None and (self.card_number or self.valid_until):
-            raise ValueError("an equity card number or validity needs an IDPoor level")
+            raise field_error("an equity card number or validity needs an IDPoor level", "level")
         return self
 
 
@@ -85,30 +99,41 @@ class PersonFacts(InputModel):
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] = Field(default_factory=dict)
 
 
+class FactError(ValueError):
+    """A rule across a person's facts is broken; `field` names the field to correct."""
+
+    def __init__(self, message: str, field: str):
+        super().__init__(message)
+        self.field = field
+
+
 def check_person_facts(facts: dict[str, Any], today: date) -> None:
     """Rules across fields, applied to a full set of facts (a new member, or a member after a PATCH)."""
     birth_date, birth_year = facts.get("birth_date"), facts.get("birth_year")
     if birth_date is None and birth_year is None:
-        raise ValueError("give birth_date, or birth_year with birth_date_approximate")
+        raise FactError("give birth_date, or birth_year with birth_date_approximate", "birth_date")
     if birth_date is not None:
         if birth_date > today:
-            raise ValueError("birth_date is in the future")
+            raise FactError("birth_date is in the future", "birth_date")
         if birth_date.year < EARLIEST_BIRTH_YEAR:
-            raise ValueError(f"birth_date is before {EARLIEST_BIRTH_YEAR}")
+            raise FactError(f"birth_date is before {EARLIEST_BIRTH_YEAR}", "birth_date")
         if birth_year is not None and birth_year != birth_date.year:
-            raise ValueError("birth_year does not match birth_date")
+            raise FactError("birth_year does not match birth_date", "birth_year")
     elif birth_year > today.year:
-        raise ValueError("birth_year is in the future")
+        raise FactError("birth_year is in the future", "birth_year")
     if facts.get("pregnant") and facts.get("sex") == Sex.male:
-        raise ValueError("pregnant is only recorded for a woman")
+        raise FactError("pregnant is only recorded for a woman", "pregnant")
     if facts.get("expected_delivery_date") is not None and not facts.get("pregnant"):
-        raise ValueError("expected_delivery_date needs pregnant: true")
+        raise FactError("expected_delivery_date needs pregnant: true", "expected_delivery_date")
 
 
 class MemberCreate(PersonFacts):
     @model_validator(mode="after")
     def _consistent(self) -> "MemberCreate":
-        check_person_facts(self.model_dump(), clock.today())
+        try:
+            check_person_facts(self.model_dump(), clock.today())
+        except FactError as exc:
+            raise field_error(str(exc), exc.field, value=getattr(self, exc.field)) from None
         if self.birth_year is None:
             self.birth_year = self.birth_date.year
         return self
@@ -130,14 +155,21 @@ class HouseholdCreate(InputModel):
 
     @model_validator(mode="after")
     def _household_rules(self) -> "HouseholdCreate":
-        heads = sum(1 for m in self.members if m.relationship is Relationship.head)
-        if heads != 1:
-            raise ValueError(f"a household has exactly one head; {heads} given")
-        ids = [m.national_id for m in self.members if m.national_id]
-        if len(ids) != len(set(ids)):
-            raise ValueError("two members have the same national_id")
+        heads = [i for i, m in enumerate(self.members) if m.relationship is Relationship.head]
+        if not heads:
+            raise field_error("a household has exactly one head; none given", "members", value=len(self.members))
+        if len(heads) > 1:
+            raise field_error(f"a household has exactly one head; {len(heads)} given", "members", heads[1],
+                              "relationship", value="head")
+        seen: set[str] = set()
+        for i, member in enumerate(self.members):
+            if member.national_id and member.national_id in seen:
+                raise field_error("two members have the same national_id", "members", i, "national_id",
+                                  value=member.national_id)
+            seen.add(member.national_id)
         if ConsentPurpose.registry not in self.consent.purposes:
-            raise ValueError("consent for the 'registry' purpose is required to register a household")
+            raise field_error("consent for the 'registry' purpose is required to register a household",
+                              "consent", "purposes", value=[str(p) for p in self.consent.purposes])
         return self
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, StringConstraints, model_validator
 
-from app.schemas.common import Code, InputModel, LocationCode, ReadModel, Text200
+from app.schemas.common import Code, InputModel, LocationCode, ReadModel, Text200, field_error
 from app.vocabulary import OFFICE_ROLES, LocationLevel, Role
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")]
@@ -45,20 +45,25 @@ class UserCreate(InputModel):
 
     @model_validator(mode="after")
     def _binding(self) -> "UserCreate":
-        check_role_binding(self.role, self.office_code, self.scheme_code)
+        error = role_binding_error(self.role, self.office_code, self.scheme_code)
+        if error is not None:
+            field, reason = error
+            raise field_error(reason, field, value=getattr(self, field))
         return self
 
 
-def check_role_binding(role: Role, office_code: str | None, scheme_code: str | None) -> None:
-    """Supervisors and clerks belong to one office, partners to one scheme, the others to neither."""
+def role_binding_error(role: Role, office_code: str | None, scheme_code: str | None) -> tuple[str, str] | None:
+    """Supervisors and clerks belong to one office, partners to one scheme, the others to neither:
+    (field, reason) when the binding is wrong."""
     if role in OFFICE_ROLES and not office_code:
-        raise ValueError(f"a {role} must belong to an office (office_code)")
+        return "office_code", f"a {role} must belong to an office (office_code)"
     if role not in OFFICE_ROLES and office_code:
-        raise ValueError(f"a {role} does not belong to an office")
+        return "office_code", f"a {role} does not belong to an office"
     if role is Role.partner and not scheme_code:
-        raise ValueError("a partner account is bound to one scheme (scheme_code)")
+        return "scheme_code", "a partner account is bound to one scheme (scheme_code)"
     if role is not Role.partner and scheme_code:
-        raise ValueError(f"a {role} is not bound to a scheme")
+        return "scheme_code", f"a {role} is not bound to a scheme"
+    return None
 
 
 class UserUpdate(InputModel):

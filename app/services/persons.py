@@ -13,6 +13,7 @@ from app.etag import check_if_match
 from app.models import Household, Office, Person
 from app.models.base import utcnow
 from app.schemas.households import (
+    FactError,
     MatchCandidate,
     MatchQuery,
     PersonRead,
@@ -115,8 +116,8 @@ async def update_person(
         facts["birth_year"] = changes["birth_date"].year
     try:
         check_person_facts(facts, clock.today())
-    except ValueError as exc:
-        raise InvalidInput(str(exc), field="#") from None
+    except FactError as exc:
+        raise InvalidInput(str(exc), field=f"#/{exc.field}") from None
     if changes.get("national_id"):
         await check_national_ids(session, actor, {"#/national_id": changes["national_id"]}, except_person=person.id)
     to_write = {k: facts[k] for k in changes}

@@ -50,10 +50,13 @@ def run(work: Callable[[], Awaitable[Any]]) -> Any:
 
 
 def settings() -> Settings:
+    from pydantic import ValidationError
+
     try:
         current = get_settings()
-    except ValueError as exc:
-        fail(str(exc).splitlines()[-1].strip())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        fail(f"configuration: {first['msg'].removeprefix('Value error, ')}")
     clock.set_timezone(current.timezone)
     from app.services import activity
 

@@ -1,0 +1,1 @@
+"""Case management: cases, notes, applications, referrals, follow-ups, grievances (issue: case management)."""

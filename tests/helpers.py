@@ -30,7 +30,8 @@ CONTRACT_EXAMPLE: dict[str, Any] = {
     ],
 }
 
-_SYLLABLES = ["sok", "dar", "vin", "pha", "ren", "tho", "kun", "mey", "ras", "bop", "chan", "leak", "nit", "pov",
+# None of them spells a part of the contract example's names (Sok Chanthou, Sok Dara), which tests search for.
+_SYLLABLES = ["pech", "hout", "vin", "pha", "ren", "rin", "kun", "mey", "ras", "bop", "mony", "leak", "nit", "pov",
               "sam", "yun", "keo", "lim", "oud", "wat"]
 _serial = itertools.count(1)
 

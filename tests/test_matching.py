@@ -1,0 +1,267 @@
+"""Duplicate detection at intake: national IDs, likely duplicates, the clerk's confirm_new, and
+POST /persons/matches. Plus the scoring function on its own."""
+
+import copy
+from datetime import date
+
+import pytest
+
+from app.models import AuditEvent, Person
+from app.services.matching import LIKELY_DUPLICATE, WORTH_SHOWING, Newcomer, score
+from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, pointers, register, table_counts
+
+HOUSEHOLDS = "/api/v1/households"
+MATCHES = "/api/v1/persons/matches"
+
+
+def _lookalike(village_code: str = "17010102", **head) -> dict:
+    """A new household whose head is Sok Chanthou of the contract example spelt another way."""
+    body = household_body(members=1, village_code=village_code)
+    body["members"][0] |= {"given_name": "Chanthu", "family_name": "Sokh", "sex": "female", "birth_date": "1986-03-14",
+                           "national_id": None} | head
+    return body
+
+
+# ---- national IDs ---------------------------------------------------------------------------------------
+
+
+async def test_a_registered_national_id_is_409_naming_the_person(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    before = await table_counts(app)
+    body = household_body()
+    body["members"][1]["national_id"] = "170123456"
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=body, headers=world.clerk_a.headers), 409,
+                             "national-id-registered")
+    assert problem["existing_person_id"] == existing["members"][0]["id"]
+    assert problem["existing_household_id"] == existing["id"]
+    assert problem["existing_office_code"] == "SR-ACH"
+    assert problem["field"] == "#/members/1/national_id"
+    assert await table_counts(app) == before
+
+
+async def test_a_national_id_of_another_office_names_only_the_office(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    before = await table_counts(app)
+    body = household_body(village_code="17120101")
+    body["members"][0]["national_id"] = "170123456"
+    response = await client.post(HOUSEHOLDS, json=body, headers=world.clerk_b.headers)
+    problem = assert_problem(response, 409, "national-id-registered")
+    assert problem["existing_office_code"] == "SR-ACH"
+    assert problem["existing_person_id"] is None and problem["existing_household_id"] is None
+    assert "SR-ACH" in problem["detail"]
+    for secret in (existing["id"], existing["members"][0]["id"], "Chanthou", "1986"):
+        assert secret not in response.text
+    assert await table_counts(app) == before
+
+
+# ---- likely duplicates ----------------------------------------------------------------------------------
+
+
+async def test_a_likely_duplicate_is_409_with_scored_candidates(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    before = await table_counts(app)
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=_lookalike(), headers=world.clerk_a.headers), 409,
+                             "possible-duplicate")
+    [flagged] = problem["duplicates"]
+    assert flagged["member"] == "#/members/0"
+    [candidate] = flagged["candidates"]
+    assert candidate["person_id"] == existing["members"][0]["id"]
+    assert candidate["household_id"] == existing["id"]
+    assert LIKELY_DUPLICATE <= candidate["score"] < 1
+    assert {"name", "birth_date", "commune", "sex"} <= set(candidate["matched_fields"])
+    assert candidate["given_name"] == "Chanthou" and candidate["village_code"] == "17010101"
+    assert await table_counts(app) == before
+
+
+async def test_confirm_new_registers_and_audits_the_override(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    response = await client.post(HOUSEHOLDS, json=_lookalike() | {"confirm_new": True}, headers=world.clerk_a.headers)
+    assert response.status_code == 201, response.text
+    household = response.json()
+    [override] = await db_rows(app, AuditEvent, AuditEvent.action == "dedup_override")
+    assert override.entity_type == "household" and override.entity_id == household["id"]
+    assert override.actor_id == world.clerk_a.id and override.request_id == response.headers["X-Request-ID"]
+    [flagged] = override.details["duplicates"]
+    assert flagged["member"] == "#/members/0"
+    assert [c["person_id"] for c in flagged["candidates"]] == [existing["members"][0]["id"]]
+
+
+async def test_an_approximate_birth_year_is_enough_for_a_likely_duplicate(client, world):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))  # Sok Dara, about 2015
+    body = household_body(members=2)
+    body["members"][1] |= {"given_name": "Dara", "family_name": "Sok", "birth_year": 2016, "birth_date_approximate": True}
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=body, headers=world.clerk_a.headers), 409,
+                             "possible-duplicate")
+    [flagged] = problem["duplicates"]
+    assert flagged["member"] == "#/members/1"
+    [candidate] = flagged["candidates"]
+    assert candidate["person_id"] == existing["members"][1]["id"]
+    assert "birth_year_approximate" in candidate["matched_fields"] and "village" in candidate["matched_fields"]
+
+
+@pytest.mark.parametrize("difference", [
+    {"village_code": "17010201"},  # another commune
+    {"birth_date": "1988-03-14"},  # born two years apart, both dates exact
+    {"given_name": "Sreymom"},  # another person of the family
+])
+async def test_people_who_differ_are_not_duplicates(client, world, difference):
+    await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    village = difference.pop("village_code", "17010102")
+    await register(client, world.clerk_a, _lookalike(village, **difference))
+
+
+async def test_another_offices_people_are_never_shown_as_candidates(client, world):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    response = await client.post(HOUSEHOLDS, json=_lookalike(village_code="17010101") | {"office_code": "SR-SSN"},
+                                 headers=world.admin.headers)
+    assert response.status_code == 409, response.text  # the admin sees every office's people
+    response = await client.post(HOUSEHOLDS, json=_lookalike(village_code="17010101"), headers=world.clerk_b.headers)
+    assert response.status_code == 201, response.text  # a clerk of SR-SSN is not shown SR-ACH's people
+    assert existing["members"][0]["id"] not in response.text
+
+
+async def test_a_member_added_later_is_checked_too(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    other = await register(client, world.clerk_a, household_body(village_code="17010102"))
+    member = {"given_name": "Chanthu", "family_name": "Sok", "sex": "female", "birth_date": "1986-03-14",
+              "relationship": "sibling"}
+    problem = assert_problem(await client.post(f"{HOUSEHOLDS}/{other['id']}/members", json=member,
+                                               headers=world.clerk_a.headers), 409, "possible-duplicate")
+    assert problem["duplicates"][0]["member"] == "#"
+    assert problem["duplicates"][0]["candidates"][0]["person_id"] == existing["members"][0]["id"]
+    response = await client.post(f"{HOUSEHOLDS}/{other['id']}/members", json=member | {"confirm_new": True},
+                                 headers=world.clerk_a.headers)
+    assert response.status_code == 201, response.text
+    [override] = await db_rows(app, AuditEvent, AuditEvent.action == "dedup_override")
+    assert override.entity_type == "person" and override.entity_id == response.json()["id"]
+
+
+# ---- POST /persons/matches ------------------------------------------------------------------------------
+
+
+async def test_matches_lists_candidates_with_score_and_matched_fields(client, world, app):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    head = existing["members"][0]
+    response = await client.post(MATCHES, json={"given_name": "chanthu", "family_name": "SOKH", "sex": "female",
+                                                "birth_date": "1986-03-14", "village_code": "17010101"},
+                                 headers=world.clerk_a.headers)
+    assert response.status_code == 200, response.text
+    [candidate] = response.json()["items"]
+    assert candidate["person_id"] == head["id"] and candidate["household_id"] == existing["id"]
+    assert candidate["score"] >= LIKELY_DUPLICATE
+    assert set(candidate["matched_fields"]) == {"name", "birth_date", "village", "sex"}
+    assert candidate["national_id"] == "170123456"
+    [audit] = await db_rows(app, AuditEvent, AuditEvent.action == "match")
+    assert audit.details["results"] == [head["id"]]
+
+
+async def test_matches_show_weaker_candidates_than_registration_blocks_on(client, world):
+    await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    query = {"given_name": "Chanthou", "family_name": "Sok", "birth_date": "1987-01-01", "village_code": "17010102"}
+    [candidate] = (await client.post(MATCHES, json=query, headers=world.clerk_a.headers)).json()["items"]
+    assert WORTH_SHOWING <= candidate["score"] < LIKELY_DUPLICATE
+    assert candidate["matched_fields"] == ["name", "commune"]
+    # A year without a date is approximate: two years either side count.
+    query = {"given_name": "Chanthou", "family_name": "Sok", "birth_year": 1988, "village_code": "17010101"}
+    [candidate] = (await client.post(MATCHES, json=query, headers=world.clerk_a.headers)).json()["items"]
+    assert candidate["matched_fields"] == ["name", "birth_year_approximate", "village"]
+    # ... and the same person registers without confirm_new.
+    await register(client, world.clerk_a, _lookalike("17010102", birth_date="1987-01-01"))
+
+
+async def test_matches_put_the_exact_national_id_first(client, world):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    query = {"given_name": "Somebody", "family_name": "Else", "village_code": "17120101", "national_id": "170123456"}
+    [candidate] = (await client.post(MATCHES, json=query, headers=world.clerk_a.headers)).json()["items"]
+    assert candidate["person_id"] == existing["members"][0]["id"]
+    assert candidate["score"] == 1.0 and candidate["matched_fields"] == ["national_id"]
+
+
+async def test_matches_never_show_another_offices_people(client, world):
+    await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    query = {"given_name": "Chanthou", "family_name": "Sok", "birth_date": "1986-03-14", "village_code": "17010101",
+             "national_id": "170123456"}
+    response = await client.post(MATCHES, json=query, headers=world.clerk_b.headers)
+    assert response.status_code == 200 and response.json() == {"items": []}
+    assert len((await client.post(MATCHES, json=query, headers=world.admin.headers)).json()["items"]) == 1
+
+
+async def test_matches_without_a_birth_year_find_by_national_id_only(client, world):
+    await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    query = {"given_name": "Chanthou", "family_name": "Sok", "village_code": "17010101"}
+    assert (await client.post(MATCHES, json=query, headers=world.clerk_a.headers)).json() == {"items": []}
+
+
+@pytest.mark.parametrize("query, pointer", [
+    ({"given_name": "A", "family_name": "B"}, "#/village_code"),
+    ({"given_name": "A", "family_name": "B", "village_code": "1701"}, "#/village_code"),
+    ({"given_name": "A", "family_name": "B", "village_code": "17010101", "sex": "f"}, "#/sex"),
+    ({"given_name": "A", "family_name": "B", "village_code": "17010101", "birth_year": 1200}, "#/birth_year"),
+    ({"given_name": "A" * 101, "family_name": "B", "village_code": "17010101"}, "#/given_name"),
+    ({"given_name": "A", "family_name": "B", "village_code": "17010101", "birth_date": "soon"}, "#/birth_date"),
+    ({"given_name": "A", "family_name": "B", "village_code": "17010101", "national_id": "no!"}, "#/national_id"),
+    ({"given_name": "A", "family_name": "B", "village_code": "17010101", "extra": 1}, "#/extra"),
+])
+async def test_bad_match_queries_are_422(client, world, query, pointer):
+    problem = assert_problem(await client.post(MATCHES, json=query, headers=world.clerk_a.headers), 422, "validation")
+    assert pointer in pointers(problem)
+
+
+async def test_matches_need_an_office_role(client, world):
+    query = {"given_name": "A", "family_name": "B", "village_code": "17010101"}
+    assert_problem(await client.post(MATCHES, json=query), 401)
+    for account in (world.monitor, world.partner):
+        assert_problem(await client.post(MATCHES, json=query, headers=account.headers), 403)
+
+
+# ---- the score ------------------------------------------------------------------------------------------
+
+
+def _person(given="Chanthou", family="Sok", sex="female", birth_date=date(1986, 3, 14), birth_year=None,
+            approximate=False) -> Person:
+    return Person(given_name=given, family_name=family, sex=sex, birth_date=birth_date,
+                  birth_year=birth_year or birth_date.year, birth_date_approximate=approximate)
+
+
+def _newcomer(given="Chanthou", family="Sok", sex="female", birth_date=date(1986, 3, 14), birth_year=None,
+              approximate=False, village="17010101") -> Newcomer:
+    return Newcomer(given_name=given, family_name=family, sex=sex, birth_date=birth_date,
+                    birth_year=birth_year or (birth_date.year if birth_date else None), approximate=approximate,
+                    village_code=village)
+
+
+def test_the_same_person_scores_one():
+    candidate = score(_newcomer(), _person(), "17010101")
+    assert candidate.score == 1.0
+    assert candidate.matched_fields == ["name", "birth_date", "village", "sex"]
+
+
+@pytest.mark.parametrize("given, family", [("Chanthu", "Sokh"), ("Chantou", "Sok"), ("Sok", "Chanthou"),
+                                           ("CHANTHOU", "SÓK")])
+def test_spelling_variants_and_swapped_names_still_match(given, family):
+    candidate = score(_newcomer(given=given, family=family), _person(), "17010101")
+    assert candidate.score >= 0.95 and "name" in candidate.matched_fields
+
+
+def test_parts_of_the_score():
+    same_year = score(_newcomer(birth_date=None, birth_year=1986, approximate=True), _person(), "17010101")
+    assert same_year.score == pytest.approx(0.6 + 0.3 * 0.8 + 0.1)
+    assert "birth_year" in same_year.matched_fields
+    near_year = score(_newcomer(birth_date=None, birth_year=1988, approximate=True), _person(), "17010101")
+    assert near_year.score == pytest.approx(0.6 + 0.3 * 0.6 + 0.1)
+    assert "birth_year_approximate" in near_year.matched_fields
+    far_year = score(_newcomer(birth_date=None, birth_year=1988), _person(), "17010101")
+    assert far_year.score == pytest.approx(0.7) and not {"birth_year", "birth_date"} & set(far_year.matched_fields)
+    other_village = score(_newcomer(village="17010102"), _person(), "17010101")
+    assert other_village.score == pytest.approx(0.6 + 0.3 + 0.06) and "commune" in other_village.matched_fields
+    other_sex = score(_newcomer(sex="male"), _person(), "17010101")
+    assert other_sex.score == pytest.approx(0.7) and "sex" not in other_sex.matched_fields
+    unknown_sex = score(_newcomer(sex=None), _person(), "17010101")
+    assert unknown_sex.score == 1.0 and "sex" not in unknown_sex.matched_fields
+
+
+def test_strangers_never_look_like_duplicates():
+    born_same_day_same_village = score(_newcomer(given="Vannak", family="Chea"), _person(), "17010101")
+    assert born_same_day_same_village.score < LIKELY_DUPLICATE
+    assert "name" not in born_same_day_same_village.matched_fields
+    assert score(_newcomer(given="Vannak", family="Chea", birth_date=date(1990, 1, 1)), _person(), "17010101").score < WORTH_SHOWING

@@ -26,17 +26,20 @@ SCHEME_CODE = "KH-YOUTH-JOBS"
 def decide(subject_facts: dict[str, Any], reference_id: str) -> PartnerDetermination:
     age = subject_facts.get("person.age_years")
     status = subject_facts.get("person.employment_status")
+    young = age is not None and 15 <= age <= 30
+    reasons = []
+    if age is not None:
+        reasons.append(PartnerReason(code="youth", message="Is aged 15 to 30" if young else f"Is not aged 15 to 30 ({age})",
+                                     result="passed" if young else "failed"))
+    if age is not None and not young:
+        return PartnerDetermination(reference_id=reference_id, outcome="not_eligible", reasons=reasons)
     if age is None or status is None:
         missing = [n for n in ("person.age_years", "person.employment_status") if subject_facts.get(n) is None]
         return PartnerDetermination(reference_id=reference_id, outcome="needs_information", missing_facts=missing,
-                                    reasons=[PartnerReason(code="facts_missing", message="Age and employment status are needed.")])
-    reasons = [
-        PartnerReason(code="youth", message="Is aged 15 to 30" if 15 <= age <= 30 else f"Is not aged 15 to 30 ({age})",
-                      result="passed" if 15 <= age <= 30 else "failed"),
-        PartnerReason(code="unemployed", message="Is unemployed" if status == "unemployed" else "Is not unemployed",
-                      result="passed" if status == "unemployed" else "failed"),
-    ]
-    eligible = 15 <= age <= 30 and status == "unemployed"
+                                    reasons=reasons + [PartnerReason(code="facts_missing", message="Record: " + ", ".join(missing))])
+    reasons.append(PartnerReason(code="unemployed", message="Is unemployed" if status == "unemployed" else "Is not unemployed",
+                                 result="passed" if status == "unemployed" else "failed"))
+    eligible = status == "unemployed"
     return PartnerDetermination(
         reference_id=reference_id, outcome="eligible" if eligible else "not_eligible", reasons=reasons,
         benefit={"amount": 150000, "currency": "KHR", "frequency": "monthly", "description": "Training stipend"} if eligible else None,

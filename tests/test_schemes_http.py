@@ -75,7 +75,7 @@ async def test_normal_answer_sends_only_the_declared_facts(partner):
     assert [d.outcome for d in determinations] == [Outcome.eligible, Outcome.not_eligible]
     assert determinations[0].person_id == young.id and determinations[0].rules_version == "youth-2026"
     assert determinations[0].benefit.amount == 150000
-    assert [r.rule for r in determinations[1].reasons] == ["youth", "unemployed"]
+    assert [r.rule for r in determinations[1].reasons] == ["youth"]
     assert determinations[1].reasons[0].result.value == "failed"
     headers, body = partner.app.state.received[0]
     assert headers["authorization"] == f"Bearer {TOKEN}"

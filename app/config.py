@@ -42,6 +42,17 @@ class Settings(BaseSettings):
     bench_endpoints: bool = False
     log_level: str = "INFO"
     timezone: str = Field(default="Asia/Phnom_Penh", description="Where 'today' and deadlines are judged.")
+    # Office-to-central monitoring (docs/monitoring.md).
+    central_url: str | None = Field(default=None, description="Base URL of the central Guichet the relay posts to.")
+    relay_inprocess: bool | None = Field(default=None, description="Run the relay inside the server; default: standalone only.")
+    relay_client_id: str | None = None
+    relay_client_secret: SecretStr | None = None
+    relay_batch_size: int = Field(default=1000, ge=1, le=1000)
+    relay_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    relay_poll_seconds: float = Field(default=1.0, gt=0, le=300)
+    relay_backoff_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    relay_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
+    small_cell_k: int = Field(default=5, ge=1, le=100, description="Person counts below k are suppressed.")
     # Eligibility schemes: extra scheme files or directories (os.pathsep-separated), added to the catalogue
     # shipped in app/schemes/catalogue/; a file there replaces a catalogue scheme of the same code.
     schemes_path: str | None = None
@@ -71,6 +82,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def serves_office(self) -> bool:
+        return self.role is not InstanceRole.central
+
+    @property
+    def serves_central(self) -> bool:
+        return self.role is not InstanceRole.office
+
+    @property
+    def relay_in_process(self) -> bool:
+        return self.relay_inprocess if self.relay_inprocess is not None else self.role is InstanceRole.standalone
 
 
 def _key_file(path: Path) -> str:

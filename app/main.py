@@ -15,9 +15,15 @@ from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import audit, auth, households, meta, monitoring, persons, registry, schemes, screenings, sync
 from app.schemas.common import Problem
 from app.schemes import load_registry
-from app.services import activity
+from app.services import activity, relay
 
 MAX_BODY_BYTES = 1024 * 1024
+
+# Routes by instance role (GUICHET_ROLE): an office holds personal data and relays its activity events;
+# central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
+COMMON_ROUTERS = (meta, auth, registry, audit)
+OFFICE_ROUTERS = (households, persons, schemes, screenings, sync)
+CENTRAL_ROUTERS = (monitoring,)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -32,9 +38,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        relay_task = relay.start_in_process(app) if settings.serves_office and settings.relay_in_process else None
         try:
             yield
         finally:
+            if relay_task is not None:
+                await relay.stop_in_process(relay_task)
             await schemes.aclose()
             await engine.dispose()
 
@@ -52,12 +61,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(RequestContextMiddleware)  # outermost: the 413 above carries the request id
 
-    for module in (meta, auth, registry, households, persons, audit, schemes, screenings, sync, monitoring):
+    routers = [*COMMON_ROUTERS]
+    if settings.serves_office:
+        routers += OFFICE_ROUTERS
+    if settings.serves_central:
+        routers += CENTRAL_ROUTERS
+    for module in routers:
         app.include_router(module.router)
     if settings.bench_endpoints:
         from app.routers import bench
 
         app.include_router(bench.router)
+        if settings.serves_central:
+            app.include_router(monitoring.bench_router)
     app.openapi = lambda: _openapi(app)
     return app
 

@@ -10,10 +10,11 @@ class Role(StrEnum):
     clerk = "clerk"
     monitor = "monitor"
     partner = "partner"
+    relay = "relay"  # an office's relay posting activity events to central (service account, one office)
 
 
 OFFICE_ROLES = frozenset({Role.supervisor, Role.clerk})
-SERVICE_ROLES = frozenset({Role.partner})
+SERVICE_ROLES = frozenset({Role.partner, Role.relay})
 
 
 class LocationLevel(StrEnum):

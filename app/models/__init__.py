@@ -7,6 +7,14 @@ from app.models.bench import BenchProbe
 from app.models.household import ConsentRecord, Household, Person
 from app.models.idempotency import IdempotencyKey
 from app.models.location import Location
+from app.models.monitoring import (
+    MonitoringEvent,
+    MonitoringOfficeSync,
+    MonitoringOpenItem,
+    MonitoringRollup,
+    MonitoringSubject,
+    RelayStatus,
+)
 from app.models.office import Office
 from app.models.screening import Screening, ScreeningDetermination
 from app.models.user import LoginThrottle, User
@@ -20,9 +28,15 @@ __all__ = [
     "Household",
     "IdempotencyKey",
     "Location",
+    "MonitoringEvent",
+    "MonitoringOfficeSync",
+    "MonitoringOpenItem",
+    "MonitoringRollup",
+    "MonitoringSubject",
     "LoginThrottle",
     "Office",
     "Person",
+    "RelayStatus",
     "Screening",
     "ScreeningDetermination",
     "User",

@@ -1,1 +1,120 @@
-"""Central monitoring: ingested events, rollups, office sync state (issue: decentralised offices)."""
+"""Central monitoring: the events offices relay, the rollups the dashboards read, and the little state
+that counts which cannot be added up (unique persons, open referrals and grievances); plus, on the
+office side, what the relay last did. See docs/monitoring.md."""
+
+import uuid
+from datetime import date, datetime
+
+from sqlalchemy import BigInteger, Float, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.models.base import Base, utcnow
+
+
+class MonitoringEvent(Base):
+    """An activity event as central received it, stored once by its id (the office's outbox id).
+    Kept so that rollups can be rebuilt when an indicator's definition changes; dashboards never
+    read it."""
+
+    __tablename__ = "monitoring_event"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(20))
+    type: Mapped[str] = mapped_column(String(60))
+    schema_version: Mapped[int] = mapped_column()
+    occurred_at: Mapped[datetime] = mapped_column()
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    payload: Mapped[dict] = mapped_column()
+
+
+class MonitoringRollup(Base):
+    """Additive counters: one row per metric, cuboid (which dimensions it keeps), grain and period,
+    and value of every kept dimension. A dimension a cuboid does not keep, or an event does not carry,
+    is ''. Every column is part of the key, so an increment is one INSERT ... ON CONFLICT."""
+
+    __tablename__ = "monitoring_rollup"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    cuboid: Mapped[str] = mapped_column(String(1), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True)
+    district: Mapped[str] = mapped_column(String(4), primary_key=True)
+    commune: Mapped[str] = mapped_column(String(6), primary_key=True)
+    area_type: Mapped[str] = mapped_column(String(5), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(6), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(5), primary_key=True)
+    disability: Mapped[str] = mapped_column(String(5), primary_key=True)
+    idpoor_level: Mapped[str] = mapped_column(String(1), primary_key=True)
+    female_headed: Mapped[str] = mapped_column(String(5), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonitoringSubject(Base):
+    """The days on which a person, household or beneficiary was seen, so that "unique per week, month
+    or quarter" is counted once, at the first event of that period, whatever order events arrive in."""
+
+    __tablename__ = "monitoring_subject"
+
+    kind: Mapped[str] = mapped_column(String(12), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(80), primary_key=True)
+    days: Mapped[list] = mapped_column()  # sorted proleptic ordinals of the local days seen
+
+
+class MonitoringOpenItem(Base):
+    """A referral or grievance: when it opened, when it was due, when (if) it closed. Overdue as of a
+    date is counted here, never by scanning events."""
+
+    __tablename__ = "monitoring_open_item"
+
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    item: Mapped[str] = mapped_column(String(32), primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(20))
+    province: Mapped[str] = mapped_column(String(2))
+    district: Mapped[str] = mapped_column(String(4))
+    commune: Mapped[str] = mapped_column(String(6))
+    area_type: Mapped[str] = mapped_column(String(5))
+    scheme: Mapped[str] = mapped_column(String(40))
+    sex: Mapped[str] = mapped_column(String(6))
+    age_band: Mapped[str] = mapped_column(String(5))
+    disability: Mapped[str] = mapped_column(String(5))
+    idpoor_level: Mapped[str] = mapped_column(String(1))
+    female_headed: Mapped[str] = mapped_column(String(5))
+    detail: Mapped[str] = mapped_column(String(40))  # referral agency or grievance category
+    opened_on: Mapped[date | None] = mapped_column()
+    due_on: Mapped[date | None] = mapped_column()
+    closed_on: Mapped[date | None] = mapped_column()
+
+    __table_args__ = (Index("ix_monitoring_open_item_kind_due_on", "kind", "due_on"),)
+
+
+class MonitoringOfficeSync(Base):
+    """What central last heard from each office."""
+
+    __tablename__ = "monitoring_office_sync"
+
+    office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    first_sync_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_sync_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_event_at: Mapped[datetime | None] = mapped_column()
+    events_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    duplicates_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    rejected_received: Mapped[int] = mapped_column(BigInteger, default=0)
+    last_lag_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class RelayStatus(Base):
+    """Office side: what the relay last did for an office's events (it may run in another process)."""
+
+    __tablename__ = "relay_status"
+
+    office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column()
+    last_success_at: Mapped[datetime | None] = mapped_column()
+    last_error_at: Mapped[datetime | None] = mapped_column()
+    last_error: Mapped[str | None] = mapped_column(Text)
+    events_sent: Mapped[int] = mapped_column(BigInteger, default=0)
+    events_parked: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -1,5 +1,130 @@
-"""Central monitoring: event ingest and indicators."""
+"""Central monitoring: event ingest (office relays) and indicators (monitors)."""
 
+import csv
+import io
+import json
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Literal
+
+from fastapi import Query, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert
+
+from app.deps import MonitorUser, Principal, SessionDep, SettingsDep, require_roles
+from app.errors import DomainError, InvalidInput
+from app.models import MonitoringEvent
+from app.models.base import utcnow
 from app.routers import api_router
+from app.schemas.monitoring import EventBatch, IndicatorCatalog, IndicatorDefinition, IndicatorResult, IngestResult, OfficeSyncRead
+from app.services import monitoring
+from app.vocabulary import Role
 
 router = api_router(tags=["monitoring"])
+
+RelayUser = Annotated[Principal, require_roles(Role.relay)]
+Filter = Annotated[str | None, Query(min_length=1, max_length=40)]
+FILTERS = ("province", "district", "commune", "office", "area_type", "scheme", "sex", "age_band", "disability",
+           "idpoor_level", "female_headed", "category", "agency", "outcome", "decision", "reason", "channel")
+_PARAMETERS = {"indicator", "from", "to", "period", "group_by", *FILTERS}
+
+
+@router.post("/monitoring/events", response_model=IngestResult)
+async def ingest_events(session: SessionDep, relay: RelayUser, body: EventBatch) -> IngestResult:
+    """An office relay's batch: each event stored once by id and counted into the indicators in the
+    same transaction. A re-sent event is a duplicate; an invalid one is rejected with the reason."""
+    return await monitoring.ingest(session, relay, body.events)
+
+
+@router.get("/monitoring/indicators/catalog", response_model=IndicatorCatalog)
+async def indicator_catalog(_: MonitorUser, settings: SettingsDep) -> IndicatorCatalog:
+    return IndicatorCatalog(
+        k=settings.small_cell_k,
+        suppression=monitoring.SUPPRESSION_RULE,
+        items=[IndicatorDefinition(name=i.name, title=i.title, definition=i.definition, unit=i.unit, kind=i.kind,
+                                   breakdowns=list(i.breakdowns), periods=list(i.periods)) for i in monitoring.catalog()],
+    )
+
+
+@router.get("/monitoring/indicators", response_model=IndicatorResult, response_model_by_alias=True,
+            responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"},
+                       406: {"description": "Neither JSON nor CSV is acceptable"}})
+async def indicators(
+    request: Request,
+    session: SessionDep,
+    _: MonitorUser,
+    settings: SettingsDep,
+    indicator: Annotated[str, Query(min_length=1, max_length=60, description="A name from the catalog.")],
+    from_: Annotated[date, Query(alias="from", description="First day (its whole period is included).")],
+    to: Annotated[date, Query(description="Last day (its whole period is included).")],
+    period: Literal["day", "week", "month", "quarter"] = "month",
+    group_by: Annotated[str | None, Query(max_length=300, description="Comma-separated breakdowns.")] = None,
+    province: Filter = None, district: Filter = None, commune: Filter = None, office: Filter = None,
+    area_type: Filter = None, scheme: Filter = None, sex: Filter = None, age_band: Filter = None,
+    disability: Filter = None, idpoor_level: Filter = None, female_headed: Filter = None, category: Filter = None,
+    agency: Filter = None, outcome: Filter = None, decision: Filter = None, reason: Filter = None, channel: Filter = None,
+) -> Response:
+    """An indicator by period and breakdowns, from the rollups. Small cells are suppressed."""
+    unknown = sorted(set(request.query_params) - _PARAMETERS)
+    if unknown:
+        raise InvalidInput(f"Unknown query parameter {unknown[0]}.", field=f"#/query/{unknown[0]}")
+    wants_csv = _negotiate(request.headers.get("accept", ""))
+    names = [g.strip() for g in group_by.split(",")] if group_by else []
+    if any(not g for g in names):
+        raise InvalidInput("group_by is a comma-separated list of breakdowns.", field="#/query/group_by")
+    values = locals()
+    filters = {name: values[name] for name in FILTERS if values[name] is not None}
+    answer = await monitoring.indicator_values(session, name=indicator, date_from=from_, date_to=to, period=period,
+                                               group_by=names, filters=filters, k=settings.small_cell_k)
+    headers = {"Suppressed-Cells": str(answer.suppressed)}
+    if wants_csv:
+        return Response(_csv(answer), media_type="text/csv; charset=utf-8", headers=headers)
+    body = {"indicator": answer.indicator.name, "unit": answer.indicator.unit, "period": period, "from": answer.start,
+            "to": answer.end, "group_by": names, "filters": filters, "k": answer.k, "suppressed": answer.suppressed,
+            "rows": answer.rows()}
+    return JSONResponse(jsonable_encoder(body), headers=headers)
+
+
+def _negotiate(accept: str) -> bool:
+    """True for CSV, False for JSON; 406 when the client accepts neither."""
+    types = {part.split(";")[0].strip().lower() for part in accept.split(",") if part.strip()}
+    if "text/csv" in types:
+        return True
+    if not types or types & {"application/json", "*/*", "application/*", "application/problem+json"}:
+        return False
+    raise DomainError("This resource is JSON (application/json) or CSV (text/csv).", slug="not-acceptable")
+
+
+def _csv(answer: monitoring.Answer) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "period_start", *answer.group_by, "value", "suppressed"])
+    for row in answer.rows():
+        writer.writerow([row["period"], row["period_start"].isoformat(),
+                         *("" if row[g] is None else str(row[g]).lower() if isinstance(row[g], bool) else row[g]
+                           for g in answer.group_by),
+                         "" if row["value"] is None else row["value"], "true" if row["suppressed"] else "false"])
+    return out.getvalue()
+
+
+@router.get("/monitoring/offices")
+async def offices(session: SessionDep, _: MonitorUser) -> dict[str, list[OfficeSyncRead]]:
+    """Each registered office: when central last heard from it and how far behind it is."""
+    return {"items": [OfficeSyncRead(**row) for row in await monitoring.office_sync(session)]}
+
+
+# The floor of bench/ingest.py: the same batch body, parsed and bulk-inserted into the same table,
+# with no validation, deduplication or rollups. Mounted only with GUICHET_BENCH_ENDPOINTS=true.
+bench_router = api_router(tags=["benchmark"])
+
+
+@bench_router.post("/_bench/monitoring-floor", include_in_schema=False)
+async def ingest_floor(request: Request, session: SessionDep) -> dict[str, int]:
+    events = json.loads(await request.body())["events"]
+    now = utcnow()
+    await session.execute(insert(MonitoringEvent), [
+        {"id": uuid.UUID(e["id"]), "office_code": e["office_code"], "type": e["type"],
+         "schema_version": e["schema_version"], "occurred_at": datetime.fromisoformat(e["occurred_at"]),
+         "received_at": now, "payload": e["payload"]} for e in events])
+    return {"inserted": len(events)}

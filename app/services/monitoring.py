@@ -1,0 +1,934 @@
+"""Central monitoring: ingest of the offices' activity events, the rollups kept up to date in the same
+transaction as the event rows, and the indicators that dashboards read from the rollups only.
+
+Three kinds of state, all written by `ingest` (docs/monitoring.md):
+- `monitoring_rollup`: additive counters per metric, period and dimension values, kept in three
+  cuboids: F (every dimension, by day), O (office and district by sex, age band and disability, by
+  month) and P (province by every personal dimension, by month). A query reads the smallest cuboid
+  that holds its dimensions.
+- `monitoring_subject`: the days a person, household or beneficiary was seen. A unique count per
+  day, week, month or quarter is a counter incremented when a subject is first seen in that period.
+- `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
+  as of a date" (due date passed, no closing event yet)."""
+
+import hashlib
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import Date, Integer, and_, func, or_, select, text, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.deps import Principal
+from app.errors import InvalidInput
+from app.events import EVENT_TYPES, ActivityEventEnvelope, EventPayload
+from app.models import MonitoringEvent, MonitoringOfficeSync, MonitoringOpenItem, MonitoringRollup, MonitoringSubject, Office
+from app.models.base import utcnow
+from app.schemas.monitoring import IngestResult, RejectedEvent
+from app.upsert import dialect_insert, dialect_name
+from app.vocabulary import AGE_BANDS, GrievanceCategory, GrievanceChannel, Outcome, Sex
+
+# ---- dimensions and cuboids ---------------------------------------------------------------------------
+
+# The rollup key after (metric, cuboid, grain, period_start), in the table's column order.
+DIMENSIONS = ("office_code", "province", "district", "commune", "area_type", "scheme", "sex", "age_band", "disability",
+              "idpoor_level", "female_headed", "detail")
+_PERSONAL = frozenset({"sex", "age_band", "disability"})
+_HOUSEHOLD = frozenset({"idpoor_level", "female_headed"})
+
+CUBOIDS: dict[str, frozenset[str]] = {
+    "P": frozenset({"province", "scheme", "detail"}) | _PERSONAL | _HOUSEHOLD,
+    "O": frozenset({"office_code", "province", "district", "scheme", "detail"}) | _PERSONAL,
+    "F": frozenset(DIMENSIONS),
+}
+# Grains each cuboid is kept at: additive counters are summed into longer periods at query time;
+# unique counts are kept at every grain they are asked for, since they cannot be summed.
+ADDITIVE_GRAINS = {"P": ("month",), "O": ("month",), "F": ("day",)}
+UNIQUE_GRAINS = {"P": ("month", "quarter"), "O": ("month", "quarter"), "F": ("day", "week", "month", "quarter")}
+PERIODS = ("day", "week", "month", "quarter")
+_GRAIN_SERVES = {"day": PERIODS, "week": ("week",), "month": ("month", "quarter"), "quarter": ("quarter",)}
+
+# Unique sets: which dimensions a subject is counted under.
+SUBJECT_KINDS = {
+    "person": ("clients_served", frozenset(DIMENSIONS) - {"scheme", "detail"}),
+    "household": ("households_reached", frozenset(DIMENSIONS) - {"scheme", "detail"} - _PERSONAL),
+    "beneficiary": ("beneficiaries", frozenset(DIMENSIONS) - {"detail"}),
+}
+
+DAYS_CAP = 365  # decision times are kept exactly up to a year; longer ones count as 365 for the median
+FUTURE_TOLERANCE = timedelta(days=1)  # an office clock a little ahead is tolerated, a date in the future is not
+PERSONAL_FIELDS = frozenset({
+    "name", "given_name", "family_name", "full_name", "national_id", "phone", "phone_number", "email", "birth_date",
+    "date_of_birth", "birth_year", "address", "card_number", "equity_card", "idpoor_card_number", "latitude",
+    "longitude", "gps", "given_by", "note", "notes", "comment", "description", "monthly_income", "income",
+})
+
+
+def period_start(day: date, grain: str) -> date:
+    if grain == "day":
+        return day
+    if grain == "week":
+        return day - timedelta(days=day.weekday())  # ISO weeks start on Monday
+    if grain == "month":
+        return day.replace(day=1)
+    return date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+
+
+def period_end(day: date, grain: str) -> date:
+    start = period_start(day, grain)
+    if grain == "day":
+        return start
+    if grain == "week":
+        return start + timedelta(days=6)
+    months = 1 if grain == "month" else 3
+    year, month = divmod(start.month - 1 + months, 12)
+    return date(start.year + year, month + 1, 1) - timedelta(days=1)
+
+
+def period_label(start: date, grain: str) -> str:
+    if grain == "day":
+        return start.isoformat()
+    if grain == "week":
+        year, week, _ = start.isocalendar()
+        return f"{year}-W{week:02d}"
+    if grain == "month":
+        return f"{start.year}-{start.month:02d}"
+    return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+
+
+def local_day(moment: datetime) -> date:
+    """Events are bucketed by the offices' calendar day, not UTC's."""
+    return moment.astimezone(clock.timezone()).date()
+
+
+def _flag(value: bool | None) -> str:
+    return "" if value is None else ("true" if value else "false")
+
+
+# ---- what each event counts ----------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Fact:
+    """One accepted event, reduced to what the rollups need."""
+
+    type: str
+    day: date
+    dims: dict[str, str]
+    payload: EventPayload
+
+
+def event_dimensions(office_code: str, payload: EventPayload) -> dict[str, str]:
+    d = payload.dimensions
+    scheme = getattr(payload, "scheme", None) or getattr(payload, "appeal_scheme", None) or ""
+    return {
+        "office_code": office_code,
+        "province": d.province,
+        "district": d.district or "",
+        "commune": d.commune or "",
+        "area_type": str(d.area_type) if d.area_type else "",
+        "scheme": scheme,
+        "sex": str(d.sex) if d.sex else "",
+        "age_band": d.age_band or "",
+        "disability": _flag(d.disability),
+        "idpoor_level": str(d.idpoor_level) if d.idpoor_level else "",
+        "female_headed": _flag(d.female_headed),
+        "detail": "",
+    }
+
+
+def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
+    """The additive metrics an event increments, each with its detail (category, agency, outcome...)."""
+    match event_type:
+        case "household.registered":
+            return [("households_registered", "")]
+        case "household.updated":
+            return [("households_updated", "")]
+        case "person.registered":
+            return [("persons_registered", "")]
+        case "person.updated":
+            return [("persons_updated", "")]
+        case "consent.changed":
+            return [("consent_changes", "")]
+        case "screening.completed":
+            return [("screenings", "")]
+        case "screening.determination":
+            return [("determinations", str(p.outcome))]
+        case "case.opened":
+            return [("cases_opened", "")]
+        case "case.closed":
+            return [("cases_closed", p.outcome)]
+        case "application.submitted":
+            return [("applications_submitted", "against_screening" if p.against_screening else "")]
+        case "application.decided":
+            decision = str(p.decision)
+            metrics = [("applications_decided", decision)]
+            if decision in ("approved", "rejected"):
+                metrics.append(("decision_days", str(min(p.days_to_decision, DAYS_CAP))))
+                metrics.append(("decisions_in_service_level", "yes" if p.within_service_level else "no"))
+            if decision == "rejected" and p.reason_code:
+                metrics.append(("rejection_reasons", p.reason_code))
+            return metrics
+        case "referral.issued":
+            return [("referrals_issued", p.agency)]
+        case "referral.status_changed":
+            return [(f"referrals_{p.status}", p.agency)]
+        case "follow_up.completed":
+            return [("follow_ups_completed", "overdue" if p.overdue else "on_time")]
+        case "grievance.opened":
+            return [("grievances_opened", str(p.category)), ("grievances_by_channel", str(p.channel))]
+        case "grievance.status_changed":
+            metrics = [(f"grievances_{p.status}", str(p.category))]
+            if p.status == "resolved" and p.upheld is not None:
+                metrics.append(("appeals_decided", "upheld" if p.upheld else "not_upheld"))
+            return metrics
+    return []
+
+
+def subjects(fact: Fact) -> list[tuple[str, str]]:
+    """(kind, subject) pairs an event shows as served: its person, its household, a new beneficiary."""
+    p = fact.payload
+    found = []
+    if p.person:
+        found.append(("person", p.person))
+    if p.household:
+        found.append(("household", p.household))
+    if fact.type == "application.decided" and p.decision == "approved" and (p.person or p.household):
+        found.append(("beneficiary", f"{p.scheme}:{p.person or p.household}"))
+    return found
+
+
+# (kind, status) -> closes the item
+_CLOSING = {"referral": {"completed", "declined", "expired"}, "grievance": {"resolved", "rejected"}}
+
+
+def open_item_change(fact: Fact) -> tuple[str, str, dict[str, Any]] | None:
+    p = fact.payload
+    match fact.type:
+        case "referral.issued":
+            return "referral", p.referral, {"opened_on": fact.day, "due_on": p.due_date, "detail": p.agency}
+        case "grievance.opened":
+            return "grievance", p.grievance, {"opened_on": fact.day, "due_on": p.sla_due_date, "detail": str(p.category)}
+        case "referral.status_changed" if p.status in _CLOSING["referral"]:
+            return "referral", p.referral, {"closed_on": fact.day, "detail": p.agency}
+        case "grievance.status_changed" if p.status in _CLOSING["grievance"]:
+            return "grievance", p.grievance, {"closed_on": fact.day, "detail": str(p.category)}
+    return None
+
+
+class Increments:
+    """Rollup increments of one batch, summed before they touch the database."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple] = Counter()
+
+    def add(self, metric: str, grains: dict[str, Sequence[str]], day: date, dims: dict[str, str], keep: frozenset[str],
+            n: int = 1) -> None:
+        for cuboid, cuboid_grains in grains.items():
+            kept = CUBOIDS[cuboid] & keep
+            values = tuple(dims[d] if d in kept else "" for d in DIMENSIONS)
+            for grain in cuboid_grains:
+                self.counts[(metric, cuboid, grain, period_start(day, grain), *values)] += n
+
+    def add_fact(self, fact: Fact) -> None:
+        for metric, detail in counted(fact.type, fact.payload):
+            dims = fact.dims if not detail else {**fact.dims, "detail": detail}
+            self.add(metric, ADDITIVE_GRAINS, fact.day, dims, CUBOIDS["F"])
+
+    def rows(self) -> list[dict[str, Any]]:
+        # Sorted, so that concurrent batches lock shared rows in the same order (no deadlock).
+        columns = ("metric", "cuboid", "grain", "period_start", *DIMENSIONS)
+        return [dict(zip(columns, key, strict=True), value=n) for key, n in sorted(self.counts.items())]
+
+
+def first_seen(days: set[int], day: date) -> list[str]:
+    """The grains in which `day` is the first day seen (days: ordinals already seen)."""
+    ordinal = day.toordinal()
+    if ordinal in days:
+        return []
+    grains = ["day"]
+    for grain in ("week", "month", "quarter"):
+        start, end = period_start(day, grain).toordinal(), period_end(day, grain).toordinal()
+        if not any(start <= d <= end for d in days):
+            grains.append(grain)
+    return grains
+
+
+# ---- ingest --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Accepted:
+    id: uuid.UUID
+    type: str
+    schema_version: int
+    occurred_at: datetime
+    office_code: str
+    payload: EventPayload
+    raw_payload: dict
+
+
+def _personal_field(value: Any, path: str = "payload") -> str | None:
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            if isinstance(key, str) and key.lower() in PERSONAL_FIELDS:
+                return f"{path}.{key}"
+            found = _personal_field(inner, f"{path}.{key}")
+            if found:
+                return found
+    elif isinstance(value, list):
+        for i, inner in enumerate(value):
+            found = _personal_field(inner, f"{path}[{i}]")
+            if found:
+                return found
+    return None
+
+
+def _describe(exc: ValidationError, prefix: str) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in (prefix, *error["loc"]) if p != "")
+        parts.append(f"{where}: {error['msg']}")
+    more = len(exc.errors()) - 3
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def check_event(raw: Any, office_code: str | None, now: datetime) -> _Accepted | str:
+    """The event, validated against its versioned schema, or the reason it is refused."""
+    if not isinstance(raw, dict):
+        return "an event must be a JSON object"
+    found = _personal_field(raw.get("payload")) if isinstance(raw.get("payload"), dict) else None
+    if found:
+        return f"{found} is personal data; events carry pseudonymised dimensions only (the event was refused, not stored)"
+    try:
+        envelope = ActivityEventEnvelope.model_validate(raw)
+    except ValidationError as exc:
+        return _describe(exc, "")
+    model = EVENT_TYPES.get((envelope.type, envelope.schema_version))
+    if model is None:
+        return f"unknown event type or schema version: {envelope.type} v{envelope.schema_version}"
+    if envelope.office_code != office_code:
+        return f"office_code {envelope.office_code} is not this relay's office ({office_code})"
+    if envelope.occurred_at.tzinfo is None:
+        return "occurred_at must carry a time zone offset"
+    if envelope.occurred_at > now + FUTURE_TOLERANCE:
+        return "occurred_at is in the future"
+    try:
+        payload = model.model_validate(envelope.payload)
+    except ValidationError as exc:
+        return _describe(exc, "payload")
+    try:
+        event_id = uuid.UUID(envelope.id)
+    except ValueError:
+        return "id is not a UUID"
+    return _Accepted(event_id, envelope.type, envelope.schema_version, envelope.occurred_at.astimezone(UTC),
+                     envelope.office_code, payload, envelope.payload)
+
+
+def _lock_key(office_code: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"guichet-monitoring:{office_code}".encode(), digest_size=8).digest(),
+                          "big", signed=True)
+
+
+async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> IngestResult:
+    """Store a batch of one office's events once each by id, and bring every rollup up to date, in the
+    caller's transaction. A re-sent event is a duplicate and counts nothing."""
+    now = utcnow()
+    rejected: list[RejectedEvent] = []
+    accepted: dict[uuid.UUID, _Accepted] = {}
+    in_batch_duplicates = 0
+    for index, raw in enumerate(events):
+        result = check_event(raw, actor.office_code, now)
+        if isinstance(result, str):
+            raw_id = raw.get("id") if isinstance(raw, dict) else None
+            rejected.append(RejectedEvent(id=str(raw_id)[:64] if raw_id is not None else None, index=index, problem=result))
+        elif result.id in accepted:
+            in_batch_duplicates += 1
+        else:
+            accepted[result.id] = result
+
+    if dialect_name(session) == "postgresql":
+        # One office's batches are applied one at a time: its subjects and open items are its own, so
+        # their read-modify-write needs no other lock. Other offices are not held up.
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(actor.office_code or "")})
+
+    new_ids: set[uuid.UUID] = set()
+    if accepted:
+        insert = dialect_insert(session, MonitoringEvent).on_conflict_do_nothing(index_elements=["id"])
+        result = await session.execute(
+            insert.returning(MonitoringEvent.id),
+            [{"id": e.id, "office_code": e.office_code, "type": e.type, "schema_version": e.schema_version,
+              "occurred_at": e.occurred_at, "received_at": now, "payload": e.raw_payload} for e in accepted.values()],
+        )
+        new_ids = set(result.scalars().all())
+    new = [e for e in accepted.values() if e.id in new_ids]
+    await apply(session, [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
+                          for e in sorted(new, key=lambda e: e.occurred_at)])
+    duplicates = len(accepted) - len(new) + in_batch_duplicates
+    await _record_sync(session, actor.office_code or "", now, new, duplicates, len(rejected))
+    return IngestResult(accepted=len(new), duplicates=duplicates, rejected=rejected)
+
+
+async def apply(session: AsyncSession, facts: list[Fact]) -> None:
+    """Bring rollups, unique sets and open items up to date with new facts (ingest and rebuild)."""
+    if not facts:
+        return
+    increments = Increments()
+    for fact in facts:
+        increments.add_fact(fact)
+    await _count_subjects(session, facts, increments)
+    await _track_open_items(session, facts)
+    rows = increments.rows()
+    if rows:
+        upsert = dialect_insert(session, MonitoringRollup)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=["metric", "cuboid", "grain", "period_start", *DIMENSIONS],
+            set_={"value": MonitoringRollup.value + upsert.excluded.value},
+        )
+        await session.execute(upsert, rows)
+
+
+async def _count_subjects(session: AsyncSession, facts: list[Fact], increments: Increments) -> None:
+    wanted: list[tuple[str, str, Fact]] = []
+    for fact in facts:
+        for kind, subject in subjects(fact):
+            wanted.append((kind, subject, fact))
+    if not wanted:
+        return
+    keys = {(kind, subject) for kind, subject, _ in wanted}
+    known: dict[tuple[str, str], set[int]] = {}
+    for chunk in _chunks(sorted(keys), 500):
+        rows = await session.execute(
+            select(MonitoringSubject.kind, MonitoringSubject.subject, MonitoringSubject.days).where(
+                MonitoringSubject.kind.in_({k for k, _ in chunk}), MonitoringSubject.subject.in_([s for _, s in chunk]))
+        )
+        known.update({(kind, subject): set(days) for kind, subject, days in rows})
+    changed: set[tuple[str, str]] = set()
+    for kind, subject, fact in wanted:
+        days = known.setdefault((kind, subject), set())
+        grains = first_seen(days, fact.day)
+        if not grains:
+            continue
+        days.add(fact.day.toordinal())
+        changed.add((kind, subject))
+        metric, keep = SUBJECT_KINDS[kind]
+        for cuboid, cuboid_grains in UNIQUE_GRAINS.items():
+            selected = tuple(g for g in cuboid_grains if g in grains)
+            if selected:
+                increments.add(metric, {cuboid: selected}, fact.day, fact.dims, keep)
+    if changed:
+        values = [{"kind": kind, "subject": subject, "days": sorted(known[(kind, subject)])} for kind, subject in sorted(changed)]
+        upsert = dialect_insert(session, MonitoringSubject)
+        upsert = upsert.on_conflict_do_update(index_elements=["kind", "subject"], set_={"days": upsert.excluded.days})
+        await session.execute(upsert, values)
+
+
+async def _track_open_items(session: AsyncSession, facts: list[Fact]) -> None:
+    changes: dict[tuple[str, str], dict[str, Any]] = {}
+    for fact in facts:
+        change = open_item_change(fact)
+        if change is None:
+            continue
+        kind, item, values = change
+        merged = changes.setdefault((kind, item), {})
+        _merge_item(merged, values, fact.dims)
+    if not changes:
+        return
+    rows = await session.execute(
+        select(MonitoringOpenItem).where(MonitoringOpenItem.kind.in_({k for k, _ in changes}),
+                                         MonitoringOpenItem.item.in_([i for _, i in changes]))
+    )
+    for row in rows.scalars():
+        change = changes.get((row.kind, row.item))
+        if change is None:
+            continue
+        stored = {c: getattr(row, c) for c in _ITEM_COLUMNS}
+        _merge_item(stored, change, change)
+        changes[(row.kind, row.item)] = stored
+    values = []
+    for (kind, item), change in sorted(changes.items()):
+        values.append({"kind": kind, "item": item, **{c: change.get(c, "") for c in DIMENSIONS},
+                       "opened_on": change.get("opened_on"), "due_on": change.get("due_on"), "closed_on": change.get("closed_on")})
+    upsert = dialect_insert(session, MonitoringOpenItem)
+    upsert = upsert.on_conflict_do_update(index_elements=["kind", "item"],
+                                          set_={c: upsert.excluded[c] for c in _ITEM_COLUMNS})
+    await session.execute(upsert, values)
+
+
+_ITEM_COLUMNS = (*DIMENSIONS, "opened_on", "due_on", "closed_on")
+
+
+def _merge_item(target: dict[str, Any], values: dict[str, Any], dims: dict[str, Any]) -> None:
+    """Whichever order the opening and the closing arrive in: the opening gives the dimensions and the
+    due date, the earliest closing closes."""
+    if values.get("opened_on") is not None or not target:
+        target.update({d: dims.get(d, "") for d in DIMENSIONS})
+        target["detail"] = values.get("detail", dims.get("detail", ""))
+    if values.get("opened_on") is not None:
+        target["opened_on"], target["due_on"] = values["opened_on"], values.get("due_on")
+    closed = values.get("closed_on")
+    if closed is not None and (target.get("closed_on") is None or closed < target["closed_on"]):
+        target["closed_on"] = closed
+
+
+async def _record_sync(session: AsyncSession, office_code: str, now: datetime, new: list[_Accepted], duplicates: int,
+                       rejected: int) -> None:
+    sync = await session.get(MonitoringOfficeSync, office_code)
+    if sync is None:
+        sync = MonitoringOfficeSync(office_code=office_code, first_sync_at=now, events_received=0, duplicates_received=0,
+                                    rejected_received=0)
+        session.add(sync)
+    sync.last_sync_at = now
+    sync.events_received += len(new)
+    sync.duplicates_received += duplicates
+    sync.rejected_received += rejected
+    if new:
+        newest = max(e.occurred_at for e in new)
+        sync.last_lag_seconds = max(0.0, (now - newest).total_seconds())
+        if sync.last_event_at is None or newest > sync.last_event_at:
+            sync.last_event_at = newest
+    await session.flush()
+
+
+def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+async def rebuild(session: AsyncSession, *, batch: int = 5000) -> int:
+    """Recompute every rollup, unique set and open item from the stored events (after an indicator's
+    definition changed). Runs in the caller's transaction; events are applied in the order they happened."""
+    for model in (MonitoringRollup, MonitoringSubject, MonitoringOpenItem):
+        await session.execute(model.__table__.delete())
+    total = 0
+    last: tuple[datetime, uuid.UUID] | None = None
+    while True:
+        query = select(MonitoringEvent).order_by(MonitoringEvent.occurred_at, MonitoringEvent.id).limit(batch)
+        if last is not None:
+            query = query.where(or_(MonitoringEvent.occurred_at > last[0],
+                                    and_(MonitoringEvent.occurred_at == last[0], MonitoringEvent.id > last[1])))
+        events = (await session.execute(query)).scalars().all()
+        if not events:
+            return total
+        facts = []
+        for event in events:
+            payload = EVENT_TYPES[(event.type, event.schema_version)].model_validate(event.payload)
+            facts.append(Fact(event.type, local_day(event.occurred_at), event_dimensions(event.office_code, payload), payload))
+        await apply(session, facts)
+        total += len(events)
+        last = (events[-1].occurred_at, events[-1].id)
+
+
+# ---- indicators ----------------------------------------------------------------------------------------
+
+GEO = ("province", "district", "commune", "office", "area_type")
+PERSON = ("sex", "age_band", "disability")
+HOUSEHOLD = ("idpoor_level", "female_headed")
+# Breakdown names of the API -> rollup columns.
+COLUMN_OF = {"office": "office_code", "category": "detail", "agency": "detail", "outcome": "detail", "decision": "detail",
+             "reason": "detail", "channel": "detail"}
+BREAKDOWNS = (*GEO, "scheme", *PERSON, *HOUSEHOLD, "category", "agency", "outcome", "decision", "reason", "channel")
+
+
+@dataclass(frozen=True)
+class Indicator:
+    name: str
+    title: str
+    definition: str
+    unit: str
+    kind: str  # count | unique | ratio | median | overdue
+    metric: str
+    breakdowns: tuple[str, ...]
+    fixed: dict[str, str] = field(default_factory=dict)  # column -> value every cell is restricted to
+    numerator: tuple[str, ...] = ()  # ratio: detail values (or sex values) counted above the line
+    denominator: tuple[str, ...] = ()
+    split: str = "detail"  # ratio: the column that tells numerator from the rest
+
+    @property
+    def periods(self) -> tuple[str, ...]:
+        return PERIODS
+
+    @property
+    def counts_persons(self) -> bool:
+        return self.kind in ("count", "unique", "overdue")
+
+
+_ALL = (*GEO, *PERSON, *HOUSEHOLD)
+_SCHEME_ALL = (*GEO, "scheme", *PERSON, *HOUSEHOLD)
+CATALOG: dict[str, Indicator] = {i.name: i for i in [
+    Indicator("clients_served", "Clients served", "Unique persons with any recorded service in the period "
+              "(registration, update, screening, application, referral, case, grievance), each counted once per "
+              "period under the dimensions of their first event in it.", "persons", "unique", "clients_served", _ALL),
+    Indicator("households_reached", "Households reached", "Unique households with any recorded service in the period.",
+              "households", "unique", "households_reached", (*GEO, *HOUSEHOLD)),
+    Indicator("female_headed_households_reached", "Female-headed households reached",
+              "Unique households headed by a woman with any recorded service in the period.", "households", "unique",
+              "households_reached", (*GEO, "idpoor_level"), fixed={"female_headed": "true"}),
+    Indicator("households_registered", "Households registered", "Households newly registered.", "households", "count",
+              "households_registered", (*GEO, *HOUSEHOLD)),
+    Indicator("persons_registered", "Persons registered", "Persons newly registered (with their household or added "
+              "to one).", "persons", "count", "persons_registered", _ALL),
+    Indicator("households_updated", "Household updates", "Changes recorded to households.", "households", "count",
+              "households_updated", (*GEO, *HOUSEHOLD)),
+    Indicator("screenings", "Screenings", "Eligibility screenings run (one per household screened, every scheme at once).",
+              "households", "count", "screenings", (*GEO, *HOUSEHOLD)),
+    Indicator("determinations", "Determinations", "Scheme determinations of screenings, by outcome (eligible, "
+              "not_eligible, needs_information, error).", "persons", "count", "determinations", (*_SCHEME_ALL, "outcome")),
+    Indicator("eligible_determinations", "Likely eligible, per scheme", "Determinations of a screening that found a "
+              "person (or household) likely eligible for a scheme.", "persons", "count", "determinations", _SCHEME_ALL,
+              fixed={"detail": Outcome.eligible.value}),
+    Indicator("applications_submitted", "Applications submitted", "Applications filed with a scheme.", "persons", "count",
+              "applications_submitted", _SCHEME_ALL),
+    Indicator("applications_approved", "Applications approved", "Applications a scheme approved.", "persons", "count",
+              "applications_decided", _SCHEME_ALL, fixed={"detail": "approved"}),
+    Indicator("applications_rejected", "Applications rejected", "Applications a scheme rejected.", "persons", "count",
+              "applications_decided", _SCHEME_ALL, fixed={"detail": "rejected"}),
+    Indicator("rejection_reasons", "Rejections by reason", "Rejected applications by the scheme's reason code.", "persons",
+              "count", "rejection_reasons", (*_SCHEME_ALL, "reason")),
+    Indicator("approval_rate", "Approval rate", "Approved / (approved + rejected) among decisions made in the period "
+              "(withdrawals left out).", "ratio", "ratio", "applications_decided", _SCHEME_ALL, numerator=("approved",),
+              denominator=("approved", "rejected")),
+    Indicator("median_days_to_decision", "Median days to decision", "Median of the days from submission to an approval "
+              "or rejection, over the decisions made in the period (times over 365 days count as 365).", "days", "median",
+              "decision_days", _SCHEME_ALL),
+    Indicator("decisions_within_service_level", "Decisions within the service level",
+              "Share of approvals and rejections made within the scheme's service level.", "ratio", "ratio",
+              "decisions_in_service_level", _SCHEME_ALL, numerator=("yes",), denominator=("yes", "no")),
+    Indicator("beneficiaries", "Beneficiaries", "Unique persons (or households, for household schemes) with an application "
+              "approved in the period, per scheme: a person approved by two schemes counts once in each.", "persons",
+              "unique", "beneficiaries", _SCHEME_ALL),
+    Indicator("women_share_of_beneficiaries", "Women's share of beneficiaries", "Female beneficiaries / beneficiaries "
+              "whose sex is recorded (see beneficiaries).", "ratio", "ratio", "beneficiaries",
+              (*GEO, "scheme", "age_band", "disability", *HOUSEHOLD), numerator=(Sex.female.value,),
+              denominator=tuple(s.value for s in Sex), split="sex"),
+    Indicator("referrals_issued", "Referrals issued", "Referrals to another agency or service.", "persons", "count",
+              "referrals_issued", (*_ALL, "agency")),
+    Indicator("referrals_completed", "Referrals completed", "Referrals the receiving agency completed.", "persons",
+              "count", "referrals_completed", (*_ALL, "agency")),
+    Indicator("referrals_overdue", "Referrals overdue", "Referrals open at the end of the period (or today, for the "
+              "current one) whose due date had passed: no completion, decline or expiry by then.", "persons", "overdue",
+              "referral", (*_ALL, "agency")),
+    Indicator("grievances_opened", "Grievances received", "Grievances and appeals received, by category.", "persons",
+              "count", "grievances_opened", (*_SCHEME_ALL, "category")),
+    Indicator("grievances_by_channel", "Grievances by channel", "Grievances received, by the channel they came "
+              "through.", "persons", "count", "grievances_by_channel", (*_SCHEME_ALL, "channel")),
+    Indicator("grievances_resolved", "Grievances resolved", "Grievances resolved, by category.", "persons", "count",
+              "grievances_resolved", (*_SCHEME_ALL, "category")),
+    Indicator("grievances_escalated", "Grievances escalated", "Grievances escalated to a higher level, by category.",
+              "persons", "count", "grievances_escalated", (*_SCHEME_ALL, "category")),
+    Indicator("grievances_overdue", "Grievances overdue", "Grievances open at the end of the period (or today, for the "
+              "current one) past their service-level due date: not resolved or rejected by then.", "persons", "overdue",
+              "grievance", (*_SCHEME_ALL, "category")),
+    Indicator("appeals_upheld", "Appeals upheld", "Appeals resolved in the appellant's favour.", "persons", "count",
+              "appeals_decided", _SCHEME_ALL, fixed={"detail": "upheld"}),
+    Indicator("cases_opened", "Cases opened", "Case-management cases opened.", "persons", "count", "cases_opened", _ALL),
+    Indicator("cases_closed", "Cases closed", "Cases closed, by outcome.", "persons", "count", "cases_closed",
+              (*_ALL, "outcome")),
+]}
+
+_VALUE_SETS: dict[str, tuple[str, ...]] = {
+    "sex": tuple(s.value for s in Sex),
+    "age_band": AGE_BANDS,
+    "area_type": ("urban", "rural"),
+    "disability": ("true", "false"),
+    "female_headed": ("true", "false"),
+    "idpoor_level": ("1", "2"),
+    "category": tuple(c.value for c in GrievanceCategory),
+    "channel": tuple(c.value for c in GrievanceChannel),
+    "outcome": (*(o.value for o in Outcome),),
+    "decision": ("approved", "rejected", "withdrawn"),
+}
+_PATTERNS = {"province": 2, "district": 4, "commune": 6}
+_UNKNOWN = {"sex": "unknown", "age_band": "unknown", "area_type": "unknown", "disability": "unknown",
+            "female_headed": "unknown", "idpoor_level": "none"}
+SUPPRESSION_RULE = (
+    "A cell counting persons or households with a value from 1 to k-1 is returned as suppressed (value null), never "
+    "as the number. Then, within each period and along each group_by dimension, a line of cells (the others held "
+    "fixed) that has exactly one suppressed cell gets a second one (its smallest other non-zero cell), repeated until "
+    "no line has a lone suppressed cell, so that the line's total (another query) minus the visible cells does not "
+    "give a suppressed cell away. A ratio or median is suppressed when a count it is computed from is below k. "
+    "Zero cells are not returned."
+)
+
+
+def filter_value(name: str, raw: str) -> str:
+    """A filter's value as stored in the rollups, or InvalidInput."""
+    pointer = f"#/query/{name}"
+    if name in _UNKNOWN and raw == _UNKNOWN[name]:
+        return ""
+    if name in _VALUE_SETS:
+        if raw not in _VALUE_SETS[name]:
+            allowed = ", ".join((*_VALUE_SETS[name], *([_UNKNOWN[name]] if name in _UNKNOWN else [])))
+            raise InvalidInput(f"{name} must be one of {allowed}.", field=pointer)
+        return raw
+    if name in _PATTERNS:
+        if not (raw.isdigit() and len(raw) == _PATTERNS[name]):
+            raise InvalidInput(f"{name} is a {_PATTERNS[name]}-digit location code.", field=pointer)
+        return raw
+    if not raw or len(raw) > 40 or not all(c.isalnum() or c in "_.-" for c in raw):
+        raise InvalidInput(f"{name} must be a code of letters, digits, '_', '.' or '-' (at most 40).", field=pointer)
+    return raw
+
+
+def output_value(name: str, stored: str) -> Any:
+    if stored == "":
+        return None
+    if name in ("disability", "female_headed"):
+        return stored == "true"
+    if name == "idpoor_level":
+        return int(stored)
+    return stored
+
+
+@dataclass
+class Cell:
+    start: date
+    key: tuple[str, ...]
+    value: float | int | None
+    components: tuple[int, ...] = ()  # counts a derived value is computed from
+    suppressed: bool = False
+
+
+def _bucket(column, period: str, grain: str, dialect: str):
+    """The start of the period a stored period_start falls in, in SQL."""
+    if period == grain:
+        return column
+    if dialect == "postgresql":
+        return func.date_trunc(period, column).cast(Date)
+    if period == "week":  # SQLite: back to Monday (%w is 0 on Sunday)
+        shift = func.printf("-%d days", (func.cast(func.strftime("%w", column), Integer) + 6) % 7)
+        return type_coerce(func.date(column, shift), Date)
+    if period == "month":
+        return type_coerce(func.date(column, "start of month"), Date)
+    shift = func.printf("-%d months", (func.cast(func.strftime("%m", column), Integer) - 1) % 3)
+    return type_coerce(func.date(column, "start of month", shift), Date)
+
+
+def choose_cuboid(indicator: Indicator, period: str, columns: set[str]) -> tuple[str, str]:
+    grains = UNIQUE_GRAINS if indicator.kind == "unique" else ADDITIVE_GRAINS
+    for cuboid in ("P", "O", "F"):
+        if not columns <= CUBOIDS[cuboid]:
+            continue
+        for grain in grains[cuboid]:
+            if indicator.kind == "unique" and grain != period:
+                continue
+            if period in _GRAIN_SERVES[grain]:
+                return cuboid, grain
+    raise AssertionError(f"no cuboid for {indicator.name} by {period} over {columns}")  # F holds everything
+
+
+@dataclass
+class Answer:
+    indicator: Indicator
+    period: str
+    start: date
+    end: date
+    group_by: list[str]
+    filters: dict[str, str]
+    k: int
+    cells: list[Cell]
+
+    @property
+    def suppressed(self) -> int:
+        return sum(1 for c in self.cells if c.suppressed)
+
+    def rows(self) -> list[dict[str, Any]]:
+        out = []
+        for cell in self.cells:
+            row: dict[str, Any] = {"period": period_label(cell.start, self.period), "period_start": cell.start}
+            for name, stored in zip(self.group_by, cell.key, strict=True):
+                row[name] = output_value(name, stored)
+            row["value"] = None if cell.suppressed else cell.value
+            row["suppressed"] = cell.suppressed
+            out.append(row)
+        return out
+
+
+async def indicator_values(session: AsyncSession, *, name: str, date_from: date, date_to: date, period: str,
+                           group_by: list[str], filters: dict[str, str], k: int, today: date | None = None) -> Answer:
+    indicator = CATALOG.get(name)
+    if indicator is None:
+        raise InvalidInput(f"Unknown indicator {name}; see /api/v1/monitoring/indicators/catalog.", field="#/query/indicator")
+    if date_from > date_to:
+        raise InvalidInput("from must not be after to.", field="#/query/from")
+    for position, dim in enumerate(group_by):
+        if dim not in indicator.breakdowns:
+            raise InvalidInput(f"{name} cannot be broken down by {dim}; allowed: {', '.join(indicator.breakdowns)}.",
+                               field=f"#/query/group_by/{position}")
+    if len(set(group_by)) != len(group_by):
+        raise InvalidInput("group_by names a dimension twice.", field="#/query/group_by")
+    for dim in filters:
+        if dim not in indicator.breakdowns:
+            raise InvalidInput(f"{name} cannot be filtered by {dim}; allowed: {', '.join(indicator.breakdowns)}.",
+                               field=f"#/query/{dim}")
+    stored_filters = {COLUMN_OF.get(d, d): filter_value(d, v) for d, v in filters.items()}
+    start, end = period_start(date_from, period), period_end(date_to, period)
+    if (end - start).days > 3700 or (period == "day" and (end - start).days > 400):
+        raise InvalidInput("The range is too long: at most 10 years, or about a year by day.", field="#/query/to")
+    group_columns = [COLUMN_OF.get(d, d) for d in group_by]
+    today = today or clock.today()
+    if dialect_name(session) == "postgresql":
+        await session.execute(text("SET LOCAL jit = off"))  # compiling a plan costs more than these small sums
+    if indicator.kind == "overdue":
+        cells = await _overdue(session, indicator, period, start, end, group_columns, stored_filters, today)
+    else:
+        cells = await _from_rollups(session, indicator, period, start, end, group_columns, stored_filters)
+    answer = Answer(indicator, period, start, end, group_by, filters, k, cells)
+    suppress(answer)
+    return answer
+
+
+async def _sums(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
+                filters: dict[str, str], extra: str | None = None) -> list[tuple]:
+    wanted = set(columns) | set(filters) | set(indicator.fixed) | ({extra} if extra else set())
+    cuboid, grain = choose_cuboid(indicator, period, wanted)
+    table = MonitoringRollup.__table__
+    bucket = _bucket(table.c.period_start, period, grain, dialect_name(session)).label("bucket")
+    selected = [bucket, *(table.c[c] for c in columns), *([table.c[extra]] if extra else [])]
+    conditions = [table.c.metric == indicator.metric, table.c.cuboid == cuboid, table.c.grain == grain,
+                  table.c.period_start >= start, table.c.period_start <= end]
+    conditions += [table.c[c] == v for c, v in {**filters, **indicator.fixed}.items()]
+    query = select(*selected, func.sum(table.c.value)).where(*conditions).group_by(*selected)
+    return [tuple(row) for row in await session.execute(query)]
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) and not isinstance(value, datetime) else (
+        value.date() if isinstance(value, datetime) else date.fromisoformat(str(value)))
+
+
+async def _from_rollups(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date,
+                        columns: list[str], filters: dict[str, str]) -> list[Cell]:
+    if indicator.kind in ("count", "unique"):
+        rows = await _sums(session, indicator, period, start, end, columns, filters)
+        cells = [Cell(_as_date(r[0]), tuple(r[1:-1]), int(r[-1])) for r in rows if r[-1]]
+    elif indicator.kind == "ratio":
+        rows = await _sums(session, indicator, period, start, end, columns, filters, extra=indicator.split)
+        parts: dict[tuple, Counter] = {}
+        for r in rows:
+            parts.setdefault((_as_date(r[0]), tuple(r[1:-2])), Counter())[r[-2]] += int(r[-1])
+        cells = []
+        for (bucket, key), counts in parts.items():
+            above = sum(counts[v] for v in indicator.numerator)
+            total = sum(counts[v] for v in indicator.denominator)
+            if total:
+                cells.append(Cell(bucket, key, round(above / total, 4), components=(above, total - above)))
+    else:  # median of a histogram of whole days
+        rows = await _sums(session, indicator, period, start, end, columns, filters, extra="detail")
+        histograms: dict[tuple, Counter] = {}
+        for r in rows:
+            histograms.setdefault((_as_date(r[0]), tuple(r[1:-2])), Counter())[int(r[-2])] += int(r[-1])
+        cells = [Cell(bucket, key, _median(h), components=(sum(h.values()),)) for (bucket, key), h in histograms.items()]
+    cells.sort(key=lambda c: (c.start, c.key))
+    return cells
+
+
+def _median(histogram: Counter) -> float:
+    n = sum(histogram.values())
+    ordered = sorted(histogram.items())
+
+    def nth(i: int) -> int:  # the i-th smallest value, 0-based
+        seen = 0
+        for value, count in ordered:
+            seen += count
+            if i < seen:
+                return value
+        raise IndexError(i)
+
+    middle = nth(n // 2) if n % 2 else (nth(n // 2 - 1) + nth(n // 2)) / 2
+    return float(middle)
+
+
+def _periods(start: date, end: date, period: str) -> list[date]:
+    starts, current = [], start
+    while current <= end:
+        starts.append(current)
+        current = period_end(current, period) + timedelta(days=1)
+    return starts
+
+
+async def _overdue(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
+                   filters: dict[str, str], today: date) -> list[Cell]:
+    table = MonitoringOpenItem.__table__
+    cells = []
+    for bucket in _periods(start, end, period):
+        if bucket > today:
+            break
+        as_of = min(period_end(bucket, period), today)
+        selected = [table.c[c] for c in columns]
+        conditions = [table.c.kind == indicator.metric, table.c.due_on < as_of, table.c.opened_on <= as_of,
+                      or_(table.c.closed_on.is_(None), table.c.closed_on > as_of)]
+        conditions += [table.c[c] == v for c, v in {**filters, **indicator.fixed}.items()]
+        query = select(*selected, func.count()).where(*conditions)
+        if selected:
+            query = query.group_by(*selected)
+        for row in await session.execute(query):
+            if row[-1]:
+                cells.append(Cell(bucket, tuple(row[:-1]), int(row[-1])))
+    cells.sort(key=lambda c: (c.start, c.key))
+    return cells
+
+
+def suppress(answer: Answer) -> None:
+    k = answer.k
+    small = lambda n: 0 < n < k  # noqa: E731
+    if not answer.indicator.counts_persons:
+        for cell in answer.cells:
+            cell.suppressed = any(small(n) for n in cell.components)
+        return
+    for cell in answer.cells:
+        cell.suppressed = small(cell.value)
+    if not answer.group_by or k <= 1:
+        return
+    # Complementary suppression: no line (cells sharing the period and all but one dimension) may hold a
+    # lone suppressed cell, or the line's total minus the visible cells would give it away.
+    dims = len(answer.group_by)
+    changed = True
+    while changed:
+        changed = False
+        for free in range(dims):
+            lines: dict[tuple, list[Cell]] = {}
+            for cell in answer.cells:
+                lines.setdefault((cell.start, *(v for i, v in enumerate(cell.key) if i != free)), []).append(cell)
+            for line in lines.values():
+                hidden = [c for c in line if c.suppressed]
+                if len(hidden) == 1 and len(line) > 1:
+                    visible = sorted((c for c in line if not c.suppressed), key=lambda c: (c.value, c.key))
+                    visible[0].suppressed = True
+                    changed = True
+
+
+def catalog() -> list[Indicator]:
+    return list(CATALOG.values())
+
+
+# ---- the offices as central sees them ------------------------------------------------------------------
+
+
+async def office_sync(session: AsyncSession) -> list[dict[str, Any]]:
+    now = utcnow()
+    rows = await session.execute(
+        select(Office.code, Office.name, MonitoringOfficeSync)
+        .outerjoin(MonitoringOfficeSync, MonitoringOfficeSync.office_code == Office.code)
+        .order_by(Office.code)
+    )
+    out = []
+    for code, name, sync in rows:
+        out.append({
+            "office_code": code,
+            "name": name,
+            "last_event_at": sync.last_event_at if sync else None,
+            "last_sync_at": sync.last_sync_at if sync else None,
+            "events_received": sync.events_received if sync else 0,
+            "duplicates_received": sync.duplicates_received if sync else 0,
+            "rejected_received": sync.rejected_received if sync else 0,
+            "lag_seconds": sync.last_lag_seconds if sync else None,
+            "silent_seconds": round((now - sync.last_sync_at).total_seconds(), 1) if sync else None,
+        })
+    return out
+

@@ -1,0 +1,80 @@
+"""Events, relay accounts and tokens for the monitoring, relay and sync tests."""
+
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from app.events import EVENT_TYPES
+from app.security import issue_token
+from app.services import relay as relay_service
+from app.vocabulary import Role
+
+DIMS = {"province": "17", "district": "1701", "commune": "170101", "village": "17010101", "area_type": "rural"}
+
+
+def pseudonym() -> str:
+    return secrets.token_hex(16)
+
+
+def person_dims(sex: str = "female", age_band: str = "18-59", disability: bool = False, idpoor_level: int | None = 1,
+                female_headed: bool = True, **geo: str) -> dict[str, Any]:
+    dims = {**DIMS, **geo, "sex": sex, "age_band": age_band, "disability": disability, "female_headed": female_headed}
+    if idpoor_level is not None:
+        dims["idpoor_level"] = idpoor_level
+    return dims
+
+
+def household_dims(female_headed: bool = True, idpoor_level: int | None = 1, **geo: str) -> dict[str, Any]:
+    dims = {**DIMS, **geo, "female_headed": female_headed}
+    if idpoor_level is not None:
+        dims["idpoor_level"] = idpoor_level
+    return dims
+
+
+def event(event_type: str, payload: dict[str, Any], *, office: str = "SR-ACH", at: datetime | None = None,
+          version: int = 1, event_id: str | None = None, validate: bool = True) -> dict[str, Any]:
+    if validate:  # what the tests send is what an office would emit
+        EVENT_TYPES[(event_type, version)].model_validate(payload)
+    return {"id": event_id or str(uuid.uuid4()), "type": event_type, "schema_version": version,
+            "occurred_at": (at or datetime.now(UTC)).isoformat(), "office_code": office, "payload": payload}
+
+
+def person_registered(*, person: str | None = None, household: str | None = None, **kwargs) -> dict[str, Any]:
+    at = kwargs.pop("at", None)
+    office = kwargs.pop("office", "SR-ACH")
+    return event("person.registered", {"person": person or pseudonym(), "household": household or pseudonym(),
+                                       "dimensions": person_dims(**kwargs)}, at=at, office=office)
+
+
+def household_registered(*, household: str | None = None, size: int = 3, **kwargs) -> dict[str, Any]:
+    at = kwargs.pop("at", None)
+    office = kwargs.pop("office", "SR-ACH")
+    return event("household.registered", {"household": household or pseudonym(), "size": size,
+                                          "dimensions": household_dims(**kwargs)}, at=at, office=office)
+
+
+def decided(decision: str, *, scheme: str = "KH-HEF", days: int = 10, person: str | None = None, sla: bool = True,
+            at: datetime | None = None, reason: str | None = None, **dims) -> dict[str, Any]:
+    payload = {"person": person or pseudonym(), "household": pseudonym(), "dimensions": person_dims(**dims),
+               "application": pseudonym(), "scheme": scheme, "scheme_kind": "social_protection", "decision": decision,
+               "decided_by": "partner", "days_to_decision": days, "within_service_level": sla}
+    if reason:
+        payload["reason_code"] = reason
+    return event("application.decided", payload, at=at)
+
+
+def at(day: str, hour: int = 3) -> datetime:
+    """A moment on a local (Phnom Penh, UTC+7) day: 03:00 local is 20:00 UTC the day before."""
+    return datetime.fromisoformat(day).replace(hour=hour, tzinfo=UTC) - timedelta(hours=7)
+
+
+async def relay_token(app, settings, office_code: str) -> dict[str, str]:
+    async with app.state.sessionmaker() as session, session.begin():
+        user, _ = await relay_service.relay_account(session, office_code, new_secret=False)
+    token, _ = issue_token(settings, subject=user.id, role=Role.relay, office=office_code, scheme=None)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def first_of_month(d: date) -> date:
+    return d.replace(day=1)

@@ -67,13 +67,15 @@ def _messages(value: Any, where: _Where, parent: Any, key: str, *, placeholders:
     if "en" not in value:
         raise where.fail(f"'{key}' needs an English ('en') text", parent, key)
     for language, text in value.items():
+        # A plain text has no lines of its own: point at the key that holds it.
+        node, at = (value, language) if isinstance(value, LDict) else (parent, key)
         if not isinstance(language, str) or not _LANGUAGE.match(language):
-            raise where.fail(f"'{language}' is not a language code (en, km, fr...)", value, language)
+            raise where.fail(f"'{language}' is not a language code (en, km, fr...)", node, at)
         if not isinstance(text, str) or not text.strip() or len(text) > 500:
-            raise where.fail(f"the '{language}' text of '{key}' must be 1 to 500 characters", value, language)
+            raise where.fail(f"the '{language}' text of '{key}' must be 1 to 500 characters", node, at)
         for name in _PLACEHOLDER.findall(text):
             if name not in placeholders:
-                raise where.fail(f"the message names {{{name}}}, which is neither a parameter nor 'value'", value, language)
+                raise where.fail(f"the message names {{{name}}}, which is neither a parameter nor 'value'", node, at)
     return {str(k): v for k, v in value.items()}
 
 

@@ -8,7 +8,7 @@ tables are emptied, keeping the gazetteer, offices and users of the world."""
 import asyncio
 import os
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -209,6 +209,23 @@ async def client(app, world) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(transport=transport, base_url="http://guichet.test") as http:
         yield http
     await empty_data_tables(app)
+
+
+@pytest.fixture
+def make_account(app, settings: Settings, world: World):
+    """Makes a user of its own for a test that changes it (deactivates it, changes its password...),
+    with the world's password and a token issued now. Removed with the test's data."""
+
+    async def make(role: Role = Role.clerk, office: str | None = "SR-ACH", scheme: str | None = None) -> Account:
+        async with app.state.sessionmaker() as session, session.begin():
+            user = User(username=f"u{uuid.uuid4().hex[:12]}", password_hash=_PASSWORD_HASH, role=role,
+                        office_id=world.office_ids[office] if office else None, scheme_code=scheme,
+                        tokens_valid_after=datetime.now(UTC) - timedelta(seconds=1))
+            session.add(user)
+        token = issue_token(settings, subject=user.id, role=role, office=office, scheme=scheme)[0]
+        return Account(id=user.id, username=user.username, role=role, office_code=office, scheme_code=scheme, token=token)
+
+    return make
 
 
 @pytest.fixture

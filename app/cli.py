@@ -228,6 +228,100 @@ def seed_demo() -> None:
         typer.echo(f"  {username:<16} {logins[username]:<14} {role_line}")
 
 
+# ---- eligibility schemes and re-screening ----------------------------------------------------------
+
+schemes_cli = typer.Typer(help="Eligibility schemes: the catalogue and scheme files.", no_args_is_help=True)
+cli.add_typer(schemes_cli, name="schemes")
+
+
+def _registry(current: Settings):
+    from app.schemes import SchemeDefinitionError, load_registry
+
+    try:
+        return load_registry(current)
+    except SchemeDefinitionError as exc:
+        fail(str(exc))
+
+
+@schemes_cli.command("list")
+def schemes_list() -> None:
+    """Every scheme loaded (catalogue, GUICHET_SCHEMES_PATH, plug-ins) with the version in force today."""
+    current = settings()
+    today = clock.today()
+    for adapter in _registry(current):
+        meta = adapter.metadata
+        version = meta.version_on(today)
+        typer.echo(f"{meta.code:<16} {meta.kind.value:<17} {meta.level.value:<9} {meta.adapter:<6} "
+                   f"{version.version if version else '(not in force)':<14} {meta.name}  [{meta.source_file or 'plug-in'}]")
+
+
+@schemes_cli.command("validate")
+def schemes_validate(paths: Annotated[list[Path], typer.Argument(help="Scheme files or directories.")]) -> None:
+    """Check scheme files as start-up would; the first problem is printed with its file and line."""
+    from app.schemes import SchemeDefinitionError
+    from app.schemes.registry import validate
+
+    current = settings()
+    try:
+        found = validate(paths, current)
+    except SchemeDefinitionError as exc:
+        fail(str(exc))
+    for meta in found:
+        typer.echo(f"ok {meta.code} ({meta.source_file}): {len(meta.versions)} version(s), reads {len(meta.facts)} facts")
+    if not found:
+        fail("no scheme files (*.yaml, *.yml) found")
+
+
+@schemes_cli.command("facts")
+def schemes_facts() -> None:
+    """The facts a scheme file may name (plus person.attributes.<key>)."""
+    from app.schemes.facts import FACTS
+
+    for spec in FACTS.values():
+        values = f" ({' | '.join(spec.values)})" if spec.values else ""
+        typer.echo(f"{spec.name:<40} {spec.type:<8} {spec.description}{values}")
+
+
+@cli.command()
+def rescreen(
+    scheme: Annotated[list[str] | None, typer.Option(help="Only this scheme (repeatable); default: every scheme in force.")] = None,
+    office: Annotated[str | None, typer.Option(help="Only this office's households; default: every office.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=5000, help="Households per transaction.")] = 500,
+) -> None:
+    """Re-run the screenings after a rules change, in batches, and summarise the verdicts that changed."""
+    from app.db import create_engine, create_sessionmaker
+    from app.services.rescreen import rescreen as run_rescreen
+
+    current = settings()
+    registry = _registry(current)
+
+    async def work():
+        engine = create_engine(current)
+        try:
+            from app.services.screening import count_households
+
+            async with create_sessionmaker(engine)() as session:
+                total = await count_households(session, office_code=office)
+            with typer.progressbar(length=total, label="Re-screening", file=sys.stderr) as bar:
+                return await run_rescreen(create_sessionmaker(engine), registry, office_code=office, scheme_codes=scheme,
+                                          batch_size=batch_size, on_progress=bar.update)
+        finally:
+            await registry.aclose()
+            await engine.dispose()
+
+    summary = run(work)
+    rate = summary.households / summary.seconds if summary.seconds else 0
+    typer.echo(f"re-screened {summary.households} households in {summary.seconds:.1f} s ({rate:,.0f} households/s); "
+               f"{summary.screenings_written} screenings and {summary.determinations_written} determinations written "
+               f"(unchanged ones are not written again)")
+    if not summary.changed:
+        typer.echo("no verdict changed")
+        return
+    typer.echo("verdicts that changed (scheme: before -> after: count):")
+    for (code, before, after), n in sorted(summary.changed.items(), key=lambda item: (item[0][0], -item[1])):
+        typer.echo(f"  {code:<16} {before or '(none)':>17} -> {after:<17} {n}")
+
+
 def main() -> None:
     cli()
 

@@ -361,6 +361,7 @@ class RescreenSummary:
     determinations_written: int = 0
     changed: Counter = field(default_factory=Counter)  # (scheme, from outcome or None, to outcome) -> count
     seconds: float = 0.0
+    total: int = 0
 
 
 async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict[str, Any]]:

@@ -1,0 +1,87 @@
+"""`guichet rescreen`: re-runs every household's screening in batches, writes only what changed,
+and counts the verdicts that changed."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+from sqlalchemy import func, select
+
+from helpers import household_body
+
+from app.models import ActivityEvent, AuditEvent, Screening, ScreeningDetermination
+from app.schemes.registry import CATALOGUE_DIR, load_registry
+from app.services.rescreen import rescreen
+from app.services.screening import latest_determination
+
+
+async def count(app, model, *where):
+    async with app.state.sessionmaker() as session:
+        return (await session.execute(select(func.count()).select_from(model).where(*where))).scalar_one()
+
+
+async def test_rescreen_writes_what_changed_and_counts_it(client, world, app, tmp_path):
+    ids = []
+    for i in range(5):
+        body = household_body(members=2)
+        body["members"][1].update(birth_year=2014, school_enrolled=True, school_attendance_percent=70)
+        ids.append((await client.post("/api/v1/households", json=body, headers=world.clerk_a.headers)).json()["id"])
+    other = household_body(members=1, village_code="17120101")
+    await client.post("/api/v1/households", json=other, headers=world.clerk_b.headers)
+    await client.post(f"/api/v1/households/{ids[0]}/screenings", headers=world.clerk_a.headers)
+    registry = app.state.schemes
+    progress = []
+
+    first = await rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=2,
+                           on_progress=progress.append)
+    assert first.households == 5 and sum(progress) == 5 and len(progress) == 3
+    # The household screened a moment ago is up to date: nothing is written for it.
+    assert first.screenings_written == 4 and first.determinations_written == 4 * (6 * 2 + 2)
+    assert first.changed[("KH-SCHOLAR", None, "not_eligible")] == 8  # both members of 4 households
+    assert await count(app, Screening, Screening.trigger == "rescreen") == 4
+    assert await count(app, AuditEvent, AuditEvent.action == "rescreen") == 3  # one per batch
+
+    again = await rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=50)
+    assert again.households == 5 and again.screenings_written == 0 and not again.changed
+
+    # A rules change: the scholarship's attendance threshold drops to 60%.
+    (tmp_path / "scholar.yaml").write_text(
+        (CATALOGUE_DIR / "kh-scholar.yaml").read_text().replace("minimum_attendance_percent: 80", "minimum_attendance_percent: 60"))
+    changed_registry = load_registry(SimpleNamespace(schemes_path=str(tmp_path), partner_tokens={}, partner_urls={}))
+    events_before = await count(app, ActivityEvent)
+    third = await rescreen(app.state.sessionmaker, changed_registry, office_code="SR-ACH", scheme_codes=["KH-SCHOLAR"],
+                           batch_size=50)
+    assert third.changed == {("KH-SCHOLAR", "not_eligible", "eligible"): 5}
+    assert third.screenings_written == 5 and third.determinations_written == 5  # only the children's scholarship verdicts
+    assert await count(app, ActivityEvent) - events_before == 5 * 2  # one determination + one completed per screening
+    async with app.state.sessionmaker() as session:
+        import uuid
+
+        household = uuid.UUID(ids[0])
+        child = (await client.get(f"/api/v1/households/{ids[0]}", headers=world.clerk_a.headers)).json()["members"][1]["id"]
+        latest = await latest_determination(session, household_id=household, person_id=uuid.UUID(child), scheme_code="KH-SCHOLAR")
+        assert latest.outcome == "eligible"
+        hef = await latest_determination(session, household_id=household, person_id=None, scheme_code="KH-HEF")
+        assert hef.outcome == "eligible"
+    assert await count(app, ScreeningDetermination, ScreeningDetermination.household_id.in_([])) == 0
+
+
+def test_rescreen_command(tmp_path):
+    """The command as an operator runs it, on a fresh SQLite database with the demo data."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")}
+    env |= {"GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'g.db'}", "GUICHET_VAR_DIR": str(tmp_path)}
+    guichet = [sys.executable, "-c", "from app.cli import main; main()"]
+    cwd = Path(__file__).resolve().parent.parent
+    for command in (["db", "upgrade"], ["seed", "demo"]):
+        subprocess.run(guichet + command, env=env, cwd=cwd, check=True, capture_output=True, timeout=120)
+    done = subprocess.run(guichet + ["rescreen", "--office", "SR-ACH"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "re-screened 4 households" in done.stdout and "KH-HEF" in done.stdout
+    again = subprocess.run(guichet + ["rescreen", "--scheme", "KH-HEF"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert "no verdict changed" in again.stdout
+    unknown = subprocess.run(guichet + ["rescreen", "--office", "NOPE"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert unknown.returncode == 1 and "no office NOPE" in unknown.stderr
+    bad = subprocess.run(guichet + ["rescreen", "--scheme", "KH-NOPE"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and "no scheme KH-NOPE" in bad.stderr

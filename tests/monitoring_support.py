@@ -78,3 +78,39 @@ async def relay_token(app, settings, office_code: str) -> dict[str, str]:
 
 def first_of_month(d: date) -> date:
     return d.replace(day=1)
+
+
+def sample_payload(event_type: str, **facts: Any) -> dict[str, Any]:
+    """A valid payload of every event type of the contract (those no office emits yet included)."""
+    person, household = facts.pop("person", pseudonym()), facts.pop("household", pseudonym())
+    dims = facts.pop("dimensions", None) or person_dims()
+    base = {"person": person, "household": household, "dimensions": dims}
+    scheme = {"scheme": facts.pop("scheme", "KH-HEF"), "scheme_kind": "social_protection"}
+    defaults: dict[str, dict[str, Any]] = {
+        "household.registered": {"person": None, "size": 3},
+        "household.updated": {"person": None, "fields": ["address"]},
+        "person.registered": {},
+        "person.updated": {"fields": ["phone"]},
+        "consent.changed": {"person": None, "purposes": ["registry"]},
+        "screening.completed": {"person": None, "screening": pseudonym(), "schemes": 5, "determinations": 9, "eligible": 2},
+        "screening.determination": {"screening": pseudonym(), **scheme, "outcome": "eligible"},
+        "case.opened": {"case": pseudonym()},
+        "case.closed": {"case": pseudonym(), "outcome": "plan_completed", "days_open": 40},
+        "application.submitted": {"application": pseudonym(), **scheme, "against_screening": False},
+        "application.decided": {"application": pseudonym(), **scheme, "decision": "approved", "decided_by": "partner",
+                                "days_to_decision": 12, "within_service_level": True},
+        "referral.issued": {"referral": pseudonym(), "agency": "nea", "due_date": "2026-03-15"},
+        "referral.status_changed": {"referral": pseudonym(), "agency": "nea", "status": "completed", "days_open": 5,
+                                    "overdue": False},
+        "follow_up.completed": {"follow_up": pseudonym(), "overdue": False},
+        "grievance.opened": {"grievance": pseudonym(), "category": "payment", "channel": "hotline",
+                             "sla_due_date": "2026-03-15"},
+        "grievance.status_changed": {"grievance": pseudonym(), "category": "payment", "channel": "hotline",
+                                     "status": "resolved", "days_open": 9, "overdue": False},
+    }
+    payload = {**base, **defaults[event_type], **facts}
+    return {k: v for k, v in payload.items() if v is not None}
+
+
+def sample(event_type: str, *, at: datetime | None = None, office: str = "SR-ACH", **facts: Any) -> dict[str, Any]:
+    return event(event_type, sample_payload(event_type, **facts), at=at, office=office)

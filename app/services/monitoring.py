@@ -624,8 +624,9 @@ CATALOG: dict[str, Indicator] = {i.name: i for i in [
     Indicator("grievances_overdue", "Grievances overdue", "Grievances open at the end of the period (or today, for the "
               "current one) past their service-level due date: not resolved or rejected by then.", "persons", "overdue",
               "grievance", (*_SCHEME_ALL, "category")),
-    Indicator("appeals_upheld", "Appeals upheld", "Appeals resolved in the appellant's favour.", "persons", "count",
-              "appeals_decided", _SCHEME_ALL, fixed={"detail": "upheld"}),
+    Indicator("appeals_upheld", "Appeals upheld", "Appeals resolved in the appellant's favour (by scheme: not yet, the "
+              "resolution event does not name the appeal's scheme).", "persons", "count", "appeals_decided", _ALL,
+              fixed={"detail": "upheld"}),
     Indicator("cases_opened", "Cases opened", "Case-management cases opened.", "persons", "count", "cases_opened", _ALL),
     Indicator("cases_closed", "Cases closed", "Cases closed, by outcome.", "persons", "count", "cases_closed",
               (*_ALL, "outcome")),

@@ -2,10 +2,12 @@
 
 import asyncio
 import json
+import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,11 +24,16 @@ seed_cli = typer.Typer(help="Demo and synthetic data.", no_args_is_help=True)
 locations_cli = typer.Typer(help="The gazetteer.", no_args_is_help=True)
 offices_cli = typer.Typer(help="Single-window offices.", no_args_is_help=True)
 users_cli = typer.Typer(help="User accounts.", no_args_is_help=True)
+relay_cli = typer.Typer(help="Send this office's activity events to central monitoring (docs/monitoring.md).",
+                        invoke_without_command=True)
+monitoring_cli = typer.Typer(help="Central monitoring.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 cli.add_typer(seed_cli, name="seed")
 cli.add_typer(locations_cli, name="locations")
 cli.add_typer(offices_cli, name="offices")
 cli.add_typer(users_cli, name="users")
+cli.add_typer(relay_cli, name="relay")
+cli.add_typer(monitoring_cli, name="monitoring")
 
 
 class CommandError(Exception):
@@ -90,8 +97,14 @@ def serve(
     import uvicorn
 
     current = settings()
+    from app.config import InstanceRole
     from app.logs import configure_logging
 
+    if current.role is InstanceRole.standalone and current.central_url is None:
+        # Standalone: the relay posts to this very server's central routes, over HTTP like an office's.
+        local = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        os.environ["GUICHET_CENTRAL_URL"] = f"http://{local if ':' not in local else f'[{local}]'}:{port}"
+        get_settings.cache_clear()
     configure_logging(current.log_level)
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None,
                 proxy_headers=True, server_header=False)
@@ -147,13 +160,46 @@ def offices_create(
 
     current = settings()
     body = _validated(OfficeCreate, code=code, name=name, location_code=location)
+    from app.config import InstanceRole
 
     async def work():
         async with transaction(current) as session:
-            return await offices.create_office(session, None, code=body.code, name=body.name, location_code=body.location_code)
+            office = await offices.create_office(session, None, code=body.code, name=body.name, location_code=body.location_code)
+            credentials = await _relay_credentials(session, office.code) if current.role is InstanceRole.central else None
+            return office, credentials
 
-    office = run(work)
+    office, credentials = run(work)
     typer.echo(f"created office {office.code} ({office.name}) at {office.location_code}")
+    if credentials:
+        _print_credentials(*credentials)
+
+
+@offices_cli.command("credentials")
+def offices_credentials(code: Annotated[str, typer.Option(help="Office code.")]) -> None:
+    """At central: issue new client credentials for an office's relay (the old secret stops working)."""
+    current = settings()
+
+    async def work():
+        async with transaction(current) as session:
+            return await _relay_credentials(session, code)
+
+    _print_credentials(*run(work))
+
+
+async def _relay_credentials(session, office_code: str) -> tuple[str, str]:
+    from app.services import relay
+
+    try:
+        user, secret = await relay.relay_account(session, office_code, new_secret=True)
+    except relay.RelayNotConfigured as exc:
+        raise CommandError(str(exc)) from None
+    return user.username, secret
+
+
+def _print_credentials(client_id: str, secret: str) -> None:
+    typer.echo("relay credentials for the office instance (shown once; keep the secret secret):")
+    typer.echo(f"  GUICHET_RELAY_CLIENT_ID={client_id}")
+    typer.echo(f"  GUICHET_RELAY_CLIENT_SECRET={secret}")
 
 
 @users_cli.command("create")
@@ -197,6 +243,91 @@ def _validated(model, **values):
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "input"
         fail(f"{where}: {first['msg']}")
+
+
+# ---- relay and monitoring --------------------------------------------------------------------------
+
+
+@relay_cli.callback()
+def relay_main(
+    ctx: typer.Context,
+    once: Annotated[bool, typer.Option("--once", help="Send what is due now, then exit.")] = False,
+) -> None:
+    """Run the relay (until SIGTERM or Ctrl-C). With PostgreSQL several may run; with SQLite, one per file."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import signal
+
+    from app.db import create_engine, create_sessionmaker
+    from app.logs import configure_logging
+    from app.services import relay
+
+    current = settings()
+    configure_logging(current.log_level)
+
+    async def work() -> int:
+        engine = create_engine(current)
+        try:
+            worker = relay.Relay(current, create_sessionmaker(engine))
+        except relay.RelayNotConfigured as exc:
+            await engine.dispose()
+            raise CommandError(str(exc)) from None
+        try:
+            if once:
+                return await worker.drain()
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            await worker.run(stop)
+            return 0
+        finally:
+            await worker.aclose()
+            await engine.dispose()
+
+    handled = run(work)
+    if once:
+        typer.echo(f"relayed {handled} events")
+
+
+@relay_cli.command("replay")
+def relay_replay(
+    office: Annotated[str | None, typer.Option(help="Only this office's events.")] = None,
+    since: Annotated[datetime | None, typer.Option(help="Events that happened at or after (ISO 8601, UTC if no offset).")] = None,
+    until: Annotated[datetime | None, typer.Option(help="Events that happened before.")] = None,
+    parked: Annotated[bool, typer.Option("--parked", help="Parked events (after central was fixed) instead of sent ones.")] = False,
+) -> None:
+    """Make events due again: sent ones are sent again (central counts them as duplicates, or takes the
+    ones it lost, e.g. after a restore); --parked ones are retried."""
+    from app.services import relay
+
+    current = settings()
+
+    async def work() -> int:
+        async with transaction(current) as session:
+            return await relay.replay(session, office_code=office, since=_utc(since), until=_utc(until), parked=parked)
+
+    typer.echo(f"{run(work)} events will be sent again")
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return None if moment is None else moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@monitoring_cli.command("rebuild")
+def monitoring_rebuild() -> None:
+    """At central: recompute every rollup from the stored events (after an indicator's definition changed)."""
+    from app.services import monitoring
+
+    current = settings()
+
+    async def work() -> int:
+        async with transaction(current) as session:
+            return await monitoring.rebuild(session)
+
+    typer.echo(f"rebuilt the rollups from {run(work)} events")
 
 
 # ---- demo data -------------------------------------------------------------------------------------

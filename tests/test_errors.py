@@ -1,0 +1,189 @@
+"""Every error is application/problem+json with a stable type from the catalogue, never a 500 for a
+client's mistake, never internals; a failed request changes nothing. Plus health and readiness."""
+
+import sqlite3
+
+import httpx
+import pytest
+
+from app.deps import OfficeUser, SessionDep
+from app.errors import PROBLEM_TYPES
+from app.main import create_app
+from app.routers import api_router
+from app.schemas.households import HouseholdCreate
+from app.services import households
+from helpers import assert_problem, household_body, register, table_counts
+
+HOUSEHOLDS = "/api/v1/households"
+
+
+async def test_each_status_is_a_problem_with_a_stable_type(client, world):
+    household = await register(client, world.clerk_a)
+    url = f"{HOUSEHOLDS}/{household['id']}"
+    h = world.clerk_a.headers
+    cases = [
+        (await client.get("/api/v1/no-such-thing", headers=h), 404, "not-found"),
+        (await client.get("/nowhere"), 404, "not-found"),
+        (await client.delete(HOUSEHOLDS, headers=h), 405, "method-not-allowed"),
+        (await client.post(HOUSEHOLDS, json={}, headers=h), 422, "validation"),
+        (await client.post(HOUSEHOLDS, content=b"{", headers={**h, "Content-Type": "application/json"}), 400,
+         "malformed-json"),
+        (await client.post(HOUSEHOLDS, json=household_body() | {"members": [
+            household["members"][0] | {k: None for k in ("id", "household_id")}]}, headers=h), 422, "validation"),
+        (await client.patch(url, json={"address": "x"}, headers=h), 428, "precondition-required"),
+        (await client.patch(url, json={"address": "x"}, headers={**h, "If-Match": '"9"'}), 412, "precondition-failed"),
+        (await client.get(url), 401, "unauthenticated"),
+        (await client.get(url, headers=world.monitor.headers), 403, "forbidden"),
+        (await client.get(url, headers=world.clerk_b.headers), 404, "not-found"),
+    ]
+    body = household_body()
+    body["members"][0]["national_id"] = household["members"][0]["national_id"]
+    cases.append((await client.post(HOUSEHOLDS, json=body, headers=h), 409, "national-id-registered"))
+    for response, status, slug in cases:
+        problem = assert_problem(response, status, slug)
+        assert problem["instance"] == response.request.url.path
+        assert problem["request_id"] == response.headers["X-Request-ID"]
+        assert problem["title"] == PROBLEM_TYPES[slug][1]
+        assert problem["detail"]
+        for error in problem.get("errors") or []:
+            assert error["pointer"].startswith("#/") and error["detail"]
+
+
+async def test_405_names_every_allowed_method(client, world):
+    for method, path, allow in (("DELETE", HOUSEHOLDS, "GET, POST"),
+                                ("PUT", "/api/v1/persons/00000000-0000-4000-8000-000000000000", "GET, PATCH"),
+                                ("POST", "/healthz", "GET")):
+        response = await client.request(method, path, headers=world.clerk_a.headers)
+        assert_problem(response, 405, "method-not-allowed")
+        assert response.headers["Allow"] == allow
+
+
+async def test_a_body_of_another_media_type_is_a_client_error(client, world, app):
+    before = await table_counts(app)
+    response = await client.post(HOUSEHOLDS, content=b"village_code=17010101", headers={
+        **world.clerk_a.headers, "Content-Type": "application/x-www-form-urlencoded"})
+    assert_problem(response, 422, "validation")
+    assert await table_counts(app) == before
+
+
+# ---- size limit -----------------------------------------------------------------------------------------
+
+
+async def test_a_body_over_one_mib_is_413(client, world, app):
+    before = await table_counts(app)
+    big = household_body()
+    big["address"] = "x" * (1024 * 1024)
+    response = await client.post(HOUSEHOLDS, json=big, headers=world.clerk_a.headers)
+    problem = assert_problem(response, 413, "payload-too-large")
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+
+    async def chunks():  # no Content-Length: the limit is found while reading
+        for _ in range(20):
+            yield b" " * 65536
+
+    response = await client.post(HOUSEHOLDS, content=chunks(), headers={**world.clerk_a.headers,
+                                                                       "Content-Type": "application/json"})
+    assert_problem(response, 413, "payload-too-large")
+    assert await table_counts(app) == before
+
+
+async def test_a_body_just_under_the_limit_is_read(client, world):
+    body = household_body()
+    body["address"] = "x" * (1024 * 1024 - 2000)
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=body, headers=world.clerk_a.headers), 422)
+    assert [e["pointer"] for e in problem["errors"]] == ["#/address"]  # too long a string, not too large a body
+
+
+# ---- 500 ------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def exploding_app(settings):
+    """A test-only app: the real one plus a route that registers a household, then fails."""
+    application = create_app(settings)
+    router = api_router(tags=["test"])
+
+    @router.post("/_test/explode")
+    async def explode(session: SessionDep, actor: OfficeUser) -> dict:
+        await households.register_household(session, actor, HouseholdCreate.model_validate(household_body()))
+        raise RuntimeError("secret internals: SELECT * FROM person WHERE password='hunter2'")
+
+    application.include_router(router)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+async def test_an_unhandled_exception_is_a_500_without_internals_and_changes_nothing(client, world, app, exploding_app):
+    before = await table_counts(app)
+    transport = httpx.ASGITransport(app=exploding_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://guichet.test") as http:
+        response = await http.post("/api/v1/_test/explode", headers=world.clerk_a.headers)
+    problem = assert_problem(response, 500, "internal")
+    assert problem["detail"] == "The request failed and changed nothing."
+    assert problem["request_id"] == response.headers["X-Request-ID"]
+    for secret in ("secret", "hunter2", "SELECT", "RuntimeError", "Traceback", ".py", "line "):
+        assert secret not in response.text
+    assert await table_counts(app) == before
+
+
+# ---- the catalogue, health and readiness ----------------------------------------------------------------
+
+
+async def test_the_problem_catalogue(client):
+    catalogue = (await client.get("/problems")).json()
+    assert {p["type"] for p in catalogue} == {f"/problems/{slug}" for slug in PROBLEM_TYPES}
+    for entry in catalogue:
+        one = await client.get(entry["type"])
+        assert one.status_code == 200 and one.json() == entry
+        assert 400 <= entry["status"] < 600 and entry["title"] and entry["description"]
+    assert_problem(await client.get("/problems/no-such-problem"), 404, "not-found")
+
+
+async def test_openapi_declares_problem_json_for_every_error(client):
+    schema = (await client.get("/openapi.json")).json()
+    assert "Problem" in schema["components"]["schemas"]
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if status.isdigit() and int(status) >= 400:
+                    assert list(response["content"]) == ["application/problem+json"], (method, path, status)
+                    checked += 1
+    assert checked > 100
+
+
+async def test_health_and_readiness(client):
+    assert (await client.get("/healthz")).json() == {"status": "ok"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "migrations": "ok"}}
+
+
+async def _with_app(settings, **changes):
+    application = create_app(settings.model_copy(update=changes))
+    async with application.router.lifespan_context(application):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://guichet.test") as http:
+            yield http
+
+
+async def test_not_ready_when_the_schema_is_behind(settings, tmp_path, world):
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) NOT NULL)")
+        db.execute("INSERT INTO alembic_version VALUES ('0001_foundation')")
+    async for http in _with_app(settings, database_url=f"sqlite+aiosqlite:///{path}"):
+        response = await http.get("/readyz")
+        assert response.status_code == 503
+        assert response.json()["status"] == "not ready"
+        assert response.json()["checks"]["database"] == "ok"
+        assert response.json()["checks"]["migrations"].startswith("at 0001_foundation, code expects")
+
+
+async def test_an_unreachable_database_is_503_not_500(settings, tmp_path, world):
+    async for http in _with_app(settings, database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/dir/guichet.db"):
+        ready = await http.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["checks"]["database"].startswith("unreachable")
+        assert (await http.get("/healthz")).status_code == 200  # alive, just not ready
+        response = await http.get(HOUSEHOLDS, headers=world.clerk_a.headers)
+        problem = assert_problem(response, 503, "service-unavailable")
+        assert response.headers["Retry-After"] and "missing" not in response.text

@@ -4,6 +4,7 @@ Tokens are HS256 only (one algorithm, pinned, so the token header cannot choose)
 exp, iat, nbf, iss, aud, sub and jti, and are refused above a size cap before any parsing.
 Swapping the JWT library is a change to this module alone."""
 
+import functools
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -20,8 +21,13 @@ MAX_TOKEN_BYTES = 4096
 CLOCK_LEEWAY_SECONDS = 30
 
 _hasher = PasswordHasher()
+
+
 # Verified against when the username is unknown, so that both paths cost the same time.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+# Made on first use, not at import: hashing costs a fifth of a second, which every CLI command paid.
+@functools.cache
+def _dummy_hash() -> str:
+    return _hasher.hash(secrets.token_urlsafe(16))
 
 
 class InvalidToken(Exception):
@@ -90,6 +96,6 @@ def hash_password(password: str) -> str:
 
 def verify_password(password_hash: str | None, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash or _DUMMY_HASH, password) and password_hash is not None
+        return _hasher.verify(password_hash or _dummy_hash(), password) and password_hash is not None
     except (VerificationError, InvalidHashError):
         return False

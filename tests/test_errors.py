@@ -1,6 +1,7 @@
 """Every error is application/problem+json with a stable type from the catalogue, never a 500 for a
 client's mistake, never internals; a failed request changes nothing. Plus health and readiness."""
 
+import re
 import sqlite3
 
 import httpx
@@ -187,3 +188,59 @@ async def test_an_unreachable_database_is_503_not_500(settings, tmp_path, world)
         response = await http.get(HOUSEHOLDS, headers=world.clerk_a.headers)
         problem = assert_problem(response, 503, "service-unavailable")
         assert response.headers["Retry-After"] and "missing" not in response.text
+
+
+# ---- limits ---------------------------------------------------------------------------------------------
+
+LIST_ENDPOINTS = ["/api/v1/households", "/api/v1/persons", "/api/v1/locations", "/api/v1/offices", "/api/v1/users",
+                  "/api/v1/audit"]
+
+
+@pytest.mark.parametrize("path", LIST_ENDPOINTS)
+async def test_no_list_pages_more_than_200(client, world, path):
+    problem = assert_problem(await client.get(path, params={"limit": 201}, headers=world.admin.headers), 422, "validation")
+    assert [e["pointer"] for e in problem["errors"]] == ["#/query/limit"]
+    assert (await client.get(path, params={"limit": 200}, headers=world.admin.headers)).status_code == 200
+
+
+def _unbounded_strings(schema: dict, components: dict, where: str, seen: set[str]) -> list[str]:
+    """Places in a request schema where a string of any length would be accepted."""
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        if name in seen:
+            return []
+        return _unbounded_strings(components[name], components, f"{where}", seen | {name})
+    found = []
+    for key in ("anyOf", "oneOf", "allOf"):
+        for option in schema.get(key, []):
+            found += _unbounded_strings(option, components, where, seen)
+    if schema.get("type") == "string":
+        pattern = re.sub(r"\\.", "", schema.get("pattern", ""))  # escaped characters are literals
+        bounded_pattern = pattern.startswith("^") and pattern.endswith("$") and not any(q in pattern for q in "+*")
+        if not ("maxLength" in schema or "enum" in schema or "const" in schema or bounded_pattern
+                or schema.get("format") in ("date", "date-time", "uuid")):
+            found.append(where)
+    for name, prop in schema.get("properties", {}).items():
+        found += _unbounded_strings(prop, components, f"{where}/{name}", seen)
+    for key in ("items", "additionalProperties", "propertyNames"):
+        if isinstance(schema.get(key), dict):
+            found += _unbounded_strings(schema[key], components, f"{where}/{key}", seen)
+    return found
+
+
+async def test_every_string_a_client_sends_has_a_maximum_length(client):
+    schema = (await client.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    unbounded = []
+    checked = 0
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for parameter in operation.get("parameters", []):
+                checked += 1
+                unbounded += _unbounded_strings(parameter["schema"], components,
+                                                f"{method.upper()} {path} {parameter['in']} {parameter['name']}", set())
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                checked += 1
+                unbounded += _unbounded_strings(content["schema"], components, f"{method.upper()} {path} body", set())
+    assert checked > 50
+    assert unbounded == [], "\n".join(unbounded)

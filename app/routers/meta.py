@@ -1,6 +1,8 @@
 """Health, readiness and the catalogue of problem types."""
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
@@ -41,7 +43,7 @@ async def problem_catalogue() -> list[dict[str, object]]:
 
 
 @router.get("/problems/{slug}")
-async def problem_type(slug: str) -> dict[str, object]:
+async def problem_type(slug: Annotated[str, Path(max_length=64)]) -> dict[str, object]:
     if slug not in PROBLEM_TYPES:
         raise NotFound(f"No problem type {slug}.")
     status, title, description = PROBLEM_TYPES[slug]

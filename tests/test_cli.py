@@ -1,0 +1,194 @@
+"""The operators' CLI, run as a subprocess (`.venv/bin/guichet ...`) against a database of its own:
+a temporary SQLite file, and a PostgreSQL database when GUICHET_TEST_POSTGRES_URL is set."""
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app.security import verify_password
+from conftest import BACKENDS, create_postgres_database, drop_postgres_database
+
+GUICHET = str(Path(sys.executable).with_name("guichet"))
+TABLES = ("location", "office", "user_account", "household", "person", "consent_record", "audit_event")
+
+
+class Cli:
+    def __init__(self, url: str, workdir: Path):
+        self.url = url
+        self.workdir = workdir
+        self.var = workdir / "var"
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("GUICHET_")} | {
+            "GUICHET_DATABASE_URL": url, "GUICHET_VAR_DIR": str(self.var)}
+
+    def __call__(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([GUICHET, *args], env=self.env, cwd=self.workdir, input=stdin, capture_output=True,
+                              text=True, timeout=120)
+
+    def ok(self, *args: str, stdin: str | None = None) -> str:
+        done = self(*args, stdin=stdin)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    async def fail_all(self, *cases: tuple[tuple[str, ...], str | None, str]) -> None:
+        """Each (args, stdin, reason) fails with exactly one line on stderr naming the reason. The
+        commands run side by side: each one's start-up costs more than its work."""
+        async def run(args, stdin):
+            process = await asyncio.create_subprocess_exec(
+                GUICHET, *args, env=self.env, cwd=self.workdir, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            out, err = await asyncio.wait_for(process.communicate((stdin or "").encode()), 120)
+            return process.returncode, out.decode(), err.decode()
+
+        results = await asyncio.gather(*(run(args, stdin) for args, stdin, _ in cases))
+        for (args, _, reason), (code, out, err) in zip(cases, results, strict=True):
+            lines = err.strip().splitlines()
+            assert code != 0, (args, out)
+            assert len(lines) == 1 and lines[0].startswith("error: "), (args, err)
+            assert reason.lower() in lines[0].lower(), (args, lines[0])
+
+    async def counts(self) -> dict[str, int]:
+        engine = create_async_engine(self.url)
+        try:
+            async with engine.connect() as connection:
+                return {t: (await connection.execute(text(f"SELECT count(*) FROM {t}"))).scalar_one() for t in TABLES}
+        finally:
+            await engine.dispose()
+
+    async def scalar(self, sql: str):
+        engine = create_async_engine(self.url)
+        try:
+            async with engine.connect() as connection:
+                return (await connection.execute(text(sql))).scalar_one()
+        finally:
+            await engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+async def seeded(request, tmp_path_factory) -> Cli:
+    """One database per backend for this module, migrated and seeded by the CLI itself; the tests
+    add to it with codes of their own."""
+    workdir = tmp_path_factory.mktemp(f"cli-{request.param}")
+    url = f"sqlite+aiosqlite:///{workdir / 'db' / 'guichet.db'}" if request.param == "sqlite" else await create_postgres_database()
+    cli = Cli(url, workdir)
+    cli.upgrade_output = cli.ok("db", "upgrade")
+    cli.seed_output = cli.ok("seed", "demo")
+    cli.backend = request.param
+    try:
+        yield cli
+    finally:
+        if request.param == "postgres":
+            await drop_postgres_database(url)
+
+
+async def test_upgrade_and_seed_from_nothing_then_again(seeded):
+    assert "database at head" in seeded.upgrade_output
+    assert "3 offices, 6 users and 4 households added" in seeded.seed_output
+    logins = json.loads((seeded.var / "demo_logins.json").read_text())
+    assert set(logins) == {"admin", "supervisor.ach", "clerk.ach", "clerk.ssn", "monitor", "partner.hef"}
+    assert stat.S_IMODE((seeded.var / "demo_logins.json").stat().st_mode) == 0o600
+    for username, password in logins.items():
+        assert username in seeded.seed_output and password in seeded.seed_output  # the demo logins are printed
+    counts = await seeded.counts()
+    assert counts["office"] == 3 and counts["user_account"] == 6 and counts["household"] == 4
+    assert counts["location"] > 1000
+
+    assert "database at head" in seeded.ok("db", "upgrade")  # nothing to do the second time
+    assert "0 offices, 0 users and 0 households added" in seeded.ok("seed", "demo")
+    assert await seeded.counts() == counts
+    hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.ach'")
+    assert verify_password(hashed, logins["clerk.ach"])  # the same logins still work
+
+
+GOOD_GAZETTEER = "code,name,level,parent_code,name_km\n26,Test Province,province,,\n2601,Test District,district,26,\n" \
+                 "260101,Test Commune,commune,2601,\n26010101,Phum Test,village,260101,ភូមិតេស្ត\n"
+
+
+async def test_locations_import(seeded):
+    before = await seeded.counts()
+    (seeded.workdir / "gazetteer.csv").write_text(GOOD_GAZETTEER, encoding="utf-8")
+    assert "imported 4 locations from gazetteer.csv" in seeded.ok("locations", "import", "gazetteer.csv")
+    assert (await seeded.counts())["location"] == before["location"] + 4
+    assert await seeded.scalar("SELECT name_km FROM location WHERE code = '26010101'") == "ភូមិតេស្ត"
+    # Importing again updates in place: a renamed village, with a UTF-8 byte order mark this time; and a
+    # file may add under parents already in the database.
+    (seeded.workdir / "again.csv").write_text("\ufeff" + GOOD_GAZETTEER.replace("Phum Test", "Phum Thmei")
+                                              + "26010102,Phum Kandal,village,260101,\n", encoding="utf-8")
+    seeded.ok("locations", "import", "again.csv")
+    assert (await seeded.counts())["location"] == before["location"] + 5
+    assert await seeded.scalar("SELECT name FROM location WHERE code = '26010101'") == "Phum Thmei"
+
+
+async def test_a_bad_gazetteer_changes_nothing(seeded):
+    before = await seeded.counts()
+    files = {
+        # A good row before a bad one: the file goes in whole or not at all.
+        "half.csv": (GOOD_GAZETTEER.replace("26", "27") + "27019999,X,village,270199\n", "parent 270199"),
+        "orphan.csv": ("code,name,level,parent_code\n2901,T,district,29\n", "parent 29"),
+    }
+    if seeded.backend == "sqlite":  # refused while reading the file, before any database work
+        files |= {
+            "missing-column.csv": ("code,name,level\n26,Test,province\n", "missing columns parent_code"),
+            "length.csv": ("code,name,level,parent_code\n260,Test,district,26\n", "4 digits"),
+            "parent.csv": ("code,name,level,parent_code\n28,T,province,\n2801,T,district,25\n", "parent_code of 2801 must be 28"),
+            "duplicate.csv": ("code,name,level,parent_code\n28,T,province,\n28,T,province,\n", "duplicate code 28"),
+        }
+        (seeded.workdir / "latin1.csv").write_bytes("code,name,level,parent_code\n28,Tést,province,\n".encode("latin-1"))
+    for name, (content, _) in files.items():
+        (seeded.workdir / name).write_text(content)
+    cases = [(("locations", "import", name), None, reason) for name, (_, reason) in files.items()]
+    if seeded.backend == "sqlite":
+        cases += [(("locations", "import", "latin1.csv"), None, "not UTF-8"),
+                  (("locations", "import", "no-such-file.csv"), None, "no such file")]
+    await seeded.fail_all(*cases)
+    assert await seeded.counts() == before
+
+
+async def test_offices_create(seeded):
+    out = seeded.ok("offices", "create", "--code", "BB-MOT", "--name", "Moung Ruessei Office", "--location", "0206")
+    assert "created office BB-MOT" in out
+    assert await seeded.scalar("SELECT location_code FROM office WHERE code = 'BB-MOT'") == "0206"
+    before = await seeded.counts()
+    create = ("offices", "create", "--code", "XX-1", "--name", "X", "--location")
+    await seeded.fail_all(
+        ((*create, "99"), None, "99 is not a province or district"),
+        (("offices", "create", "--code", "BB-MOT", "--name", "Again", "--location", "0206"), None, "already exists"),
+        *([((*create, "170101"), None, "province or district")] if seeded.backend == "sqlite" else []),
+    )
+    assert await seeded.counts() == before
+
+
+async def test_users_create(seeded):
+    out = seeded.ok("users", "create", "--username", "clerk.mot", "--role", "clerk", "--office", "SR-ACH",
+                    "--full-name", "A clerk", "--password-stdin", stdin="a long pass phrase\n")
+    assert "created clerk clerk.mot" in out and "a long pass phrase" not in out
+    hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.mot'")
+    assert verify_password(hashed, "a long pass phrase")  # the newline is not part of the password
+    before = await seeded.counts()
+    create = ("users", "create", "--password-stdin", "--username")
+    refused_before_the_database = [
+        ((*create, "clerk.y", "--role", "clerk"), "a long pass phrase", "must belong to an office"),
+        ((*create, "clerk.z", "--role", "clerk", "--office", "SR-ACH"), "short", "password"),
+        (("users", "create", "--username", "clerk.z", "--role", "clerk", "--office", "SR-ACH"), "a long pass phrase",
+         "--password-stdin"),
+    ]
+    await seeded.fail_all(
+        ((*create, "clerk.x", "--role", "clerk", "--office", "XX-NONE"), "a long pass phrase", "no office with code XX-NONE"),
+        ((*create, "clerk.mot", "--role", "clerk", "--office", "SR-ACH"), "a long pass phrase", "taken"),
+        *(refused_before_the_database if seeded.backend == "sqlite" else []),
+    )
+    assert await seeded.counts() == before
+
+
+async def test_a_database_that_cannot_be_reached_is_one_line(seeded):
+    if seeded.backend != "postgres":
+        pytest.skip("a PostgreSQL URL is what an operator gets wrong")
+    unreachable = Cli("postgresql+asyncpg://nobody@127.0.0.1:1/none", seeded.workdir)
+    await unreachable.fail_all((("offices", "create", "--code", "X-1", "--name", "X", "--location", "1701"), None, "database"))

@@ -226,3 +226,39 @@ async def test_changing_a_user_needs_if_match(client, world, make_account):
                                       headers={**world.admin.headers, "If-Match": '"1"'}), 404)
     assert_problem(await client.patch(url, json={"is_active": False}, headers={**world.supervisor_a.headers, "If-Match": '"2"'}),
                    403)
+
+
+# ---- the gazetteer reader (the CLI's `locations import`) -------------------------------------------------
+
+HEADER = "code,name,level,parent_code\n"
+
+
+@pytest.mark.parametrize("content, reason", [
+    ("code,name,level\n28,Test,province\n", "f.csv: missing columns parent_code"),
+    (HEADER + "28,Test,hamlet,\n", "f.csv:2: level 'hamlet' is not one of province, district, commune, village"),
+    (HEADER + "280,Test,district,28\n", "f.csv:2: a district code has 4 digits, got '280'"),
+    (HEADER + "28a1,Test,district,28\n", "f.csv:2: a district code has 4 digits"),
+    (HEADER + "28,T,province,\n2801,T,district,25\n", "f.csv:3: parent_code of 2801 must be 28"),
+    (HEADER + "28,T,province,\n2801,T,district,\n", "f.csv:3: parent_code of 2801 must be 28"),
+    (HEADER + "28,T,province,17\n", "f.csv:2: a province has no parent"),
+    (HEADER + "28,T,province,\n28,T,province,\n", "f.csv:3: duplicate code 28"),
+    (HEADER + "28,,province,\n", "f.csv:2: name must be 1 to 120 characters"),
+    (HEADER + f"28,{'n' * 121},province,\n", "f.csv:2: name must be 1 to 120 characters"),
+])
+def test_the_gazetteer_reader_names_the_line_and_the_fault(content, reason):
+    from app.services.locations import GazetteerError, parse_gazetteer
+
+    with pytest.raises(GazetteerError) as refused:
+        parse_gazetteer(content, source="f.csv")
+    assert str(refused.value).startswith(reason)
+
+
+def test_the_gazetteer_reader_reads_a_good_file():
+    from app.services.locations import parse_gazetteer
+
+    rows = parse_gazetteer(HEADER.replace("\n", ",name_km\n") + " 28 , Test ,province,,តេស្ត\n2801,D,district,28,\n",
+                           source="f.csv")
+    assert rows == [
+        {"code": "28", "name": "Test", "name_km": "តេស្ត", "level": "province", "parent_code": None, "source": "f.csv"},
+        {"code": "2801", "name": "D", "name_km": None, "level": "district", "parent_code": "28", "source": "f.csv"},
+    ]

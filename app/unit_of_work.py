@@ -25,6 +25,9 @@ logger = logging.getLogger("guichet.uow")
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 IDEMPOTENCY_LOCK = timedelta(seconds=60)
+# Expired keys still hold their stored responses, personal data included; a claim drops them now and then.
+PRUNE_EVERY = timedelta(minutes=10)
+_next_prune = None
 _REPLAYED_HEADERS = ("content-type", "etag", "location")
 
 
@@ -110,6 +113,10 @@ async def idempotency(
         await request.state.session.commit()
     # Claimed in its own committed transaction so that concurrent twins see it at once.
     async with sessionmaker() as session, session.begin():
+        global _next_prune
+        if _next_prune is None or now >= _next_prune:
+            _next_prune = now + PRUNE_EVERY
+            await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_TTL))
         inserted = await session.execute(
             insert_ignore(session, IdempotencyKey, ["principal", "key"]).values(
                 principal=principal_key, key=idempotency_key, method=request.method, path=request.url.path,

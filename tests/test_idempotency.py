@@ -123,6 +123,18 @@ async def test_keys_expire_after_a_day(client, world, app):
     assert await _count(app, IdempotencyKey) == 0
 
 
+async def test_expired_keys_and_the_responses_they_hold_are_dropped_by_later_claims(client, world, app, monkeypatch):
+    from app import unit_of_work
+
+    old = await client.post(HOUSEHOLDS, json=household_body(), headers=_keyed(world.clerk_b, "old-key"))
+    assert old.status_code == 201
+    async with app.state.sessionmaker() as session, session.begin():
+        (await session.execute(select(IdempotencyKey))).scalar_one().created_at = utcnow() - timedelta(hours=25)
+    monkeypatch.setattr(unit_of_work, "_next_prune", None)  # a prune is due
+    await client.post(HOUSEHOLDS, json=household_body(), headers=_keyed(world.clerk_a, "new-key"))
+    assert [k.key for k in await db_rows(app, IdempotencyKey)] == ["new-key"]
+
+
 @pytest.mark.parametrize("key, status, slug", [("k" * 256, 422, "validation"), ("   ", 400, "bad-request")])
 async def test_bad_keys(client, world, app, key, status, slug):
     problem = assert_problem(await client.post(HOUSEHOLDS, json=household_body(), headers=_keyed(world.clerk_a, key)),

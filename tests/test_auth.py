@@ -164,6 +164,7 @@ ROLE_MATRIX = [
     ("GET", "/api/v1/locations", ANY),
     ("GET", "/api/v1/locations/17", ANY),
     ("GET", "/api/v1/offices", ANY),
+    ("GET", "/api/v1/offices/SR-ACH", ANY),
     ("POST", "/api/v1/offices", {"admin"}),
     ("GET", "/api/v1/users", {"admin"}),
     ("POST", "/api/v1/users", {"admin"}),

@@ -65,6 +65,13 @@ async def test_contract_example_registers_with_ids_derived_fields_etag_and_locat
     assert len(await db_rows(app, ConsentRecord)) == 1
 
 
+async def test_a_birth_year_alone_is_an_approximate_birth(client, world):
+    body = household_body()
+    body["members"][1].pop("birth_date_approximate")
+    child = (await register(client, world.clerk_a, body))["members"][1]
+    assert child["birth_date"] is None and child["birth_date_approximate"] is True
+
+
 async def test_male_headed_household_is_not_female_headed(client, world):
     body = household_body()
     body["members"][0]["sex"] = "male"

@@ -162,6 +162,15 @@ async def test_changing_the_birth_date_keeps_the_birth_year_in_step(client, worl
     assert response.json()["birth_date"] == "2016-02-29" and response.json()["birth_year"] == 2016
 
 
+async def test_clearing_the_birth_date_leaves_an_approximate_year(client, world):
+    household = await register(client, world.clerk_a)
+    head = household["members"][0]
+    response = await client.patch(f"{PERSONS}/{head['id']}", json={"birth_date": None}, headers=_if_match(world.clerk_a, 1))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["birth_date"] is None and body["birth_year"] == head["birth_year"] and body["birth_date_approximate"] is True
+
+
 async def test_clearing_optional_facts(client, world):
     household = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
     head = household["members"][0]

@@ -92,6 +92,10 @@ async def test_admin_creates_an_office(client, world, app):
     assert office["code"] == "BB-BAN" and office["location_code"] == "0201"
     uuid.UUID(office["id"])
     assert "BB-BAN" in [o["code"] for o in (await client.get(OFFICES, headers=world.clerk_a.headers)).json()["items"]]
+    read = await client.get(response.headers["Location"], headers=world.clerk_a.headers)
+    assert read.status_code == 200 and read.json() == office
+    assert_problem(await client.get(f"{OFFICES}/XX-NONE", headers=world.clerk_a.headers), 404, "not-found")
+    assert_problem(await client.get(f"{OFFICES}/{'X' * 21}", headers=world.clerk_a.headers), 422)
     [audit] = await db_rows(app, AuditEvent, AuditEvent.entity_type == "office")
     assert audit.action == "create" and audit.entity_id == office["id"] and audit.actor_id == world.admin.id
     # A province may hold an office too.
@@ -146,6 +150,7 @@ async def test_admin_creates_a_user_who_can_sign_in(client, world, app):
                     "role": "clerk", "office_code": "SR-SSN", "scheme_code": None, "is_active": True,
                     "created_at": user["created_at"]}
     assert "password" not in response.text and "argon2" not in response.text
+    assert (await client.get(response.headers["Location"], headers=world.admin.headers)).json() == user
     [row] = await db_rows(app, User, User.username == "clerk.new")
     assert row.password_hash.startswith("$argon2") and "long enough secret" not in row.password_hash
     token = await client.post("/api/v1/auth/token", data={"grant_type": "password", "username": "clerk.new",

@@ -43,6 +43,12 @@ async def list_offices(session: SessionDep, _: CurrentUser, limit: Limit = 100, 
     return Page(items=rows, total=total, limit=limit, offset=offset)
 
 
+@router.get("/offices/{code}", response_model=OfficeRead)
+async def get_office(session: SessionDep, _: CurrentUser, code: Annotated[str, Path(max_length=20)]) -> OfficeRead:
+    """The office a POST /offices answered with in its Location."""
+    return await offices.office_by_code(session, code)
+
+
 @router.post("/offices", response_model=OfficeRead, status_code=201, dependencies=[Idempotent],
              responses=CONFLICT_RESPONSES)
 async def create_office(session: SessionDep, actor: AdminUser, body: OfficeCreate, response: Response) -> OfficeRead:

@@ -136,6 +136,8 @@ class MemberCreate(PersonFacts):
             raise field_error(str(exc), exc.field, value=getattr(self, exc.field)) from None
         if self.birth_year is None:
             self.birth_year = self.birth_date.year
+        if self.birth_date is None:
+            self.birth_date_approximate = True  # only the year is known, whatever the flag said
         return self
 
 

@@ -123,6 +123,8 @@ async def update_person(
     to_write = {k: facts[k] for k in changes}
     if "birth_date" in changes:
         to_write["birth_year"] = facts["birth_year"]
+    if facts["birth_date"] is None and not facts["birth_date_approximate"]:
+        to_write["birth_date_approximate"] = True  # only the year is known
     if {"given_name", "family_name"} & changes.keys():  # both are needed to refold the search name
         to_write |= {"given_name": facts["given_name"], "family_name": facts["family_name"]}
     columns = _person_columns(to_write)

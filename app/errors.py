@@ -151,6 +151,10 @@ _HTTP_STATUS_SLUGS = {
 }
 
 
+# PostgreSQL's "character not in repertoire" and "untranslatable character": text it cannot store (U+0000).
+_UNSTORABLE_TEXT = {"22021", "22P05"}
+
+
 def _pointer(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc[1:]] if loc and loc[0] == "body" else [str(p) for p in loc]
     return "#/" + "/".join(parts)
@@ -222,6 +226,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
         if exc.connection_invalidated:
             return await _unavailable(request, exc)
+        if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
+            # A NUL character that reached PostgreSQL through a query parameter or a form: the client's doing.
+            return problem_response(request, 422, slug="validation",
+                                    detail="Text must not contain the NUL character (U+0000).")
         logger.exception("database error")
         return problem_response(request, 500, slug="internal", detail="The request failed and changed nothing.")
 

@@ -1,6 +1,7 @@
 """Every error is application/problem+json with a stable type from the catalogue, never a 500 for a
 client's mistake, never internals; a failed request changes nothing. Plus health and readiness."""
 
+import json
 import re
 import sqlite3
 
@@ -244,3 +245,34 @@ async def test_every_string_a_client_sends_has_a_maximum_length(client):
                 unbounded += _unbounded_strings(content["schema"], components, f"{method.upper()} {path} body", set())
     assert checked > 50
     assert unbounded == [], "\n".join(unbounded)
+
+
+# ---- what one database takes and the other cannot ------------------------------------------------------
+
+
+async def test_nul_characters_and_infinite_numbers_are_422_on_both_databases(client, world, app):
+    before = await table_counts(app)
+    h = world.clerk_a.headers
+    for edit, pointer in ((lambda m: m.update(given_name="So\u0000k"), "#/members/0/given_name"),
+                          (lambda m: m.update(attributes={"note": "a\u0000b"}), "#/members/0/attributes/note")):
+        body = household_body()
+        edit(body["members"][0])
+        problem = assert_problem(await client.post(HOUSEHOLDS, json=body, headers=h), 422, "validation")
+        assert pointer in [e["pointer"] for e in problem["errors"]]
+    for number in ("1e999", "NaN", "-Infinity"):
+        raw = json.dumps(household_body() | {"members": [household_body()["members"][0] | {"attributes": {"x": 0}}]})
+        raw = raw.replace('"x": 0', f'"x": {number}')
+        problem = assert_problem(await client.post(HOUSEHOLDS, content=raw, headers={**h, "Content-Type": "application/json"}),
+                                 422, "validation")
+        assert [e["pointer"] for e in problem["errors"]] == ["#/members/0/attributes/x"]
+    assert await table_counts(app) == before
+    # Searches and sign-ins carry no body to refuse; PostgreSQL's refusal is the client's 422, not a 500.
+    for path, params in ((HOUSEHOLDS, {"name": "a\u0000b"}), (HOUSEHOLDS, {"national_id": "1\u00002"}),
+                         ("/api/v1/persons", {"name": "\u0000"}), ("/api/v1/locations", {"name": "a\u0000"})):
+        response = await client.get(path, params=params, headers=h)
+        assert response.status_code in (200, 422), response.text  # no match on SQLite, refused by PostgreSQL
+        if response.status_code == 422:
+            assert_problem(response, 422, "validation")
+    response = await client.post("/api/v1/auth/token", data={"grant_type": "password", "username": "clerk\u0000a",
+                                                             "password": "x"})
+    assert response.status_code in (401, 422), response.text

@@ -1,6 +1,7 @@
+from collections.abc import Iterator
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 MAX_PAGE = 200
@@ -27,6 +28,28 @@ class InputModel(BaseModel):
     """Request bodies refuse unknown fields, so a misspelt field is an error, not silently lost."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="after")
+    def _no_nul_characters(self):
+        # PostgreSQL cannot store U+0000 in text; refused here, on both databases, rather than failing there.
+        for name, value in self:
+            for loc, text in _strings(value, (name,)):
+                if "\x00" in text:
+                    raise field_error("must not contain the NUL character (U+0000)", *loc, value=text)
+        return self
+
+
+def _strings(value: Any, loc: tuple) -> Iterator[tuple[tuple, str]]:
+    """The plain strings in a field's value (nested models check their own)."""
+    if isinstance(value, str):
+        yield loc, value
+    elif isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            yield from _strings(item, (*loc, i))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings(key, (*loc, key))
+            yield from _strings(item, (*loc, key))
 
 
 class ReadModel(BaseModel):

@@ -1,5 +1,6 @@
 """The registration contract: households, their members and consent."""
 
+import math
 import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
@@ -27,11 +28,12 @@ MAX_ATTRIBUTE_TEXT = 200
 def _attribute_value(value: Any) -> bool | int | float | str | None:
     # One check rather than a union of types, whose errors would name each member of the union
     # ("#/attributes/x/bool", "#/attributes/x/int"...) instead of the attribute.
-    if value is None or isinstance(value, bool | int | float):
+    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
         return value
     if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT:
         return value
-    raise ValueError(f"an attribute is a number, true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
+    raise ValueError(f"an attribute is a finite number, true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} "
+                     "characters")
 
 
 AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema({"anyOf": [

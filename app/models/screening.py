@@ -42,7 +42,9 @@ class ScreeningDetermination(Base):
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
     screening_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("screening.id"), index=True)
-    household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id"))
+    # Copied from the screening (which holds the foreign key) so that the latest determination for a
+    # household is one index range; no second foreign-key check on every row of a re-screen.
+    household_id: Mapped[uuid.UUID] = mapped_column()
     person_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("person.id"))
     screened_at: Mapped[datetime] = mapped_column()
     scheme_code: Mapped[str] = mapped_column(String(40))
@@ -55,9 +57,11 @@ class ScreeningDetermination(Base):
     hints: Mapped[list] = mapped_column()
     benefit: Mapped[dict | None] = mapped_column()
     provenance: Mapped[dict] = mapped_column()
+    # Digest of what the determination says (outcome, version, reasons, missing facts, hints, benefit):
+    # a re-screen compares it instead of reading every reason back.
+    fingerprint: Mapped[str] = mapped_column(String(32))
 
     __table_args__ = (
         # "The latest determination for (household or person, scheme)": case management reads it.
         Index("ix_determination_latest", "household_id", "person_id", "scheme_code", "screened_at"),
-        Index("ix_determination_person_scheme", "person_id", "scheme_code", "screened_at"),
     )

@@ -110,6 +110,8 @@ class Leaf:
     hint: Messages | None
     when_missing: str  # unknown | failed
     index: int = 0
+    value: Any = None  # the operand with its parameters filled in (a version's parameters are fixed)
+    said: dict = field(default_factory=dict)  # (result, language, fact value) -> message, filled as met
 
     def resolve(self, params: dict[str, Any]) -> Any:
         def one(x):
@@ -119,11 +121,11 @@ class Leaf:
             return [one(x) for x in self.operand]
         return one(self.operand)
 
-    def test(self, facts: dict[str, Any], params: dict[str, Any]) -> bool | None:
+    def test(self, facts: dict[str, Any], params: dict[str, Any] | None = None) -> bool | None:
         value = facts.get(self.fact)
         if value is None:
             return False if self.when_missing == "failed" else None
-        operand = self.resolve(params)
+        operand = self.value
         op = self.op
         try:
             if op == "eq":
@@ -167,6 +169,36 @@ def _combine(node: Any, results: list[bool | None]) -> bool | None:
     if True in values:
         return True
     return None if None in values else False
+
+
+def _compile(node: Any):
+    """The tree as nested closures over the leaves' results: the same logic as _combine, without
+    walking the tree's objects on every screening."""
+    if isinstance(node, Leaf):
+        index = node.index
+        return lambda results: results[index]
+    children = [_compile(child) for child in node.children]
+    if node.op == "not":
+        inner = children[0]
+
+        def negate(results):
+            value = inner(results)
+            return None if value is None else not value
+
+        return negate
+    wanted = node.op == "any"  # any: the first True decides; all: the first False decides
+
+    def combine(results):
+        unknown = False
+        for child in children:
+            value = child(results)
+            if value is wanted:
+                return wanted
+            if value is None:
+                unknown = True
+        return None if unknown else not wanted
+
+    return combine
 
 
 def _missing(node: Any, results: list[bool | None], out: dict[str, None]) -> None:
@@ -257,6 +289,9 @@ class _Parser:
             raise self.where.fail("when_missing is 'unknown' (the default) or 'failed'", raw, "when_missing")
         leaf = Leaf(rule, fact, op, operand, message, extra["failed"], extra["unknown"], extra["hint"], when_missing,
                     index=len(self.leaves))
+        leaf.value = leaf.resolve(self.params)
+        if op == "in":
+            leaf.value = tuple(leaf.value)
         self.leaves.append(leaf)
         return leaf
 
@@ -441,23 +476,39 @@ class RulesVersion:
     leaves: list[Leaf]
     benefit: BenefitRule | None
     facts: set[str] = field(default_factory=set)
+    decide: Any = None
+
+    def __post_init__(self) -> None:
+        self.decide = _compile(self.root)
+
+    def _say(self, leaf: Leaf, result: bool | None, language: str, value: Any) -> str:
+        try:
+            key = (result, language, value)
+            cached = leaf.said.get(key)
+        except TypeError:  # an unhashable attribute value
+            key, cached = None, None
+        if cached is not None:
+            return cached
+        if result is True:
+            text = say(leaf.message, language)
+        elif result is False:
+            text = say(leaf.failed, language) or f"Not met: {say(leaf.message, language)}"
+        else:
+            text = say(leaf.unknown, language) or f"Not known ({leaf.fact} is not recorded): {say(leaf.message, language)}"
+        text = _fill(text, self.parameters, value)
+        if key is not None and len(leaf.said) < 1000:
+            leaf.said[key] = text
+        return text
 
     def evaluate(self, scheme_code: str, person_id, facts: dict[str, Any], language: str) -> Determination:
         params = self.parameters
-        results = [leaf.test(facts, params) for leaf in self.leaves]
-        verdict = _combine(self.root, results)
+        results = [leaf.test(facts) for leaf in self.leaves]
+        verdict = self.decide(results)
         reasons = []
         for leaf, result in zip(self.leaves, results):
             value = facts.get(leaf.fact)
-            if result is True:
-                status, text = ReasonResult.passed, say(leaf.message, language)
-            elif result is False:
-                status = ReasonResult.failed
-                text = say(leaf.failed, language) or f"Not met: {say(leaf.message, language)}"
-            else:
-                status = ReasonResult.unknown
-                text = say(leaf.unknown, language) or f"Not known ({leaf.fact} is not recorded): {say(leaf.message, language)}"
-            reasons.append(Reason(leaf.rule, status, _fill(text, params, value), {leaf.fact: _plain(value)}))
+            status = ReasonResult.passed if result is True else ReasonResult.failed if result is False else ReasonResult.unknown
+            reasons.append(Reason(leaf.rule, status, self._say(leaf, result, language, value), {leaf.fact: _plain(value)}))
         if verdict is True:
             outcome = Outcome.eligible
         elif verdict is False:
@@ -473,7 +524,7 @@ class RulesVersion:
                 if leaf.hint and results[leaf.index] is False:
                     trial = list(results)
                     trial[leaf.index] = True
-                    if _combine(self.root, trial) is True:
+                    if self.decide(trial) is True:
                         hints.append(_fill(say(leaf.hint, language), params, facts.get(leaf.fact)))
         benefit = self.benefit.estimate(facts, params, language) if self.benefit and verdict is True else None
         return Determination(scheme_code=scheme_code, person_id=person_id, outcome=outcome, rules_version=self.info.version,

@@ -58,21 +58,19 @@ def upgrade() -> None:
         sa.Column("hints", JSON, nullable=False),
         sa.Column("benefit", JSON, nullable=True),
         sa.Column("provenance", JSON, nullable=False),
-        sa.ForeignKeyConstraint(["household_id"], ["household.id"], name=op.f("fk_determination_household_id_household")),
+        sa.Column("fingerprint", sa.String(length=32), nullable=False),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_determination_person_id_person")),
         sa.ForeignKeyConstraint(["screening_id"], ["screening.id"], name=op.f("fk_determination_screening_id_screening")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_determination")),
     )
     with op.batch_alter_table("determination", schema=None) as batch_op:
         batch_op.create_index("ix_determination_latest", ["household_id", "person_id", "scheme_code", "screened_at"], unique=False)
-        batch_op.create_index("ix_determination_person_scheme", ["person_id", "scheme_code", "screened_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_determination_screening_id"), ["screening_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("determination", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_determination_screening_id"))
-        batch_op.drop_index("ix_determination_person_scheme")
         batch_op.drop_index("ix_determination_latest")
     op.drop_table("determination")
     with op.batch_alter_table("screening", schema=None) as batch_op:

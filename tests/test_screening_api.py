@@ -1,7 +1,9 @@
 """The screening endpoints: happy path, bad input, wrong user, other office, audit, events, preview."""
 
+import time
 import uuid
 
+from jose import jwt
 from sqlalchemy import func, select
 
 from helpers import CONTRACT_EXAMPLE, assert_problem, household_body
@@ -107,11 +109,21 @@ async def test_bad_input_is_a_problem_and_changes_nothing(client, world, app):
     assert await counts(app, Screening, ScreeningDetermination, ActivityEvent) == before
 
 
-async def test_wrong_user(client, world):
+def expired_token(settings, account) -> str:
+    now = int(time.time())
+    claims = {"sub": str(account.id), "role": "clerk", "office": "SR-ACH", "scheme": None, "iss": settings.jwt_issuer,
+              "aud": settings.jwt_audience, "iat": now - 4000, "nbf": now - 4000, "exp": now - 3600}
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm="HS256")
+
+
+async def test_wrong_user(client, world, settings):
     household = await register(client, world)
     url = SCREEN.format(household["id"])
     assert_problem(await client.post(url), 401, "unauthenticated")
     assert_problem(await client.post(url, headers={"Authorization": "Bearer forged.token.value"}), 401, "unauthenticated")
+    expired = {"Authorization": f"Bearer {expired_token(settings, world.clerk_a)}"}
+    assert_problem(await client.post(url, headers=expired), 401, "unauthenticated")
+    assert_problem(await client.get("/api/v1/schemes", headers=expired), 401, "unauthenticated")
     for who in (world.monitor, world.partner):
         assert_problem(await client.post(url, headers=who.headers), 403, "forbidden")
         assert_problem(await client.get(url, headers=who.headers), 403, "forbidden")
@@ -186,3 +198,35 @@ async def test_scheme_catalogue(client, world):
     assert_problem(await client.get("/api/v1/schemes/KH-NOPE", headers=world.clerk_a.headers), 404, "not-found")
     assert_problem(await client.get("/api/v1/schemes"), 401, "unauthenticated")
     assert_problem(await client.get("/api/v1/schemes?lang=english", headers=world.clerk_a.headers), 422, "validation")
+
+
+async def test_consent_in_force_decides_partner_sharing(client, world, app):
+    """The newest consent record is the one in force: withdrawing eligibility_sharing stops the
+    partner call at the next screening."""
+    from partner_server import RunningPartner, create_partner_app
+    from test_schemes_http import TOKEN, partner_scheme
+
+    from app.schemes.registry import SchemeRegistry
+
+    async with RunningPartner(create_partner_app(token=TOKEN)) as partner:
+        registry = SchemeRegistry()
+        youth = partner_scheme(partner.url)
+        registry.register(youth)
+        original, app.state.schemes = app.state.schemes, registry
+        try:
+            household = await register(client, world)
+            url = SCREEN.format(household["id"])
+            shared = (await client.post(url, headers=world.clerk_a.headers)).json()
+            assert {d["outcome"] for d in shared["determinations"]} <= {"eligible", "not_eligible", "needs_information"}
+            assert all("consent" not in [r["rule"] for r in d["reasons"]] for d in shared["determinations"])
+            assert len(partner.app.state.received) == 1
+            withdrawn = await client.post(f"/api/v1/households/{household['id']}/consent", headers=world.clerk_a.headers,
+                                          json={"purposes": ["registry"], "given_by": "Head", "method": "verbal"})
+            assert withdrawn.status_code == 201, withdrawn.text
+            skipped = (await client.post(url, headers=world.clerk_a.headers)).json()
+            assert {d["outcome"] for d in skipped["determinations"]} == {"needs_information"}
+            assert all(d["missing_facts"] == ["consent.eligibility_sharing"] for d in skipped["determinations"])
+            assert len(partner.app.state.received) == 1  # nothing more was sent
+        finally:
+            app.state.schemes = original
+            await youth.aclose()

@@ -114,3 +114,47 @@ def sample_payload(event_type: str, **facts: Any) -> dict[str, Any]:
 
 def sample(event_type: str, *, at: datetime | None = None, office: str = "SR-ACH", **facts: Any) -> dict[str, Any]:
     return event(event_type, sample_payload(event_type, **facts), at=at, office=office)
+
+
+def bound_socket():
+    """A socket bound to a free loopback port, and its URL (known before the server starts)."""
+    import socket
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock, f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+class Loopback:
+    """An ASGI app served by uvicorn on 127.0.0.1 (free port) in the test's event loop."""
+
+    def __init__(self, app, sock=None):
+        import uvicorn
+
+        self.sock, self.url = (sock, f"http://127.0.0.1:{sock.getsockname()[1]}") if sock else bound_socket()
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", timeout_graceful_shutdown=0.1))
+
+    async def __aenter__(self) -> "Loopback":
+        import asyncio
+
+        self.task = asyncio.create_task(self.server.serve(sockets=[self.sock]))
+        while not self.server.started:
+            await asyncio.sleep(0.005)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.server.force_exit = True
+        await self.task
+        self.sock.close()
+
+
+def closed_port_url() -> str:
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    return f"http://127.0.0.1:{port}"

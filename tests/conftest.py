@@ -186,7 +186,10 @@ async def empty_data_tables(app) -> None:
         async with connection.begin():
             if postgres:
                 await connection.execute(text("SET LOCAL session_replication_role = replica"))
-                await connection.execute(text("TRUNCATE " + ", ".join(f'"{t.name}"' for t in tables)))
+                # DELETE, not TRUNCATE: a test leaves a few rows, and TRUNCATE costs ~100 ms however few.
+                # (The replica role skips the audit trail's append-only trigger and the foreign keys.)
+                for table in tables:
+                    await connection.execute(table.delete())
                 for statement in extra:
                     await connection.execute(statement)
             else:

@@ -111,7 +111,8 @@ async def idempotency(
     # transaction below would wait for this one forever: end it first (the work begins a new one).
     if request.state.session.in_transaction():
         await request.state.session.commit()
-    # Claimed in its own committed transaction so that concurrent twins see it at once.
+    # Claimed in its own committed transaction so that concurrent twins see it at once. (The path is
+    # cut to its column; the hash covers all of it.)
     async with sessionmaker() as session, session.begin():
         global _next_prune
         if _next_prune is None or now >= _next_prune:
@@ -119,7 +120,7 @@ async def idempotency(
             await session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < now - IDEMPOTENCY_TTL))
         inserted = await session.execute(
             insert_ignore(session, IdempotencyKey, ["principal", "key"]).values(
-                principal=principal_key, key=idempotency_key, method=request.method, path=request.url.path,
+                principal=principal_key, key=idempotency_key, method=request.method, path=request.url.path[:300],
                 request_hash=digest, locked_until=now + IDEMPOTENCY_LOCK, created_at=now,
             )
         )
@@ -137,7 +138,7 @@ async def idempotency(
             # Expired, or abandoned by a request that died: take it over for this request.
             await session.execute(
                 update(IdempotencyKey).where(IdempotencyKey.id == existing.id).values(
-                    method=request.method, path=request.url.path, request_hash=digest, locked_until=now + IDEMPOTENCY_LOCK,
+                    method=request.method, path=request.url.path[:300], request_hash=digest, locked_until=now + IDEMPOTENCY_LOCK,
                     created_at=now, response_status=None, response_headers=None, response_body=None,
                 )
             )

@@ -276,3 +276,22 @@ async def test_nul_characters_and_infinite_numbers_are_422_on_both_databases(cli
     response = await client.post("/api/v1/auth/token", data={"grant_type": "password", "username": "clerk\u0000a",
                                                              "password": "x"})
     assert response.status_code in (401, 422), response.text
+
+
+async def test_long_inputs_fit_their_columns_on_both_databases(client, world, app):
+    # Hangul syllables decompose into two or three letters when folded for search: 100 of them fold to 300.
+    body = household_body()
+    body["members"][0] |= {"given_name": "한" * 100, "family_name": "김" * 100}
+    household = await register(client, world.clerk_a, body)
+    found = await client.get(HOUSEHOLDS, params={"name": "김김"}, headers=world.clerk_a.headers)
+    assert [h["id"] for h in found.json()["items"]] == [household["id"]]
+    before = await table_counts(app)
+    # A path far longer than any real one, on an idempotent POST: refused, nothing kept.
+    response = await client.post(f"{HOUSEHOLDS}/{'x' * 400}/members", json={},
+                                 headers={**world.clerk_a.headers, "Idempotency-Key": "long-path"})
+    assert_problem(response, 422, "validation")
+    assert await table_counts(app) == before
+    # No username is longer than 64 characters; a longer one is refused before any lookup.
+    token = "/api/v1/auth/token"
+    assert_problem(await client.post(token, data={"grant_type": "password", "username": "u" * 65, "password": "x"}), 422)
+    assert_problem(await client.post(token, data={"grant_type": "password", "username": "u" * 64, "password": "x"}), 401)

@@ -249,6 +249,7 @@ HEADER = "code,name,level,parent_code\n"
     (HEADER + "28,T,province,\n28,T,province,\n", "f.csv:3: duplicate code 28"),
     (HEADER + "28,,province,\n", "f.csv:2: name must be 1 to 120 characters"),
     (HEADER + f"28,{'n' * 121},province,\n", "f.csv:2: name must be 1 to 120 characters"),
+    ("code,name,level,parent_code,name_km\n" + f"28,N,province,,{'ក' * 121}\n", "f.csv:2: name_km must be at most 120"),
 ])
 def test_the_gazetteer_reader_names_the_line_and_the_fault(content, reason):
     from app.services.locations import GazetteerError, parse_gazetteer

@@ -11,6 +11,7 @@ from app.services import auth, users
 router = api_router(tags=["auth"])
 
 FormText = Annotated[str | None, Form(max_length=128)]
+FormName = Annotated[str | None, Form(max_length=64)]  # no username or client id is longer
 
 
 @router.post("/auth/token", response_model=TokenResponse, responses={429: {"description": "Too many failed sign-ins"}})
@@ -19,9 +20,9 @@ async def issue_token(
     session: SessionDep,
     settings: SettingsDep,
     grant_type: Annotated[Literal["password", "client_credentials"], Form()],
-    username: FormText = None,
+    username: FormName = None,
     password: FormText = None,
-    client_id: FormText = None,
+    client_id: FormName = None,
     client_secret: FormText = None,
     scope: Annotated[str | None, Form(max_length=200)] = None,
 ) -> TokenResponse:

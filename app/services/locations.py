@@ -39,6 +39,8 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
             raise GazetteerError(f"{where}: a {level} code has {LEVEL_CODE_LENGTH[level]} digits, got {code!r}")
         if not name or len(name) > 120:
             raise GazetteerError(f"{where}: name must be 1 to 120 characters")
+        if len((raw.get("name_km") or "").strip()) > 120:
+            raise GazetteerError(f"{where}: name_km must be at most 120 characters")
         if level == "province" and parent:
             raise GazetteerError(f"{where}: a province has no parent")
         if level != "province" and (parent is None or code[: len(parent)] != parent or len(parent) != len(code) - 2):

@@ -31,8 +31,14 @@ def fold(text: str) -> str:
     return " ".join("".join(c if _is_name_char(c) else " " for c in text).split())
 
 
+# The columns' sizes. Compatibility decomposition can lengthen a name (a Hangul syllable becomes two or
+# three letters, a ligature several), so a folded name or key is cut to fit rather than overflow.
+SEARCH_NAME_LENGTH = 210
+PART_KEY_LENGTH = 100
+
+
 def search_name(given_name: str, family_name: str) -> str:
-    return fold(f"{family_name} {given_name}")
+    return fold(f"{family_name} {given_name}")[:SEARCH_NAME_LENGTH]
 
 
 def _token_key(token: str) -> str:
@@ -45,7 +51,7 @@ def _token_key(token: str) -> str:
 
 def part_key(name: str) -> str:
     """The key of one name, spaces dropped ("Srey Mom" and "Sreymom" both give "sremom")."""
-    return "".join(_token_key(t) for t in fold(name).split())
+    return "".join(_token_key(t) for t in fold(name).split())[:PART_KEY_LENGTH]
 
 
 def name_key(given_name: str, family_name: str) -> str:

@@ -142,7 +142,8 @@ async def test_audit_filters_and_pages(client, world):
 
 
 @pytest.mark.parametrize("params", [{"limit": 201}, {"since": "2026-01-01T00:00:00"}, {"action": "a" * 65},
-                                    {"until": "yesterday"}])
+                                    {"until": "yesterday"}, {"since": "9999-12-31T23:59:59-12:00"},
+                                    {"until": "0001-01-01T00:00:00+14:00"}])
 async def test_bad_audit_queries_are_422(client, world, params):
     assert_problem(await client.get(AUDIT, params=params, headers=world.admin.headers), 422, "validation")
 

@@ -1,8 +1,9 @@
 
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Query
-from pydantic import AwareDatetime
+from pydantic import AfterValidator, AwareDatetime
 
 from app.deps import SessionDep, SupervisorUser
 from app.routers import Limit, Offset, api_router
@@ -15,6 +16,16 @@ router = api_router(tags=["audit"])
 Filter = Annotated[str | None, Query(max_length=64)]
 
 
+def _in_utc(value: datetime) -> datetime:
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59-12:00 is past the last representable instant
+        raise ValueError("the instant is out of range") from None
+
+
+Instant = Annotated[AwareDatetime, AfterValidator(_in_utc)]
+
+
 @router.get("/audit", response_model=Page[AuditRead])
 async def list_audit(
     session: SessionDep,
@@ -23,8 +34,8 @@ async def list_audit(
     entity_id: Filter = None,
     action: Filter = None,
     actor_username: Filter = None,
-    since: AwareDatetime | None = None,
-    until: AwareDatetime | None = None,
+    since: Instant | None = None,
+    until: Instant | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> Page[AuditRead]:

@@ -106,6 +106,7 @@ class Determination:
     benefit: Benefit | None = None
     hints: list[str] = field(default_factory=list)  # near misses: "would qualify with an IDPoor card"
     provenance: dict[str, Any] = field(default_factory=dict)  # partner call: transaction id, latency, status
+    fingerprint: str | None = None  # set by adapters that can tell cheaply when a determination would not change
 
 
 @dataclass(frozen=True, slots=True)

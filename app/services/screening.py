@@ -49,6 +49,11 @@ from app.services import activity, audit
 from app.services.households import head_of, load_household
 from app.vocabulary import Outcome, Relationship
 
+try:
+    from sqlalchemy.dialects.postgresql import distinct_on
+except ImportError:  # SQLAlchemy 2.0
+    distinct_on = None
+
 logger = logging.getLogger("guichet.screening")
 
 
@@ -153,16 +158,16 @@ class _Row:
             "reasons": [r.as_dict() for r in d.reasons], "missing_facts": list(d.missing_facts), "hints": list(d.hints),
             "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
         }
-        columns["fingerprint"] = fingerprint(columns)
+        columns["fingerprint"] = d.fingerprint or fingerprint(d)
         return columns
 
 
-def fingerprint(columns: dict[str, Any]) -> str:
+def fingerprint(d: Determination) -> str:
     """What a determination says (verdict, version, reasons, missing facts, hints, benefit) as a short
     digest: a re-screen compares digests instead of reading every stored reason back."""
-    reasons = [(r["rule"], r["result"], r["message"], sorted(r["facts"].items())) for r in columns["reasons"]]
-    benefit = sorted(columns["benefit"].items()) if columns["benefit"] else None
-    said = (columns["outcome"], columns["rules_version"], reasons, columns["missing_facts"], columns["hints"], benefit)
+    reasons = [(r.rule, r.result.value, r.message, sorted(r.facts.items())) for r in d.reasons]
+    benefit = sorted(d.benefit.as_dict().items()) if d.benefit else None
+    said = (d.outcome.value, d.rules_version, reasons, list(d.missing_facts), list(d.hints), benefit)
     return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
 
 
@@ -442,18 +447,26 @@ class RescreenSummary:
     total: int = 0
 
 
-async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict[str, Any]]:
-    """The latest stored determination per (household, person, scheme) for a batch of households."""
+async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict]:
+    """The latest stored determination per (household, person, scheme) for a batch of households, as
+    {(household, scheme): {person or None: (outcome, fingerprint)}}: DISTINCT ON on PostgreSQL, a
+    window function elsewhere."""
     d = ScreeningDetermination
-    ranked = (
-        select(d.household_id, d.person_id, d.scheme_code, d.outcome, d.fingerprint, func.row_number().over(partition_by=(d.household_id, d.person_id, d.scheme_code),
-                                                 order_by=(d.screened_at.desc(), d.id.desc())).label("rank"))
-        .where(d.household_id.in_(household_ids), d.scheme_code.in_(codes))
-        .subquery()
-    )
-    rows = (await session.execute(select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
-                                         ranked.c.fingerprint).where(ranked.c.rank == 1))).all()
-    return {(r[0], r[1], r[2]): (r[3], r[4]) for r in rows}
+    subject = (d.household_id, d.person_id, d.scheme_code)
+    newest = (d.screened_at.desc(), d.id.desc())
+    where = (d.household_id.in_(household_ids), d.scheme_code.in_(codes))
+    if (await session.connection()).dialect.name == "postgresql":
+        query = select(*subject, d.outcome, d.fingerprint).where(*where).order_by(*subject, *newest)
+        query = query.ext(distinct_on(*subject)) if distinct_on else query.distinct(*subject)  # 2.1 / 2.0
+    else:
+        ranked = select(*subject, d.outcome, d.fingerprint,
+                        func.row_number().over(partition_by=subject, order_by=newest).label("rank")).where(*where).subquery()
+        query = select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
+                       ranked.c.fingerprint).where(ranked.c.rank == 1)
+    latest: dict[tuple, dict] = {}
+    for household_id, person_id, scheme_code, outcome, print_ in (await session.execute(query)).all():
+        latest.setdefault((household_id, scheme_code), {})[person_id] = (outcome, print_)
+    return latest
 
 
 async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
@@ -467,8 +480,9 @@ async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -
 async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
                          household_ids: list[uuid.UUID], summary: RescreenSummary, *, run_id: str) -> None:
     """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
-    written only for a household where some determination differs from its latest one (so a second
-    run with unchanged rules writes nothing), holding just the determinations that differ."""
+    written only for a household where some determination differs from its latest one, holding just
+    those: a subject whose facts, and whose scheme's rules file, are as they were is not even
+    evaluated (fingerprints), so a second run with unchanged rules writes nothing."""
     on = clock.today()
     codes = [a.metadata.code for a in adapters]
     households = (await session.execute(select(*_HOUSEHOLD_COLUMNS).where(Household.id.in_(household_ids)))).all()
@@ -489,14 +503,17 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         if needs_consent:
             results = await run_schemes(adapters, request)
         else:
-            results = [(a, a.check_now(request)) for a in adapters]
+            # Subjects whose facts and rules are as at their latest determination are not evaluated.
+            results = [(a, a.check_changed(request, {p: fp for p, (_, fp) in latest.get((household.id, a.metadata.code), {}).items()}))
+                       if hasattr(a, "check_changed") else (a, a.check_now(request)) for a in adapters]
         changed_rows = []
         for adapter, found in results:
+            known = latest.get((household.id, adapter.metadata.code), {})
             for d in found:
-                columns = _Row(adapter, d, None).columns()
-                before = latest.get((household.id, d.person_id, d.scheme_code))
-                if before is not None and before[1] == columns["fingerprint"]:
+                before = known.get(d.person_id)
+                if before is not None and before[1] == (d.fingerprint or fingerprint(d)):
                     continue
+                columns = _Row(adapter, d, None).columns()
                 changed_rows.append(columns)
                 previous = before[0] if before is not None else None
                 if previous != columns["outcome"]:

@@ -6,9 +6,11 @@ Makes a fresh database (dropped afterwards), writes the households straight into
 1 to 8, about 4.5 members on average, varied facts: IDPoor, ages, disabilities, pregnancies,
 schooling, work), then runs the real command three times:
   1. first re-screen of every household, 8 schemes: every determination is new and written;
-  2. the same again, rules unchanged: everything is compared, nothing is written;
+  2. the same again, rules unchanged: every subject's fingerprint (rules version digest and the facts
+     it reads) is compared with its latest determination's; nothing is evaluated or written;
   3. a rules change (the scholarship's attendance threshold 80% -> 70%, from GUICHET_SCHEMES_PATH),
-     `--scheme KH-SCHOLAR`: only the verdicts that changed are written.
+     `--scheme KH-SCHOLAR`: every member's scholarship determination is made again under the new
+     rules (its reasons quote the new threshold); the summary counts the verdicts that changed.
 The floor is a read-only pass over the same batches (the households and their members, the same
 queries the command makes): the least a re-screen can cost."""
 

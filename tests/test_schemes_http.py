@@ -88,6 +88,15 @@ async def test_normal_answer_sends_only_the_declared_facts(partner):
     await adapter.aclose()
 
 
+async def test_household_level_partner_scheme(partner):
+    adapter = partner_scheme(partner.url, level="household")
+    determinations = await adapter.check(request_for([member(), member(relationship="child")]))
+    assert [(d.person_id, d.outcome) for d in determinations] == [(None, Outcome.not_eligible)]
+    body = partner.app.state.received[0][1]
+    assert body["level"] == "household" and body["subjects"] == [] and set(body["household"]["facts"]) == {"household.area_type"}
+    await adapter.aclose()
+
+
 async def test_slow_partner_past_the_timeout_is_an_error_for_this_scheme_only(partner):
     adapter = partner_scheme(partner.url, read=0.2)
     partner.app.state.script.append({"delay": 1.0})

@@ -189,6 +189,8 @@ class HttpAdapter:
         self.breaker.record_success()
         self._note(latency, "ok", None)
         by_reference = {d.reference_id: d for d in answer.determinations}
+        if self._metadata.level is SchemeLevel.household and answer.determinations:
+            by_reference = {subjects[0].reference: answer.determinations[0]}  # one answer, about the household
         provenance = {"transaction_id": request.transaction_id, "http_status": response.status_code,
                       "latency_ms": round(latency, 1), "attempts": attempts}
         return [self._determination(s.person_id, by_reference.get(s.reference), answer.rules_version, provenance)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from partner_server import HungServer, RunningPartner, create_partner_app
+from partner_server import HungServer, RunningPartner, create_partner_app, free_socket
 
 from app.schemes.base import SchemeDefinitionError
 from app.schemes.http import HttpAdapter
@@ -149,10 +149,14 @@ async def test_hung_connection_ends_at_the_deadline():
 
 
 async def test_unreachable_partner_is_retried_then_an_error():
-    sock_port = RunningPartner(create_partner_app()).port  # bound but never served: connection refused
-    adapter = partner_scheme(f"http://127.0.0.1:{sock_port}/eligibility")
-    determinations = await adapter.check(request_for([member()]))
-    assert determinations[0].outcome is Outcome.error
+    sock = free_socket()  # bound but not listening: connections are refused
+    try:
+        adapter = partner_scheme(f"http://127.0.0.1:{sock.getsockname()[1]}/eligibility")
+        determinations = await adapter.check(request_for([member()]))
+        assert determinations[0].outcome is Outcome.error and determinations[0].provenance["error"] == "connect"
+        await adapter.aclose()
+    finally:
+        sock.close()
 
 
 async def test_open_circuit_stops_calling_then_one_trial_closes_it(partner):

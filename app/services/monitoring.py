@@ -2,21 +2,23 @@
 transaction as the event rows, and the indicators that dashboards read from the rollups only.
 
 Three kinds of state, all written by `ingest` (docs/monitoring.md):
-- `monitoring_rollup`: additive counters per metric, period and dimension values, kept in three
-  cuboids: F (every dimension, by day), O (office and district by sex, age band and disability, by
-  month) and P (province by every personal dimension, by month). A query reads the smallest cuboid
-  that holds its dimensions.
+- `monitoring_rollup`: additive counters per metric, period and dimension values, kept in four
+  cuboids: F (every dimension, by day) and, by month, P (province by sex, age band and disability),
+  H (province by area, IDPoor level and female-headed) and O (office and district by sex). A query
+  reads the smallest cuboid that holds its dimensions.
 - `monitoring_subject`: the days a person, household or beneficiary was seen. A unique count per
   day, week, month or quarter is a counter incremented when a subject is first seen in that period.
 - `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
   as of a date" (due date passed, no closing event yet)."""
 
 import hashlib
+import json
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,14 +44,16 @@ _PERSONAL = frozenset({"sex", "age_band", "disability"})
 _HOUSEHOLD = frozenset({"idpoor_level", "female_headed"})
 
 CUBOIDS: dict[str, frozenset[str]] = {
-    "P": frozenset({"province", "scheme", "detail"}) | _PERSONAL | _HOUSEHOLD,
-    "O": frozenset({"office_code", "province", "district", "scheme", "detail"}) | _PERSONAL,
+    "P": frozenset({"province", "scheme", "detail"}) | _PERSONAL,
+    "H": frozenset({"province", "scheme", "detail", "area_type"}) | _HOUSEHOLD,
+    "O": frozenset({"office_code", "province", "district", "scheme", "detail", "sex"}),
     "F": frozenset(DIMENSIONS),
 }
 # Grains each cuboid is kept at: additive counters are summed into longer periods at query time;
 # unique counts are kept at every grain they are asked for, since they cannot be summed.
-ADDITIVE_GRAINS = {"P": ("month",), "O": ("month",), "F": ("day",)}
-UNIQUE_GRAINS = {"P": ("month", "quarter"), "O": ("month", "quarter"), "F": ("day", "week", "month", "quarter")}
+ADDITIVE_GRAINS = {"P": ("month",), "H": ("month",), "O": ("month",), "F": ("day",)}
+UNIQUE_GRAINS = {"P": ("month", "quarter"), "H": ("month", "quarter"), "O": ("month", "quarter"),
+                 "F": ("day", "week", "month", "quarter")}
 PERIODS = ("day", "week", "month", "quarter")
 _GRAIN_SERVES = {"day": PERIODS, "week": ("week",), "month": ("month", "quarter"), "quarter": ("quarter",)}
 
@@ -69,6 +73,7 @@ PERSONAL_FIELDS = frozenset({
 })
 
 
+@lru_cache(maxsize=16384)
 def period_start(day: date, grain: str) -> date:
     if grain == "day":
         return day
@@ -115,31 +120,21 @@ def _flag(value: bool | None) -> str:
 
 @dataclass(slots=True)
 class Fact:
-    """One accepted event, reduced to what the rollups need."""
+    """One accepted event, reduced to what the rollups need: its local day and its dimension values
+    in DIMENSIONS order (detail left '')."""
 
     type: str
     day: date
-    dims: dict[str, str]
+    dims: tuple[str, ...]
     payload: EventPayload
 
 
-def event_dimensions(office_code: str, payload: EventPayload) -> dict[str, str]:
+def event_dimensions(office_code: str, payload: EventPayload) -> tuple[str, ...]:
     d = payload.dimensions
     scheme = getattr(payload, "scheme", None) or getattr(payload, "appeal_scheme", None) or ""
-    return {
-        "office_code": office_code,
-        "province": d.province,
-        "district": d.district or "",
-        "commune": d.commune or "",
-        "area_type": str(d.area_type) if d.area_type else "",
-        "scheme": scheme,
-        "sex": str(d.sex) if d.sex else "",
-        "age_band": d.age_band or "",
-        "disability": _flag(d.disability),
-        "idpoor_level": str(d.idpoor_level) if d.idpoor_level else "",
-        "female_headed": _flag(d.female_headed),
-        "detail": "",
-    }
+    return (office_code, d.province, d.district or "", d.commune or "", d.area_type.value if d.area_type else "", scheme,
+            d.sex.value if d.sex else "", d.age_band or "", _flag(d.disability),
+            str(d.idpoor_level) if d.idpoor_level else "", _flag(d.female_headed), "")
 
 
 def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
@@ -158,7 +153,7 @@ def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
         case "screening.completed":
             return [("screenings", "")]
         case "screening.determination":
-            return [("determinations", str(p.outcome))]
+            return [("determinations", p.outcome.value)]
         case "case.opened":
             return [("cases_opened", "")]
         case "case.closed":
@@ -166,7 +161,7 @@ def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
         case "application.submitted":
             return [("applications_submitted", "against_screening" if p.against_screening else "")]
         case "application.decided":
-            decision = str(p.decision)
+            decision = p.decision.value
             metrics = [("applications_decided", decision)]
             if decision in ("approved", "rejected"):
                 metrics.append(("decision_days", str(min(p.days_to_decision, DAYS_CAP))))
@@ -177,13 +172,13 @@ def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
         case "referral.issued":
             return [("referrals_issued", p.agency)]
         case "referral.status_changed":
-            return [(f"referrals_{p.status}", p.agency)]
+            return [(f"referrals_{p.status.value}", p.agency)]
         case "follow_up.completed":
             return [("follow_ups_completed", "overdue" if p.overdue else "on_time")]
         case "grievance.opened":
-            return [("grievances_opened", str(p.category)), ("grievances_by_channel", str(p.channel))]
+            return [("grievances_opened", p.category.value), ("grievances_by_channel", p.channel.value)]
         case "grievance.status_changed":
-            metrics = [(f"grievances_{p.status}", str(p.category))]
+            metrics = [(f"grievances_{p.status.value}", p.category.value)]
             if p.status == "resolved" and p.upheld is not None:
                 metrics.append(("appeals_decided", "upheld" if p.upheld else "not_upheld"))
             return metrics
@@ -213,12 +208,20 @@ def open_item_change(fact: Fact) -> tuple[str, str, dict[str, Any]] | None:
         case "referral.issued":
             return "referral", p.referral, {"opened_on": fact.day, "due_on": p.due_date, "detail": p.agency}
         case "grievance.opened":
-            return "grievance", p.grievance, {"opened_on": fact.day, "due_on": p.sla_due_date, "detail": str(p.category)}
+            return "grievance", p.grievance, {"opened_on": fact.day, "due_on": p.sla_due_date, "detail": p.category.value}
         case "referral.status_changed" if p.status in _CLOSING["referral"]:
             return "referral", p.referral, {"closed_on": fact.day, "detail": p.agency}
         case "grievance.status_changed" if p.status in _CLOSING["grievance"]:
-            return "grievance", p.grievance, {"closed_on": fact.day, "detail": str(p.category)}
+            return "grievance", p.grievance, {"closed_on": fact.day, "detail": p.category.value}
     return None
+
+
+_ALL_DIMENSIONS = frozenset(DIMENSIONS)
+
+
+@lru_cache(maxsize=64)
+def _mask(cuboid: str, keep: frozenset[str]) -> tuple[bool, ...]:
+    return tuple(d in CUBOIDS[cuboid] and d in keep for d in DIMENSIONS)
 
 
 class Increments:
@@ -227,23 +230,24 @@ class Increments:
     def __init__(self) -> None:
         self.counts: Counter[tuple] = Counter()
 
-    def add(self, metric: str, grains: dict[str, Sequence[str]], day: date, dims: dict[str, str], keep: frozenset[str],
+    def add(self, metric: str, grains: dict[str, Sequence[str]], day: date, dims: tuple[str, ...], keep: frozenset[str],
             n: int = 1) -> None:
+        counts = self.counts
         for cuboid, cuboid_grains in grains.items():
-            kept = CUBOIDS[cuboid] & keep
-            values = tuple(dims[d] if d in kept else "" for d in DIMENSIONS)
+            values = tuple(v if kept else "" for v, kept in zip(dims, _mask(cuboid, keep)))
             for grain in cuboid_grains:
-                self.counts[(metric, cuboid, grain, period_start(day, grain), *values)] += n
+                counts[(metric, cuboid, grain, period_start(day, grain), *values)] += n
 
     def add_fact(self, fact: Fact) -> None:
         for metric, detail in counted(fact.type, fact.payload):
-            dims = fact.dims if not detail else {**fact.dims, "detail": detail}
-            self.add(metric, ADDITIVE_GRAINS, fact.day, dims, CUBOIDS["F"])
+            self.add(metric, ADDITIVE_GRAINS, fact.day, (*fact.dims[:-1], detail) if detail else fact.dims, _ALL_DIMENSIONS)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def keys(self) -> list[tuple]:
         # Sorted, so that concurrent batches lock shared rows in the same order (no deadlock).
-        columns = ("metric", "cuboid", "grain", "period_start", *DIMENSIONS)
-        return [dict(zip(columns, key, strict=True), value=n) for key, n in sorted(self.counts.items())]
+        return sorted(self.counts)
+
+
+ROLLUP_KEY = ("metric", "cuboid", "grain", "period_start", *DIMENSIONS)
 
 
 def first_seen(days: set[int], day: date) -> list[str]:
@@ -298,17 +302,22 @@ def _describe(exc: ValidationError, prefix: str) -> str:
     return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
 
 
+def _refused(raw: dict, exc: ValidationError, prefix: str) -> str:
+    # Every model refuses unknown fields; name a personal one as what it is.
+    found = _personal_field(raw.get("payload")) if isinstance(raw.get("payload"), dict) else None
+    if found:
+        return f"{found} is personal data; events carry pseudonymised dimensions only (the event was refused, not stored)"
+    return _describe(exc, prefix)
+
+
 def check_event(raw: Any, office_code: str | None, now: datetime) -> _Accepted | str:
     """The event, validated against its versioned schema, or the reason it is refused."""
     if not isinstance(raw, dict):
         return "an event must be a JSON object"
-    found = _personal_field(raw.get("payload")) if isinstance(raw.get("payload"), dict) else None
-    if found:
-        return f"{found} is personal data; events carry pseudonymised dimensions only (the event was refused, not stored)"
     try:
         envelope = ActivityEventEnvelope.model_validate(raw)
     except ValidationError as exc:
-        return _describe(exc, "")
+        return _refused(raw, exc, "")
     model = EVENT_TYPES.get((envelope.type, envelope.schema_version))
     if model is None:
         return f"unknown event type or schema version: {envelope.type} v{envelope.schema_version}"
@@ -321,7 +330,7 @@ def check_event(raw: Any, office_code: str | None, now: datetime) -> _Accepted |
     try:
         payload = model.model_validate(envelope.payload)
     except ValidationError as exc:
-        return _describe(exc, "payload")
+        return _refused(raw, exc, "payload")
     try:
         event_id = uuid.UUID(envelope.id)
     except ValueError:
@@ -352,62 +361,122 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
         else:
             accepted[result.id] = result
 
-    if dialect_name(session) == "postgresql":
-        # One office's batches are applied one at a time: its subjects and open items are its own, so
-        # their read-modify-write needs no other lock. Other offices are not held up.
-        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(actor.office_code or "")})
-
-    new_ids: set[uuid.UUID] = set()
-    if accepted:
-        insert = dialect_insert(session, MonitoringEvent).on_conflict_do_nothing(index_elements=["id"])
-        result = await session.execute(
-            insert.returning(MonitoringEvent.id),
-            [{"id": e.id, "office_code": e.office_code, "type": e.type, "schema_version": e.schema_version,
-              "occurred_at": e.occurred_at, "received_at": now, "payload": e.raw_payload} for e in accepted.values()],
-        )
-        new_ids = set(result.scalars().all())
+    store = await Store.open(session)
+    # One office's batches are applied one at a time: its subjects and open items are its own, so their
+    # read-modify-write needs no other lock (PostgreSQL; SQLite has a single writer anyway).
+    await store.lock(_lock_key(actor.office_code or ""))
+    new_ids = await store.insert_events(list(accepted.values()), now) if accepted else set()
     new = [e for e in accepted.values() if e.id in new_ids]
     await apply(session, [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
-                          for e in sorted(new, key=lambda e: e.occurred_at)])
+                          for e in sorted(new, key=lambda e: e.occurred_at)], store=store)
     duplicates = len(accepted) - len(new) + in_batch_duplicates
     await _record_sync(session, actor.office_code or "", now, new, duplicates, len(rejected))
     return IngestResult(accepted=len(new), duplicates=duplicates, rejected=rejected)
 
 
-async def apply(session: AsyncSession, facts: list[Fact]) -> None:
+class Store:
+    """The batch writes of ingest. On PostgreSQL (asyncpg) each is one statement over arrays (unnest),
+    in the session's transaction; elsewhere, SQLAlchemy executemany."""
+
+    def __init__(self, session: AsyncSession, pg: Any):
+        self.session, self.pg = session, pg
+
+    @classmethod
+    async def open(cls, session: AsyncSession) -> "Store":
+        pg = None
+        if dialect_name(session) == "postgresql" and session.bind.dialect.driver == "asyncpg":
+            connection = await session.connection()
+            await connection.execute(text("SELECT 1"))  # the transaction has begun on the driver's connection
+            pg = (await connection.get_raw_connection()).driver_connection
+        return cls(session, pg)
+
+    async def lock(self, key: int) -> None:
+        if self.pg is not None:
+            await self.pg.execute("SELECT pg_advisory_xact_lock($1)", key)
+
+    async def insert_events(self, events: list[_Accepted], now: datetime) -> set[uuid.UUID]:
+        if self.pg is not None:
+            rows = await self.pg.fetch(
+                "INSERT INTO monitoring_event (id, office_code, type, schema_version, occurred_at, received_at, payload) "
+                "SELECT i, o, t, v, a, $6, p::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], "
+                "$5::timestamptz[], $7::text[]) AS e(i, o, t, v, a, p) ON CONFLICT (id) DO NOTHING RETURNING id",
+                [e.id for e in events], [e.office_code for e in events], [e.type for e in events],
+                [e.schema_version for e in events], [e.occurred_at for e in events], now,
+                [json.dumps(e.raw_payload, separators=(",", ":")) for e in events])
+            return {r[0] for r in rows}
+        insert = dialect_insert(self.session, _EVENTS).on_conflict_do_nothing(index_elements=["id"])
+        result = await self.session.execute(insert.returning(_EVENTS.c.id), [
+            {"id": e.id, "office_code": e.office_code, "type": e.type, "schema_version": e.schema_version,
+             "occurred_at": e.occurred_at, "received_at": now, "payload": e.raw_payload} for e in events])
+        return set(result.scalars().all())
+
+    async def add_to_rollups(self, increments: Increments) -> None:
+        keys = increments.keys()
+        if not keys:
+            return
+        if self.pg is not None:
+            columns = list(zip(*keys, strict=True))
+            names = ", ".join(ROLLUP_KEY)
+            arrays = ", ".join(f"${i + 1}::{'date' if name == 'period_start' else 'text'}[]" for i, name in enumerate(ROLLUP_KEY))
+            await self.pg.execute(
+                f"INSERT INTO monitoring_rollup ({names}, value) SELECT * FROM unnest({arrays}, ${len(ROLLUP_KEY) + 1}::bigint[]) "
+                f"ON CONFLICT ({names}) DO UPDATE SET value = monitoring_rollup.value + excluded.value",
+                *columns, [increments.counts[k] for k in keys])
+            return
+        upsert = dialect_insert(self.session, _ROLLUP)
+        upsert = upsert.on_conflict_do_update(index_elements=list(ROLLUP_KEY), set_={"value": _ROLLUP.c.value + upsert.excluded.value})
+        await self.session.execute(upsert, [dict(zip(ROLLUP_KEY, k, strict=True), value=increments.counts[k]) for k in keys])
+
+    async def load_subjects(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
+        if self.pg is not None:
+            rows = await self.pg.fetch(
+                "SELECT s.kind, s.subject, s.days::text FROM monitoring_subject s "
+                "JOIN unnest($1::text[], $2::text[]) AS k(kind, subject) ON s.kind = k.kind AND s.subject = k.subject",
+                [k for k, _ in keys], [s for _, s in keys])
+            return {(kind, subject): set(json.loads(days)) for kind, subject, days in rows}
+        known = {}
+        for chunk in _chunks(keys, 400):
+            rows = await self.session.execute(select(_SUBJECTS).where(
+                _SUBJECTS.c.kind.in_({k for k, _ in chunk}), _SUBJECTS.c.subject.in_([s for _, s in chunk])))
+            known.update({(kind, subject): set(days) for kind, subject, days in rows})
+        return known
+
+    async def save_subjects(self, rows: list[tuple[str, str, list[int]]]) -> None:
+        if self.pg is not None:
+            await self.pg.execute(
+                "INSERT INTO monitoring_subject (kind, subject, days) SELECT k, s, d::jsonb "
+                "FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, s, d) "
+                "ON CONFLICT (kind, subject) DO UPDATE SET days = excluded.days",
+                [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2], separators=(",", ":")) for r in rows])
+            return
+        upsert = dialect_insert(self.session, _SUBJECTS)
+        upsert = upsert.on_conflict_do_update(index_elements=["kind", "subject"], set_={"days": upsert.excluded.days})
+        await self.session.execute(upsert, [{"kind": k, "subject": s, "days": d} for k, s, d in rows])
+
+
+_EVENTS = MonitoringEvent.__table__
+_ROLLUP = MonitoringRollup.__table__
+_SUBJECTS = MonitoringSubject.__table__
+
+
+async def apply(session: AsyncSession, facts: list[Fact], *, store: Store | None = None) -> None:
     """Bring rollups, unique sets and open items up to date with new facts (ingest and rebuild)."""
     if not facts:
         return
+    store = store or await Store.open(session)
     increments = Increments()
     for fact in facts:
         increments.add_fact(fact)
-    await _count_subjects(session, facts, increments)
+    await _count_subjects(store, facts, increments)
     await _track_open_items(session, facts)
-    rows = increments.rows()
-    if rows:
-        upsert = dialect_insert(session, MonitoringRollup)
-        upsert = upsert.on_conflict_do_update(
-            index_elements=["metric", "cuboid", "grain", "period_start", *DIMENSIONS],
-            set_={"value": MonitoringRollup.value + upsert.excluded.value},
-        )
-        await session.execute(upsert, rows)
+    await store.add_to_rollups(increments)
 
 
-async def _count_subjects(session: AsyncSession, facts: list[Fact], increments: Increments) -> None:
-    wanted: list[tuple[str, str, Fact]] = []
-    for fact in facts:
-        for kind, subject in subjects(fact):
-            wanted.append((kind, subject, fact))
+async def _count_subjects(store: Store, facts: list[Fact], increments: Increments) -> None:
+    wanted = [(kind, subject, fact) for fact in facts for kind, subject in subjects(fact)]
     if not wanted:
         return
-    keys = {(kind, subject) for kind, subject, _ in wanted}
-    known: dict[tuple[str, str], set[int]] = {}
-    for chunk in _chunks(sorted(keys), 500):
-        rows = await session.execute(
-            select(MonitoringSubject.kind, MonitoringSubject.subject, MonitoringSubject.days).where(
-                MonitoringSubject.kind.in_({k for k, _ in chunk}), MonitoringSubject.subject.in_([s for _, s in chunk]))
-        )
-        known.update({(kind, subject): set(days) for kind, subject, days in rows})
+    known = await store.load_subjects(sorted({(kind, subject) for kind, subject, _ in wanted}))
     changed: set[tuple[str, str]] = set()
     for kind, subject, fact in wanted:
         days = known.setdefault((kind, subject), set())
@@ -422,10 +491,7 @@ async def _count_subjects(session: AsyncSession, facts: list[Fact], increments: 
             if selected:
                 increments.add(metric, {cuboid: selected}, fact.day, fact.dims, keep)
     if changed:
-        values = [{"kind": kind, "subject": subject, "days": sorted(known[(kind, subject)])} for kind, subject in sorted(changed)]
-        upsert = dialect_insert(session, MonitoringSubject)
-        upsert = upsert.on_conflict_do_update(index_elements=["kind", "subject"], set_={"days": upsert.excluded.days})
-        await session.execute(upsert, values)
+        await store.save_subjects([(kind, subject, sorted(known[(kind, subject)])) for kind, subject in sorted(changed)])
 
 
 async def _track_open_items(session: AsyncSession, facts: list[Fact]) -> None:
@@ -436,7 +502,7 @@ async def _track_open_items(session: AsyncSession, facts: list[Fact]) -> None:
             continue
         kind, item, values = change
         merged = changes.setdefault((kind, item), {})
-        _merge_item(merged, values, fact.dims)
+        _merge_item(merged, values, dict(zip(DIMENSIONS, fact.dims, strict=True)))
     if not changes:
         return
     rows = await session.execute(
@@ -454,7 +520,7 @@ async def _track_open_items(session: AsyncSession, facts: list[Fact]) -> None:
     for (kind, item), change in sorted(changes.items()):
         values.append({"kind": kind, "item": item, **{c: change.get(c, "") for c in DIMENSIONS},
                        "opened_on": change.get("opened_on"), "due_on": change.get("due_on"), "closed_on": change.get("closed_on")})
-    upsert = dialect_insert(session, MonitoringOpenItem)
+    upsert = dialect_insert(session, MonitoringOpenItem.__table__)
     upsert = upsert.on_conflict_do_update(index_elements=["kind", "item"],
                                           set_={c: upsert.excluded[c] for c in _ITEM_COLUMNS})
     await session.execute(upsert, values)
@@ -712,7 +778,7 @@ def _bucket(column, period: str, grain: str, dialect: str):
 
 def choose_cuboid(indicator: Indicator, period: str, columns: set[str]) -> tuple[str, str]:
     grains = UNIQUE_GRAINS if indicator.kind == "unique" else ADDITIVE_GRAINS
-    for cuboid in ("P", "O", "F"):
+    for cuboid in CUBOIDS:  # smallest first
         if not columns <= CUBOIDS[cuboid]:
             continue
         for grain in grains[cuboid]:

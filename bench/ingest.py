@@ -1,0 +1,143 @@
+"""Central ingest on PostgreSQL: events/s in batches of 1,000, beside the floor of the same run.
+
+    .venv/bin/python bench/ingest.py [--offices 4] [--batches 20] [--workers 1]
+
+Starts a central server (GUICHET_ROLE=central, its own process) on a fresh database (dropped
+afterwards) and registers --offices offices with relay accounts. Each office posts --batches batches
+of 1,000 synthetic events (bench/monitoring_events.py: visits to a single window, so mostly screening
+determinations) one after the other, as its relay does; the offices post at the same time.
+
+- ingest: POST /api/v1/monitoring/events (validation against the contract, once-only storage by id,
+  rollups, unique-person sets and open items, all in one transaction per batch).
+- floor: the same batches (new ids) to POST /api/v1/_bench/monitoring-floor: the same app, body and
+  table, the rows bulk-inserted as they are, nothing else.
+- re-send: batches already ingested posted again (every event a duplicate).
+Rounds alternate floor and ingest, so that a drifting machine affects both alike."""
+
+import argparse
+import asyncio
+import time
+from datetime import date
+
+import httpx
+
+import harness
+from monitoring_events import Generator, fresh_ids, offices
+
+
+async def seed(url: str, codes: list[tuple[str, str]]) -> dict[str, str]:
+    """Gazetteer, offices and their relay accounts; a relay token per office."""
+    from app.config import Settings
+    from app.db import create_engine, create_sessionmaker
+    from app.security import issue_token
+    from app.services import locations
+    from app.services import offices as office_service
+    from app.services.relay import relay_account
+    from app.vocabulary import Role
+
+    settings = Settings(database_url=url, secret_key=harness.SECRET_KEY, pseudonym_key=harness.PSEUDONYM_KEY,
+                        var_dir=harness.ROOT / "var" / "bench")
+    engine = create_engine(settings)
+    tokens = {}
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await locations.load_demo_gazetteer(session)
+        for code, province in codes:
+            await office_service.create_office(session, None, code=code, name=code, location_code=province)
+            user, _ = await relay_account(session, code, new_secret=True)
+            tokens[code] = issue_token(settings, subject=user.id, role=Role.relay, office=code, scheme=None)[0]
+    await engine.dispose()
+    return tokens
+
+
+async def post_all(base: str, path: str, work: dict[str, list[list[dict]]], tokens: dict[str, str]) -> tuple[float, list[float], dict]:
+    """Every office posts its batches one after the other, all offices at once: (seconds, latencies, totals)."""
+    latencies: list[float] = []
+    totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
+
+    async def office(http: httpx.AsyncClient, code: str) -> None:
+        headers = {"Authorization": f"Bearer {tokens[code]}"}
+        for batch in work[code]:
+            sent = time.perf_counter()
+            response = await http.post(path, json={"events": batch}, headers=headers)
+            latencies.append((time.perf_counter() - sent) * 1000)
+            if response.status_code != 200:
+                totals["errors"] += 1
+                print("  error", response.status_code, response.text[:300])
+                continue
+            body = response.json()
+            for key in ("accepted", "duplicates"):
+                totals[key] += body.get(key, 0)
+            totals["rejected"] += len(body.get("rejected", []))
+
+    limits = httpx.Limits(max_connections=len(work), max_keepalive_connections=len(work))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120) as http:
+        started = time.perf_counter()
+        await asyncio.gather(*(office(http, code) for code in work))
+        return time.perf_counter() - started, latencies, totals
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--offices", type=int, default=4)
+    parser.add_argument("--batches", type=int, default=20, help="batches of 1,000 per office")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+
+    generator = Generator(seed=11)
+    chosen = offices(args.offices)
+    started = time.perf_counter()
+    per_round = max(1, args.batches // args.rounds)
+    rounds = []
+    for r in range(args.rounds):  # each office's year, cut into consecutive rounds
+        ingest = {o.code: generator.batches(o, count=per_round, size=1000, first_day=date(2025, 12, 1 + r * 10), days=10)
+                  for o in chosen}
+        rounds.append((ingest, {code: fresh_ids(batches) for code, batches in ingest.items()}))
+    warmup = {o.code: generator.batches(o, count=1, size=1000, first_day=date(2025, 11, 1), days=5) for o in chosen}
+    print(f"generated {sum(len(b) * 1000 for i, _ in rounds for b in i.values()):,} events in {time.perf_counter() - started:.1f} s "
+          f"({args.offices} offices x {per_round * args.rounds} batches of 1,000)")
+
+    async with harness.fresh_database() as url:
+        harness.migrate(url)
+        tokens = await seed(url, [(o.code, o.province) for o in chosen])
+        with harness.server(url, workers=args.workers, GUICHET_ROLE="central") as (base, pid):
+            await post_all(base, "/api/v1/monitoring/events", warmup, tokens)
+            await post_all(base, "/api/v1/_bench/monitoring-floor", {c: fresh_ids(b) for c, b in warmup.items()}, tokens)
+            results = {"floor": [0.0, [], 0], "ingest": [0.0, [], 0]}
+            for ingest, floor in rounds:
+                for name, path, work in (("floor", "/api/v1/_bench/monitoring-floor", floor),
+                                         ("ingest", "/api/v1/monitoring/events", ingest)):
+                    seconds, latencies, totals = await post_all(base, path, work, tokens)
+                    results[name][0] += seconds
+                    results[name][1] += latencies
+                    results[name][2] += sum(len(b) for batches in work.values() for b in batches)
+                    if name == "ingest":
+                        assert totals["accepted"] == sum(len(b) for bs in work.values() for b in bs), totals
+                        assert totals["rejected"] == 0 and totals["errors"] == 0, totals
+            resend = {code: batches[:max(1, per_round // 2)] for code, batches in rounds[0][0].items()}
+            r_seconds, r_latencies, r_totals = await post_all(base, "/api/v1/monitoring/events", resend, tokens)
+            assert r_totals["accepted"] == 0 and r_totals["duplicates"] == sum(len(b) for bs in resend.values() for b in bs)
+            rss = harness.rss_mib(pid)
+
+    print(f"\nPostgreSQL, central server with {args.workers} worker(s), {args.offices} offices posting at once, "
+          f"batches of 1,000 events")
+    rates = {}
+    for name in ("floor", "ingest"):
+        seconds, latencies, events = results[name]
+        rates[name] = events / seconds
+        print(f"  {name:<8} {rates[name]:9,.0f} events/s   per batch p50 {pct(latencies, 50):6.0f} ms  "
+              f"p95 {pct(latencies, 95):6.0f} ms   ({events:,} events)")
+    resent = sum(len(b) for bs in resend.values() for b in bs)
+    print(f"  re-send  {resent / r_seconds:9,.0f} events/s   per batch p50 {pct(r_latencies, 50):6.0f} ms   "
+          f"(every event a duplicate)")
+    print(f"  ingest / floor = {rates['ingest'] / rates['floor']:.0%}   (goals: >= 20,000 events/s and >= 50% of the floor)"
+          f"   server RSS {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

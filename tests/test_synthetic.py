@@ -220,6 +220,34 @@ async def test_loaded_rows_carry_what_registration_derives(client, world, app):
         assert loaded["office_id"] == office_id
 
 
+async def test_broad_searches_count_to_the_limit_and_stay_in_name_order(client, world, app):
+    await synthetic.load(app.state.engine, households=450, office_code="SR-ACH", seed=21, as_of=AS_OF)
+    headers = world.clerk_a.headers
+
+    async def search(path, **params):
+        response = await client.get(f"/api/v1/{path}", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    everyone = await search("persons", limit=200)
+    assert (everyone["total"], everyone["total_exact"]) == (1000, False)  # 450 households are ~2,000 people
+    broad = [await search("persons", name="a", limit=200, offset=offset) for offset in range(0, 1200, 200)]
+    assert [(page["total"], page["total_exact"]) for page in broad] == [(1000, False)] * 6
+    sample = [(p["family_name"], p["given_name"], p["id"]) for page in broad for p in page["items"]]
+    assert len(sample) == 1000 and len({p[2] for p in sample}) == 1000  # the same sample on every page
+    folded = [f"{f} {g}".lower() for f, g, _ in sample]
+    assert folded == sorted(folded) and all("a" in name for name in folded)
+
+    narrow = (await search("persons", name=sample[0][1]))
+    assert narrow["total_exact"] is True and narrow["total"] == len(narrow["items"]) < 1000
+
+    households = await search("households", name="a", limit=200)
+    assert households["total_exact"] is False and 200 <= households["total"] <= 1000
+    created = [h["created_at"] for h in households["items"]]
+    assert created == sorted(created, reverse=True)
+    assert (await search("households", limit=1))["total"] == 450 and (await search("households"))["total_exact"] is True
+
+
 async def test_office_scope_and_running_again(client, world, app):
     engine = app.state.engine
     first = await synthetic.load(engine, households=40, office_code="SR-ACH", seed=5, as_of=AS_OF)

@@ -14,7 +14,7 @@ class Household(Versioned, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     office_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("office.id"))
-    village_code: Mapped[str] = mapped_column(ForeignKey("location.code"), index=True)
+    village_code: Mapped[str] = mapped_column(ForeignKey("location.code"))
     address: Mapped[str | None] = mapped_column(String(300))
     area_type: Mapped[str] = mapped_column(String(5))
     idpoor_level: Mapped[int | None] = mapped_column()
@@ -26,7 +26,11 @@ class Household(Versioned, Base):
         back_populates="household", order_by="Person.created_at, Person.id", lazy="raise"
     )
 
-    __table_args__ = (Index("ix_household_office_created", "office_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_household_office_created", "office_id", "created_at"),
+        # Location searches, and the commune's households for duplicate matching, from the index alone.
+        Index("ix_household_village_office", "village_code", "office_id", "id"),
+    )
 
 
 class Person(Versioned, Base):
@@ -74,8 +78,10 @@ class Person(Versioned, Base):
         # Substring search ("chanth" finds "Sok Chanthou") on PostgreSQL; a plain index on SQLite.
         Index("ix_person_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
-        Index("ix_person_family_key_birth_year", "family_key", "birth_year"),
-        Index("ix_person_given_key_birth_year", "given_key", "birth_year"),
+        # Duplicate-matching blocks: who shares a name key and a birth year, and in which household,
+        # answered from the index alone (app/services/matching.py).
+        Index("ix_person_family_key_block", "family_key", "birth_year", "household_id", "id"),
+        Index("ix_person_given_key_block", "given_key", "birth_year", "household_id", "id"),
     )
 
 

@@ -6,7 +6,7 @@ from fastapi import Query, Response
 from app.deps import OfficeUser, SessionDep
 from app.etag import etag
 from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
-from app.schemas.common import LocationCode, Page
+from app.schemas.common import LocationCode, SearchPage
 from app.schemas.households import (
     ConsentIn,
     ConsentRead,
@@ -34,7 +34,7 @@ async def register_household(session: SessionDep, actor: OfficeUser, body: House
     return household
 
 
-@router.get("/households", response_model=Page[HouseholdSummary])
+@router.get("/households", response_model=SearchPage[HouseholdSummary])
 async def search_households(
     session: SessionDep,
     actor: OfficeUser,
@@ -44,12 +44,12 @@ async def search_households(
     idpoor_level: Literal["1", "2", "none"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Page[HouseholdSummary]:
-    items, total = await households.search_households(
+) -> SearchPage[HouseholdSummary]:
+    items, total, exact = await households.search_households(
         session, actor, name=name, national_id=national_id, location=location, idpoor_level=idpoor_level,
         limit=limit, offset=offset,
     )
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return SearchPage(items=items, total=total, total_exact=exact, limit=limit, offset=offset)
 
 
 @router.get("/households/{household_id}", response_model=HouseholdRead)

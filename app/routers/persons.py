@@ -6,7 +6,7 @@ from fastapi import Query, Response
 from app.deps import OfficeUser, SessionDep
 from app.etag import etag
 from app.routers import PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
-from app.schemas.common import LocationCode, Page
+from app.schemas.common import LocationCode, SearchPage
 from app.schemas.households import MatchQuery, MatchResult, PersonRead, PersonSummary, PersonUpdate
 from app.services import persons
 from app.vocabulary import Sex
@@ -14,7 +14,7 @@ from app.vocabulary import Sex
 router = api_router(tags=["persons"])
 
 
-@router.get("/persons", response_model=Page[PersonSummary])
+@router.get("/persons", response_model=SearchPage[PersonSummary])
 async def search_persons(
     session: SessionDep,
     actor: OfficeUser,
@@ -25,12 +25,12 @@ async def search_persons(
     household_id: uuid.UUID | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
-) -> Page[PersonSummary]:
-    items, total = await persons.search_persons(
+) -> SearchPage[PersonSummary]:
+    items, total, exact = await persons.search_persons(
         session, actor, name=name, national_id=national_id, location=location, sex=sex, household_id=household_id,
         limit=limit, offset=offset,
     )
-    return Page(items=items, total=total, limit=limit, offset=offset)
+    return SearchPage(items=items, total=total, total_exact=exact, limit=limit, offset=offset)
 
 
 @router.post("/persons/matches", response_model=MatchResult)

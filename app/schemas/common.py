@@ -66,6 +66,19 @@ class Page(BaseModel, Generic[T]):
     offset: int
 
 
+# A name fragment can match a good share of a national-scale registry ("so"); searches count that
+# far and no further, so that a broad search costs what a narrow one does.
+SEARCH_COUNT_LIMIT = 1000
+
+
+class SearchPage(Page[T], Generic[T]):
+    total_exact: bool = Field(
+        default=True,
+        description=f"False when more than {SEARCH_COUNT_LIMIT} records matched: `total` is then a lower bound. "
+        "Narrow the search (more of the name, a location) to see every match.",
+    )
+
+
 class FieldError(BaseModel):
     pointer: str = Field(description="JSON pointer to the field, e.g. #/members/0/sex")
     detail: str

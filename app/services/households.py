@@ -8,7 +8,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import distinct, exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -19,6 +19,7 @@ from app.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
 from app.models import ConsentRecord, Household, Office, Person
 from app.models.base import utcnow
+from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
     ConsentIn,
     ConsentRead,
@@ -128,29 +129,43 @@ async def search_households(
     idpoor_level: str | None,
     limit: int,
     offset: int,
-) -> tuple[list[HouseholdSummary], int]:
-    query = select(Household.id)
+) -> tuple[list[HouseholdSummary], int, bool]:
+    """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
+    household_filters = []
     if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+        household_filters.append(Household.office_id == actor.office_scope)
     if location:
-        query = query.where(matching.within_location(Household.village_code, location))
+        household_filters.append(matching.within_location(Household.village_code, location))
     if idpoor_level == "none":
-        query = query.where(Household.idpoor_level.is_(None))
+        household_filters.append(Household.idpoor_level.is_(None))
     elif idpoor_level is not None:
-        query = query.where(Household.idpoor_level == int(idpoor_level))
+        household_filters.append(Household.idpoor_level == int(idpoor_level))
     member_filters = name_filters(name)
     if national_id:
         member_filters.append(Person.national_id == national_id.strip())
+    query = select(Household.id).where(*household_filters)
     if member_filters:
         query = query.where(exists().where(Person.household_id == Household.id, *member_filters))
-    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+        # Counted from the people who match (the name index finds them directly), no further than the limit.
+        hits = (select(Person.household_id).join(Household, Household.id == Person.household_id)
+                .where(*household_filters, *member_filters).limit(SEARCH_COUNT_LIMIT + 1).subquery())
+        people, total = (await session.execute(
+            select(func.count(), func.count(distinct(hits.c.household_id))).select_from(hits)
+        )).one()
+        exact = people <= SEARCH_COUNT_LIMIT
+    else:
+        total = (await session.execute(
+            select(func.count()).select_from(query.limit(SEARCH_COUNT_LIMIT + 1).subquery())
+        )).scalar_one()
+        exact = total <= SEARCH_COUNT_LIMIT
+        total = min(total, SEARCH_COUNT_LIMIT)
     page = query.order_by(Household.created_at.desc(), Household.id.desc()).limit(limit).offset(offset)
     ids = list((await session.execute(page)).scalars())
     summaries = await household_summaries(session, ids)
     audit.record(session, actor, action="search", entity_type="household", entity_id=None, office_id=actor.office_id,
                  details={"filters": {"name": name, "national_id": national_id, "location": location, "idpoor_level": idpoor_level},
                           "results": [str(i) for i in ids], "total": total})
-    return summaries, total
+    return summaries, total, exact
 
 
 def name_filters(name: str | None) -> list:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from difflib import SequenceMatcher
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
@@ -95,11 +95,19 @@ async def find_candidates(
     # Blocking: only people sharing the transliteration key of either name (in either order, for a
     # family name typed as given name) are scored. A commune holds thousands; this keeps it to a few.
     keys = sorted({k for n in newcomers for k in (part_key(n.given_name), part_key(n.family_name))})
+    # A common family name born in the same years is thousands of people in a province; only those of
+    # the commune are wanted. The two halves of the block read (key, year, household, id) indexes
+    # alone, the commune's households come from the (village, office, id) index, and only the few
+    # people left are read in full.
+    blocked = union(
+        select(Person.id, Person.household_id).where(Person.family_key.in_(keys), Person.birth_year.in_(sorted(years))),
+        select(Person.id, Person.household_id).where(Person.given_key.in_(keys), Person.birth_year.in_(sorted(years))),
+    ).subquery()
     query = (
         select(Person, Household.village_code)
-        .join(Household, Household.id == Person.household_id)
-        .where(Person.birth_year.in_(sorted(years)))
-        .where(or_(Person.family_key.in_(keys), Person.given_key.in_(keys)))
+        .select_from(blocked)
+        .join(Household, Household.id == blocked.c.household_id)
+        .join(Person, Person.id == blocked.c.id)
         .where(or_(*(within_location(Household.village_code, c) for c in {n.village_code[:6] for n in newcomers})))
     )
     if actor.office_scope is not None:

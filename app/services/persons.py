@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -12,6 +12,7 @@ from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
 from app.models import Household, Office, Person
 from app.models.base import utcnow
+from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
     FactError,
     MatchCandidate,
@@ -57,7 +58,8 @@ async def search_persons(
     household_id: uuid.UUID | None,
     limit: int,
     offset: int,
-) -> tuple[list[PersonSummary], int]:
+) -> tuple[list[PersonSummary], int, bool]:
+    """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
     query = select(Person, Household.village_code).join(Household, Household.id == Person.household_id)
     if actor.office_scope is not None:
         query = query.where(Person.office_id == actor.office_scope)
@@ -70,8 +72,14 @@ async def search_persons(
         query = query.where(Person.sex == sex)
     if household_id:
         query = query.where(Person.household_id == household_id)
-    total = (await session.execute(select(func.count()).select_from(query.with_only_columns(Person.id).subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(Person.search_name, Person.id).limit(limit).offset(offset))).all()
+    if name:
+        rows, total = await _name_page(session, query, limit=limit, offset=offset)
+    else:
+        total = (await session.execute(select(func.count()).select_from(
+            query.with_only_columns(Person.id).limit(SEARCH_COUNT_LIMIT + 1).subquery()))).scalar_one()
+        rows = (await session.execute(query.order_by(Person.search_name, Person.id).limit(limit).offset(offset))).all()
+    exact = total <= SEARCH_COUNT_LIMIT
+    total = min(total, SEARCH_COUNT_LIMIT)
     items = [
         PersonSummary(
             id=p.id, household_id=p.household_id, given_name=p.given_name, family_name=p.family_name, sex=p.sex,
@@ -84,7 +92,35 @@ async def search_persons(
                  details={"filters": {"name": name, "national_id": national_id, "location": location, "sex": sex,
                                       "household_id": str(household_id) if household_id else None},
                           "results": [str(i.id) for i in items], "total": total})
-    return items, total
+    return items, total, exact
+
+
+async def _name_page(session: AsyncSession, query, *, limit: int, offset: int) -> tuple[list, int]:
+    """People matching a name, in name order, looking at no more than SEARCH_COUNT_LIMIT + 1 of them.
+
+    Walking the name index in order until a page of matches turns up costs a scan of most of the
+    registry when the matches sit late in the alphabet ("yim", "seng"); sorting every match costs as
+    much for a broad fragment. So the matches are taken as the trigram index finds them, up to the
+    limit, and sorted by name: up to the limit this is every match in name order; beyond it, a
+    fixed sample of them (total_exact false tells the clerk to narrow the search). Returns the page
+    rows and how many matched (at most the limit + 1)."""
+    if session.bind.dialect.name == "postgresql":
+        # The sample is the first matches in physical order: no synchronized or parallel scans in this
+        # transaction, so that it is the same sample from one page to the next.
+        await session.execute(text("SELECT set_config('synchronize_seqscans', 'off', true), "
+                                   "set_config('max_parallel_workers_per_gather', '0', true)"))
+    matched = query.with_only_columns(Person.id, Person.search_name).limit(SEARCH_COUNT_LIMIT + 1).subquery()
+    shown = min(limit, SEARCH_COUNT_LIMIT - offset)  # the extra match only says that there are more
+    page = (await session.execute(
+        select(matched.c.id, func.count().over()).order_by(matched.c.search_name, matched.c.id).limit(shown).offset(offset)
+    )).all() if shown > 0 else []
+    if not page:
+        return [], (await session.execute(select(func.count()).select_from(matched))).scalar_one()
+    order = {person_id: i for i, (person_id, _) in enumerate(page)}
+    rows = (await session.execute(
+        select(Person, Household.village_code).join(Household, Household.id == Person.household_id).where(Person.id.in_(order))
+    )).all()
+    return sorted(rows, key=lambda row: order[row[0].id]), page[0][1]
 
 
 async def update_person(

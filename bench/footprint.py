@@ -1,0 +1,146 @@
+"""Footprint of one API worker, on SQLite and on PostgreSQL: an empty database migrated to head, the
+time from starting the server to its first answer, and its resident memory when warm.
+
+    .venv/bin/python bench/footprint.py [--rounds 3] [--warm-requests 600]
+
+For each database: `guichet db upgrade` on an empty database (wall time of the command, Python start
+included); `uvicorn app.asgi:app` (one worker) started and polled every 5 ms until /healthz answers,
+then until an authenticated search (a database round trip) answers; then a warm-up mix (household
+registrations, name searches, reads, duplicate matching, screenings) at 4 clients, after which the
+worker's VmRSS is read from /proc. Each figure is the median of --rounds fresh runs. openIMIS, on this
+kind of machine: about 200 MiB a worker, 5 s to first answer, 31 s to migrate an empty database."""
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import httpx
+
+import harness
+
+sys.path.insert(0, str(harness.ROOT))
+
+from app.services import synthetic  # noqa: E402
+
+
+def first_answer(base_url: str, process: subprocess.Popen, path: str, headers: dict[str, str] | None = None,
+                 timeout: float = 30) -> float:
+    """Seconds until `path` answers 200, polling every 5 ms."""
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            if httpx.get(base_url + path, headers=headers, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.TransportError:
+            pass
+        time.sleep(0.005)
+    raise RuntimeError(f"{path} did not answer")
+
+
+async def warm(base_url: str, headers: dict[str, str], area: synthetic.Area, requests: int, seed: int) -> int:
+    """A clerk's mix; returns the number of requests that did not answer as expected."""
+    bodies = [synthetic.registration_body(h) | {"confirm_new": True}
+              for h in synthetic.generate_range(area, seed=seed, start=0, stop=requests // 4, as_of=date.today())]
+    registered: list[str] = []
+    rng = random.Random(seed)
+
+    async def one(client: httpx.AsyncClient, i: int) -> httpx.Response:
+        kind = i % 4
+        if kind == 0:
+            response = await client.post("/api/v1/households", json=bodies[i // 4], headers=headers)
+            if response.status_code == 201:
+                registered.append(response.json()["id"])
+            return response
+        if kind == 1 or not registered:
+            name = bodies[rng.randrange(len(bodies))]["members"][0]["given_name"][:4]
+            return await client.get("/api/v1/persons", params={"name": name}, headers=headers)
+        household = rng.choice(registered)
+        if kind == 2:
+            head = bodies[rng.randrange(len(bodies))]["members"][0]
+            match = {k: head[k] for k in ("given_name", "family_name", "sex")} | {
+                "birth_year": head.get("birth_year") or int(head["birth_date"][:4]), "village_code": bodies[0]["village_code"]}
+            await client.get(f"/api/v1/households/{household}", headers=headers)
+            return await client.post("/api/v1/persons/matches", json=match, headers=headers)
+        return await client.post(f"/api/v1/households/{household}/screenings", headers=headers)
+
+    run = await harness.load("warm-up", base_url, one, concurrency=4, total=requests)
+    if run.errors:
+        print(f"  warm-up statuses: {run.statuses}")
+    return run.errors
+
+
+def migrate_seconds(database_url: str) -> float:
+    return harness.migrate(database_url)
+
+
+async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "sqlite":
+            url = f"sqlite+aiosqlite:///{Path(tmp) / 'guichet.db'}"
+        else:
+            url = await harness.create_database("guichet_footprint")
+        try:
+            migrated = migrate_seconds(url)
+            world = await harness.seed_world(url)
+            from app.config import Settings
+            from app.db import create_engine, create_sessionmaker
+
+            engine = create_engine(Settings(database_url=url, secret_key=harness.SECRET_KEY,
+                                            pseudonym_key=harness.PSEUDONYM_KEY))
+            async with create_sessionmaker(engine)() as session:
+                area = await synthetic.resolve_area(session, world.office_code)
+            await engine.dispose()
+            port = harness.free_port()
+            base_url = f"http://127.0.0.1:{port}"
+            started = time.perf_counter()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
+                 "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                cwd=harness.ROOT, env=harness.server_env(url),
+            )
+            try:
+                alive = first_answer(base_url, process, "/healthz")
+                served = first_answer(base_url, process, "/api/v1/households", headers=world.headers("clerk"))
+                after_start = time.perf_counter() - started
+                cold = harness.rss_mib(process.pid)
+                errors = await warm(base_url, world.headers("clerk"), area, warm_requests, seed)
+                warm_rss = harness.rss_mib(process.pid)
+            finally:
+                process.terminate()
+                process.wait(timeout=10)
+        finally:
+            if backend != "sqlite":
+                await harness.drop_database(url)
+    return {"migrate": migrated, "alive": alive, "first_search": alive + served, "cold_rss": cold,
+            "warm_rss": warm_rss, "errors": errors, "start_to_search": after_start}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--warm-requests", type=int, default=600)
+    args = parser.parse_args()
+    print(f"one uvicorn worker; median of {args.rounds} fresh runs; load average {os.getloadavg()[0]:.1f} at start")
+    print(f"{'':<10}{'migrate empty DB':>18}{'first /healthz':>16}{'first search':>14}{'RSS started':>13}"
+          f"{'RSS warm':>10}{'errors':>8}")
+    for backend in ("sqlite", "postgresql"):
+        runs = [await measure(backend, args.warm_requests, seed) for seed in range(args.rounds)]
+        m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        print(f"{backend:<10}{m['migrate']:>16.2f} s{m['alive']:>14.2f} s{m['first_search']:>12.2f} s"
+              f"{m['cold_rss']:>9.0f} MiB{m['warm_rss']:>6.0f} MiB{m['errors']:>8.0f}")
+    print("goals: migrate < 5 s, first answer < 1 s, warm worker < 100 MiB "
+          "(openIMIS: 31 s, 5 s, ~200 MiB)")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -5,6 +5,9 @@ import itertools
 from typing import Any
 
 import httpx
+from sqlalchemy import func, inspect, select
+
+from app.models import Base
 
 _national_ids = itertools.count(100_000_001)
 
@@ -86,10 +89,6 @@ def assert_problem(response: httpx.Response, status: int, slug: str | None = Non
 
 async def table_counts(app) -> dict[str, int]:
     """Rows in every table: equal before and after a request that failed."""
-    from sqlalchemy import func, inspect, select
-
-    from app.models import Base
-
     async with app.state.sessionmaker() as session:
         existing = set(await (await session.connection()).run_sync(lambda sync: inspect(sync).get_table_names()))
         return {t.name: (await session.execute(select(func.count()).select_from(t))).scalar_one()
@@ -98,8 +97,6 @@ async def table_counts(app) -> dict[str, int]:
 
 async def db_rows(app, model, *where, order_by=None) -> list:
     """ORM rows of a table, read outside any request."""
-    from sqlalchemy import select
-
     query = select(model).where(*where)
     if order_by is not None:
         query = query.order_by(order_by)
@@ -111,8 +108,8 @@ def pointers(problem: dict[str, Any]) -> list[str]:
     return [e["pointer"] for e in problem.get("errors") or []]
 
 
-async def register(client: httpx.AsyncClient, account, body: dict[str, Any] | None = None, **headers: str) -> dict[str, Any]:
+async def register(client: httpx.AsyncClient, account, body: dict[str, Any] | None = None) -> dict[str, Any]:
     """Register a household as `account` and return it (the registration must succeed)."""
-    response = await client.post("/api/v1/households", json=body or household_body(), headers={**account.headers, **headers})
+    response = await client.post("/api/v1/households", json=body or household_body(), headers=account.headers)
     assert response.status_code == 201, response.text
     return response.json()

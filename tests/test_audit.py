@@ -10,6 +10,7 @@ import pytest
 
 from app.events import EVENT_TYPES
 from app.models import ActivityEvent, AuditEvent
+from app.services.activity import pseudonym
 from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, register
 
 AUDIT = "/api/v1/audit"
@@ -223,5 +224,4 @@ async def test_event_payloads_follow_the_contract_and_hold_no_personal_data(clie
     person_events = [e for e in events if e.payload.get("person")]
     assert len({e.payload["person"] for e in person_events}) == sum(len(h["members"]) for h in households)
     head = households[0]["members"][0]
-    from app.services.activity import pseudonym
     assert sum(e.payload.get("person") == pseudonym("person", uuid.UUID(head["id"])) for e in events) == 2

@@ -9,6 +9,7 @@ from sqlalchemy import update
 
 from app.main import create_app
 from app.models import LoginThrottle, User
+from app.security import issue_token
 from app.vocabulary import Role
 from conftest import PASSWORD
 from helpers import assert_problem, db_rows
@@ -144,8 +145,6 @@ async def test_a_password_change_revokes_tokens_issued_before_it_even_within_the
 
 
 async def test_a_token_of_a_changed_role_or_a_removed_user_is_refused(client, world, app, settings, make_account):
-    from app.security import issue_token
-
     account = await make_account()
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(update(User).where(User.id == account.id).values(role=Role.supervisor))

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
+from app import unit_of_work
 from app.models import ActivityEvent, AuditEvent, Household, IdempotencyKey, Office, User
 from app.models.base import utcnow
 from app.unit_of_work import prune_idempotency_keys
@@ -124,8 +125,6 @@ async def test_keys_expire_after_a_day(client, world, app):
 
 
 async def test_expired_keys_and_the_responses_they_hold_are_dropped_by_later_claims(client, world, app, monkeypatch):
-    from app import unit_of_work
-
     old = await client.post(HOUSEHOLDS, json=household_body(), headers=_keyed(world.clerk_b, "old-key"))
     assert old.status_code == 201
     async with app.state.sessionmaker() as session, session.begin():

@@ -1,11 +1,16 @@
 """The schema changes only through migrations: `alembic upgrade head` from empty (done by the test
 world on each backend) gives exactly the tables, columns, types and indexes the models declare."""
 
+import asyncio
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import create_async_engine
 
-from app.migrations_state import expected_head
+from app.migrations_state import alembic_config, expected_head
 from app.models import Base
 
 
@@ -26,8 +31,6 @@ async def test_database_is_at_the_code_head(app, world):
 
 
 async def test_audit_trail_is_append_only_in_the_database(client, world, app):
-    from sqlalchemy.exc import DBAPIError
-
     response = await client.get("/api/v1/households", headers=world.clerk_a.headers)
     assert response.status_code == 200
     for statement in ("UPDATE audit_event SET action = 'forged'", "DELETE FROM audit_event"):
@@ -43,14 +46,6 @@ async def test_audit_trail_is_append_only_in_the_database(client, world, app):
 
 async def test_migrations_go_down_to_nothing_and_up_again(tmp_path):
     """Every migration's downgrade works, so an upgrade that went wrong can be undone."""
-    import asyncio
-
-    from alembic import command
-    from sqlalchemy import inspect
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from app.migrations_state import alembic_config
-
     url = f"sqlite+aiosqlite:///{tmp_path / 'roundtrip.db'}"
     config = alembic_config(url)
     config.attributes["skip_logging_config"] = True

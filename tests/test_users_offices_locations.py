@@ -5,6 +5,7 @@ import uuid
 import pytest
 
 from app.models import AuditEvent, Office, User
+from app.services.locations import GazetteerError, parse_gazetteer
 from helpers import assert_problem, db_rows, pointers, table_counts
 
 LOCATIONS = "/api/v1/locations"
@@ -252,16 +253,12 @@ HEADER = "code,name,level,parent_code\n"
     ("code,name,level,parent_code,name_km\n" + f"28,N,province,,{'ក' * 121}\n", "f.csv:2: name_km must be at most 120"),
 ])
 def test_the_gazetteer_reader_names_the_line_and_the_fault(content, reason):
-    from app.services.locations import GazetteerError, parse_gazetteer
-
     with pytest.raises(GazetteerError) as refused:
         parse_gazetteer(content, source="f.csv")
     assert str(refused.value).startswith(reason)
 
 
 def test_the_gazetteer_reader_reads_a_good_file():
-    from app.services.locations import parse_gazetteer
-
     rows = parse_gazetteer(HEADER.replace("\n", ",name_km\n") + " 28 , Test ,province,,តេស្ត\n2801,D,district,28,\n",
                            source="f.csv")
     assert rows == [

@@ -8,7 +8,7 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import distinct, exists, func, select
+from sqlalchemy import distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -132,8 +132,6 @@ async def search_households(
 ) -> tuple[list[HouseholdSummary], int, bool]:
     """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
     household_filters = []
-    if actor.office_scope is not None:
-        household_filters.append(Household.office_id == actor.office_scope)
     if location:
         household_filters.append(matching.within_location(Household.village_code, location))
     if idpoor_level == "none":
@@ -144,28 +142,55 @@ async def search_households(
     if national_id:
         member_filters.append(Person.national_id == national_id.strip())
     query = select(Household.id).where(*household_filters)
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    newest_first = (Household.created_at.desc(), Household.id.desc())
     if member_filters:
-        query = query.where(exists().where(Person.household_id == Household.id, *member_filters))
-        # Counted from the people who match (the name index finds them directly), no further than the limit.
-        hits = (select(Person.household_id).join(Household, Household.id == Person.household_id)
-                .where(*household_filters, *member_filters).limit(SEARCH_COUNT_LIMIT + 1).subquery())
-        people, total = (await session.execute(
-            select(func.count(), func.count(distinct(hits.c.household_id))).select_from(hits)
-        )).one()
-        exact = people <= SEARCH_COUNT_LIMIT
+        # The households of the people who match, as the name index finds them, no further than the
+        # limit (see bounded_sample): up to it, every match, newest first; beyond it, a fixed sample.
+        await bounded_sample(session)
+        hits = select(Person.household_id).where(*member_filters)
+        if actor.office_scope is not None:
+            hits = hits.where(Person.office_id == actor.office_scope)  # a person's office is their household's
+        if household_filters:
+            hits = hits.join(Household, Household.id == Person.household_id).where(*household_filters)
+        hits = hits.limit(SEARCH_COUNT_LIMIT + 1).cte("hits")
+        people = select(func.count()).select_from(hits).scalar_subquery()
+        matched = select(func.count(distinct(hits.c.household_id))).scalar_subquery()
+        rows = (await session.execute(
+            select(Household.id, people, matched).where(Household.id.in_(select(hits.c.household_id)))
+            .order_by(*newest_first).limit(limit).offset(offset)
+        )).all()
+        if rows:
+            found, total = rows[0][1], rows[0][2]
+        else:
+            found, total = (await session.execute(select(people, matched))).one()
+        ids = [row[0] for row in rows]
+        exact = found <= SEARCH_COUNT_LIMIT
     else:
         total = (await session.execute(
             select(func.count()).select_from(query.limit(SEARCH_COUNT_LIMIT + 1).subquery())
         )).scalar_one()
         exact = total <= SEARCH_COUNT_LIMIT
         total = min(total, SEARCH_COUNT_LIMIT)
-    page = query.order_by(Household.created_at.desc(), Household.id.desc()).limit(limit).offset(offset)
-    ids = list((await session.execute(page)).scalars())
+        ids = list((await session.execute(query.order_by(*newest_first).limit(limit).offset(offset))).scalars())
     summaries = await household_summaries(session, ids)
     audit.record(session, actor, action="search", entity_type="household", entity_id=None, office_id=actor.office_id,
                  details={"filters": {"name": name, "national_id": national_id, "location": location, "idpoor_level": idpoor_level},
                           "results": [str(i) for i in ids], "total": total})
     return summaries, total, exact
+
+
+async def bounded_sample(session: AsyncSession) -> None:
+    """A name fragment can match much of a national-scale registry ("sok"): searches look at no more
+    than SEARCH_COUNT_LIMIT + 1 matching people, taken as the name index finds them, and order those.
+    Sorting every match, or walking an ordered index until a page of matches turns up (slow when they
+    sit late in the alphabet, "yim"), costs a scan of the registry. On PostgreSQL the matches are then
+    found in physical order: no synchronized or parallel scans in this transaction, so that a broad
+    search gives the same sample from one page to the next."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(text("SELECT set_config('synchronize_seqscans', 'off', true), "
+                                   "set_config('max_parallel_workers_per_gather', '0', true)"))
 
 
 def name_filters(name: str | None) -> list:

@@ -2,7 +2,7 @@
 
 import uuid
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -24,7 +24,14 @@ from app.schemas.households import (
 )
 from app.services import activity, audit, matching
 from app.services.demography import disability_levels
-from app.services.households import _person_columns, check_national_ids, head_of, name_filters, person_read
+from app.services.households import (
+    _person_columns,
+    bounded_sample,
+    check_national_ids,
+    head_of,
+    name_filters,
+    person_read,
+)
 from app.vocabulary import Relationship
 
 # Changing one of these changes the person's breakdowns at central, or the facts schemes look at.
@@ -60,20 +67,24 @@ async def search_persons(
     offset: int,
 ) -> tuple[list[PersonSummary], int, bool]:
     """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
-    query = select(Person, Household.village_code).join(Household, Household.id == Person.household_id)
+    filters = name_filters(name)
     if actor.office_scope is not None:
-        query = query.where(Person.office_id == actor.office_scope)
-    query = query.where(*name_filters(name))
+        filters.append(Person.office_id == actor.office_scope)
     if national_id:
-        query = query.where(Person.national_id == national_id.strip())
+        filters.append(Person.national_id == national_id.strip())
+    if sex:
+        filters.append(Person.sex == sex)
+    if household_id:
+        filters.append(Person.household_id == household_id)
+    query = select(Person, Household.village_code).join(Household, Household.id == Person.household_id).where(*filters)
     if location:
         query = query.where(matching.within_location(Household.village_code, location))
-    if sex:
-        query = query.where(Person.sex == sex)
-    if household_id:
-        query = query.where(Person.household_id == household_id)
     if name:
-        rows, total = await _name_page(session, query, limit=limit, offset=offset)
+        candidates = select(Person.id, Person.search_name).where(*filters)
+        if location:  # the household is only read when the place is asked for
+            candidates = candidates.join(Household, Household.id == Person.household_id).where(
+                matching.within_location(Household.village_code, location))
+        rows, total = await _name_page(session, candidates, limit=limit, offset=offset)
     else:
         total = (await session.execute(select(func.count()).select_from(
             query.with_only_columns(Person.id).limit(SEARCH_COUNT_LIMIT + 1).subquery()))).scalar_one()
@@ -95,21 +106,13 @@ async def search_persons(
     return items, total, exact
 
 
-async def _name_page(session: AsyncSession, query, *, limit: int, offset: int) -> tuple[list, int]:
-    """People matching a name, in name order, looking at no more than SEARCH_COUNT_LIMIT + 1 of them.
-
-    Walking the name index in order until a page of matches turns up costs a scan of most of the
-    registry when the matches sit late in the alphabet ("yim", "seng"); sorting every match costs as
-    much for a broad fragment. So the matches are taken as the trigram index finds them, up to the
-    limit, and sorted by name: up to the limit this is every match in name order; beyond it, a
-    fixed sample of them (total_exact false tells the clerk to narrow the search). Returns the page
-    rows and how many matched (at most the limit + 1)."""
-    if session.bind.dialect.name == "postgresql":
-        # The sample is the first matches in physical order: no synchronized or parallel scans in this
-        # transaction, so that it is the same sample from one page to the next.
-        await session.execute(text("SELECT set_config('synchronize_seqscans', 'off', true), "
-                                   "set_config('max_parallel_workers_per_gather', '0', true)"))
-    matched = query.with_only_columns(Person.id, Person.search_name).limit(SEARCH_COUNT_LIMIT + 1).subquery()
+async def _name_page(session: AsyncSession, candidates, *, limit: int, offset: int) -> tuple[list, int]:
+    """People matching a name, in name order, looking at no more than SEARCH_COUNT_LIMIT + 1 of them
+    (households.bounded_sample): up to the limit, every match in name order; beyond it, a fixed
+    sample of them (total_exact false tells the clerk to narrow the search). Returns the page rows
+    and how many matched (at most the limit + 1)."""
+    await bounded_sample(session)
+    matched = candidates.limit(SEARCH_COUNT_LIMIT + 1).subquery()
     shown = min(limit, SEARCH_COUNT_LIMIT - offset)  # the extra match only says that there are more
     page = (await session.execute(
         select(matched.c.id, func.count().over()).order_by(matched.c.search_name, matched.c.id).limit(shown).offset(offset)

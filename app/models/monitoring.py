@@ -27,15 +27,18 @@ class MonitoringEvent(Base):
     payload: Mapped[dict] = mapped_column()
 
 
+# Rollups: additive counters, one row per metric, grain (day, week, month, quarter), period and value
+# of each dimension the table keeps; '' where an event does not carry the dimension. Every column but
+# `value` is the key, so an increment is one INSERT ... ON CONFLICT. One table per cuboid, so that the
+# small ones that most dashboards read stay small and dense (app/services/monitoring.py: CUBOIDS).
+
+
 class MonitoringRollup(Base):
-    """Additive counters: one row per metric, cuboid (which dimensions it keeps), grain and period,
-    and value of every kept dimension. A dimension a cuboid does not keep, or an event does not carry,
-    is ''. Every column is part of the key, so an increment is one INSERT ... ON CONFLICT."""
+    """Cuboid F: every dimension (kept by day, and by week to quarter for unique counts)."""
 
     __tablename__ = "monitoring_rollup"
 
     metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    cuboid: Mapped[str] = mapped_column(String(1), primary_key=True)
     grain: Mapped[str] = mapped_column(String(7), primary_key=True)
     period_start: Mapped[date] = mapped_column(primary_key=True)
     office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
@@ -50,6 +53,57 @@ class MonitoringRollup(Base):
     idpoor_level: Mapped[str] = mapped_column(String(1), primary_key=True)
     female_headed: Mapped[str] = mapped_column(String(5), primary_key=True)
     detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonitoringRollupProvince(Base):
+    """Cuboid P: province by sex, age band and disability (by month and quarter)."""
+
+    __tablename__ = "monitoring_rollup_province"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(6), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(5), primary_key=True)
+    disability: Mapped[str] = mapped_column(String(5), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonitoringRollupHousehold(Base):
+    """Cuboid H: province by area, IDPoor level and female-headed (by month and quarter)."""
+
+    __tablename__ = "monitoring_rollup_household"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    area_type: Mapped[str] = mapped_column(String(5), primary_key=True)
+    idpoor_level: Mapped[str] = mapped_column(String(1), primary_key=True)
+    female_headed: Mapped[str] = mapped_column(String(5), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class MonitoringRollupOffice(Base):
+    """Cuboid O: office and district by sex (by month and quarter)."""
+
+    __tablename__ = "monitoring_rollup_office"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True)
+    district: Mapped[str] = mapped_column(String(4), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(6), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
 
 

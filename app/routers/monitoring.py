@@ -8,8 +8,6 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response
-from fastapi.encoders import jsonable_encoder
-from fastapi.responses import JSONResponse
 from sqlalchemy import insert
 
 from app.deps import MonitorUser, Principal, SessionDep, SettingsDep, require_roles
@@ -83,7 +81,9 @@ async def indicators(
     body = {"indicator": answer.indicator.name, "unit": answer.indicator.unit, "period": period, "from": answer.start,
             "to": answer.end, "group_by": names, "filters": filters, "k": answer.k, "suppressed": answer.suppressed,
             "rows": answer.rows()}
-    return JSONResponse(jsonable_encoder(body), headers=headers)
+    # Plain json: a thousand cells through jsonable_encoder cost more than the query.
+    return Response(json.dumps(body, default=date.isoformat, separators=(",", ":")), media_type="application/json",
+                    headers=headers)
 
 
 def _negotiate(accept: str) -> bool:

@@ -29,7 +29,17 @@ from app import clock
 from app.deps import Principal
 from app.errors import InvalidInput
 from app.events import EVENT_TYPES, ActivityEventEnvelope, EventPayload
-from app.models import MonitoringEvent, MonitoringOfficeSync, MonitoringOpenItem, MonitoringRollup, MonitoringSubject, Office
+from app.models import (
+    MonitoringEvent,
+    MonitoringOfficeSync,
+    MonitoringOpenItem,
+    MonitoringRollup,
+    MonitoringRollupHousehold,
+    MonitoringRollupOffice,
+    MonitoringRollupProvince,
+    MonitoringSubject,
+    Office,
+)
 from app.models.base import utcnow
 from app.schemas.monitoring import IngestResult, RejectedEvent
 from app.upsert import dialect_insert, dialect_name
@@ -37,18 +47,22 @@ from app.vocabulary import AGE_BANDS, GrievanceCategory, GrievanceChannel, Outco
 
 # ---- dimensions and cuboids ---------------------------------------------------------------------------
 
-# The rollup key after (metric, cuboid, grain, period_start), in the table's column order.
+# Every dimension an event can be counted under, in the column order of the full rollup table.
 DIMENSIONS = ("office_code", "province", "district", "commune", "area_type", "scheme", "sex", "age_band", "disability",
               "idpoor_level", "female_headed", "detail")
 _PERSONAL = frozenset({"sex", "age_band", "disability"})
 _HOUSEHOLD = frozenset({"idpoor_level", "female_headed"})
 
-CUBOIDS: dict[str, frozenset[str]] = {
-    "P": frozenset({"province", "scheme", "detail"}) | _PERSONAL,
-    "H": frozenset({"province", "scheme", "detail", "area_type"}) | _HOUSEHOLD,
-    "O": frozenset({"office_code", "province", "district", "scheme", "detail", "sex"}),
-    "F": frozenset(DIMENSIONS),
+# Cuboid -> the dimensions its table keeps, in column order; smallest first (a query reads the first
+# that holds its dimensions).
+CUBOIDS: dict[str, tuple[str, ...]] = {
+    "P": ("province", "scheme", "detail", "sex", "age_band", "disability"),
+    "H": ("province", "scheme", "detail", "area_type", "idpoor_level", "female_headed"),
+    "O": ("office_code", "province", "district", "scheme", "detail", "sex"),
+    "F": DIMENSIONS,
 }
+ROLLUP_TABLES = {"P": MonitoringRollupProvince.__table__, "H": MonitoringRollupHousehold.__table__,
+                 "O": MonitoringRollupOffice.__table__, "F": MonitoringRollup.__table__}
 # Grains each cuboid is kept at: additive counters are summed into longer periods at query time;
 # unique counts are kept at every grain they are asked for, since they cannot be summed.
 ADDITIVE_GRAINS = {"P": ("month",), "H": ("month",), "O": ("month",), "F": ("day",)}
@@ -220,12 +234,14 @@ _ALL_DIMENSIONS = frozenset(DIMENSIONS)
 
 
 @lru_cache(maxsize=64)
-def _mask(cuboid: str, keep: frozenset[str]) -> tuple[bool, ...]:
-    return tuple(d in CUBOIDS[cuboid] and d in keep for d in DIMENSIONS)
+def _picks(cuboid: str, keep: frozenset[str]) -> tuple[int, ...]:
+    """Where each of a cuboid's columns comes from in an event's dimensions (-1: left '')."""
+    return tuple(DIMENSIONS.index(d) if d in keep else -1 for d in CUBOIDS[cuboid])
 
 
 class Increments:
-    """Rollup increments of one batch, summed before they touch the database."""
+    """Rollup increments of one batch, summed before they touch the database. A key is (cuboid, metric,
+    grain, period_start, the cuboid's dimension values...)."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple] = Counter()
@@ -234,20 +250,25 @@ class Increments:
             n: int = 1) -> None:
         counts = self.counts
         for cuboid, cuboid_grains in grains.items():
-            values = tuple(v if kept else "" for v, kept in zip(dims, _mask(cuboid, keep)))
+            values = tuple([dims[i] if i >= 0 else "" for i in _picks(cuboid, keep)])
             for grain in cuboid_grains:
-                counts[(metric, cuboid, grain, period_start(day, grain), *values)] += n
+                counts[(cuboid, metric, grain, period_start(day, grain), *values)] += n
 
-    def add_fact(self, fact: Fact) -> None:
+    def add_fact(self, fact: Fact, n: int = 1) -> None:
         for metric, detail in counted(fact.type, fact.payload):
-            self.add(metric, ADDITIVE_GRAINS, fact.day, (*fact.dims[:-1], detail) if detail else fact.dims, _ALL_DIMENSIONS)
+            self.add(metric, ADDITIVE_GRAINS, fact.day, (*fact.dims[:-1], detail) if detail else fact.dims, _ALL_DIMENSIONS, n)
 
-    def keys(self) -> list[tuple]:
-        # Sorted, so that concurrent batches lock shared rows in the same order (no deadlock).
-        return sorted(self.counts)
+    def by_cuboid(self) -> dict[str, list[tuple]]:
+        """Each table's keys (without the cuboid), sorted so that concurrent batches lock shared rows in
+        the same order (no deadlock)."""
+        out: dict[str, list[tuple]] = {}
+        for key in sorted(self.counts):
+            out.setdefault(key[0], []).append(key)
+        return out
 
 
-ROLLUP_KEY = ("metric", "cuboid", "grain", "period_start", *DIMENSIONS)
+def rollup_columns(cuboid: str) -> tuple[str, ...]:
+    return ("metric", "grain", "period_start", *CUBOIDS[cuboid])
 
 
 def first_seen(days: set[int], day: date) -> list[str]:
@@ -411,21 +432,21 @@ class Store:
         return set(result.scalars().all())
 
     async def add_to_rollups(self, increments: Increments) -> None:
-        keys = increments.keys()
-        if not keys:
-            return
-        if self.pg is not None:
-            columns = list(zip(*keys, strict=True))
-            names = ", ".join(ROLLUP_KEY)
-            arrays = ", ".join(f"${i + 1}::{'date' if name == 'period_start' else 'text'}[]" for i, name in enumerate(ROLLUP_KEY))
-            await self.pg.execute(
-                f"INSERT INTO monitoring_rollup ({names}, value) SELECT * FROM unnest({arrays}, ${len(ROLLUP_KEY) + 1}::bigint[]) "
-                f"ON CONFLICT ({names}) DO UPDATE SET value = monitoring_rollup.value + excluded.value",
-                *columns, [increments.counts[k] for k in keys])
-            return
-        upsert = dialect_insert(self.session, _ROLLUP)
-        upsert = upsert.on_conflict_do_update(index_elements=list(ROLLUP_KEY), set_={"value": _ROLLUP.c.value + upsert.excluded.value})
-        await self.session.execute(upsert, [dict(zip(ROLLUP_KEY, k, strict=True), value=increments.counts[k]) for k in keys])
+        for cuboid, keys in increments.by_cuboid().items():
+            columns = rollup_columns(cuboid)
+            table = ROLLUP_TABLES[cuboid]
+            values = [increments.counts[k] for k in keys]
+            if self.pg is not None:
+                names = ", ".join(columns)
+                arrays = ", ".join(f"${i + 1}::{'date' if c == 'period_start' else 'text'}[]" for i, c in enumerate(columns))
+                await self.pg.execute(
+                    f"INSERT INTO {table.name} ({names}, value) SELECT * FROM unnest({arrays}, ${len(columns) + 1}::bigint[]) "
+                    f"ON CONFLICT ({names}) DO UPDATE SET value = {table.name}.value + excluded.value",
+                    *list(zip(*(k[1:] for k in keys), strict=True)), values)
+                continue
+            upsert = dialect_insert(self.session, table)
+            upsert = upsert.on_conflict_do_update(index_elements=list(columns), set_={"value": table.c.value + upsert.excluded.value})
+            await self.session.execute(upsert, [dict(zip(columns, k[1:], strict=True), value=v) for k, v in zip(keys, values)])
 
     async def load_subjects(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
         if self.pg is not None:
@@ -455,7 +476,6 @@ class Store:
 
 
 _EVENTS = MonitoringEvent.__table__
-_ROLLUP = MonitoringRollup.__table__
 _SUBJECTS = MonitoringSubject.__table__
 
 
@@ -472,6 +492,20 @@ async def apply(session: AsyncSession, facts: list[Fact], *, store: Store | None
     await store.add_to_rollups(increments)
 
 
+def count_subject(days: set[int], kind: str, fact: Fact, increments: Increments) -> bool:
+    """Count a subject in every period of which this is its first day seen; False if the day was seen."""
+    grains = first_seen(days, fact.day)
+    if not grains:
+        return False
+    days.add(fact.day.toordinal())
+    metric, keep = SUBJECT_KINDS[kind]
+    for cuboid, cuboid_grains in UNIQUE_GRAINS.items():
+        selected = tuple(g for g in cuboid_grains if g in grains)
+        if selected:
+            increments.add(metric, {cuboid: selected}, fact.day, fact.dims, keep)
+    return True
+
+
 async def _count_subjects(store: Store, facts: list[Fact], increments: Increments) -> None:
     wanted = [(kind, subject, fact) for fact in facts for kind, subject in subjects(fact)]
     if not wanted:
@@ -479,17 +513,8 @@ async def _count_subjects(store: Store, facts: list[Fact], increments: Increment
     known = await store.load_subjects(sorted({(kind, subject) for kind, subject, _ in wanted}))
     changed: set[tuple[str, str]] = set()
     for kind, subject, fact in wanted:
-        days = known.setdefault((kind, subject), set())
-        grains = first_seen(days, fact.day)
-        if not grains:
-            continue
-        days.add(fact.day.toordinal())
-        changed.add((kind, subject))
-        metric, keep = SUBJECT_KINDS[kind]
-        for cuboid, cuboid_grains in UNIQUE_GRAINS.items():
-            selected = tuple(g for g in cuboid_grains if g in grains)
-            if selected:
-                increments.add(metric, {cuboid: selected}, fact.day, fact.dims, keep)
+        if count_subject(known.setdefault((kind, subject), set()), kind, fact, increments):
+            changed.add((kind, subject))
     if changed:
         await store.save_subjects([(kind, subject, sorted(known[(kind, subject)])) for kind, subject in sorted(changed)])
 
@@ -569,8 +594,8 @@ def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:
 async def rebuild(session: AsyncSession, *, batch: int = 5000) -> int:
     """Recompute every rollup, unique set and open item from the stored events (after an indicator's
     definition changed). Runs in the caller's transaction; events are applied in the order they happened."""
-    for model in (MonitoringRollup, MonitoringSubject, MonitoringOpenItem):
-        await session.execute(model.__table__.delete())
+    for table in (*ROLLUP_TABLES.values(), MonitoringSubject.__table__, MonitoringOpenItem.__table__):
+        await session.execute(table.delete())
     total = 0
     last: tuple[datetime, uuid.UUID] | None = None
     while True:
@@ -778,8 +803,8 @@ def _bucket(column, period: str, grain: str, dialect: str):
 
 def choose_cuboid(indicator: Indicator, period: str, columns: set[str]) -> tuple[str, str]:
     grains = UNIQUE_GRAINS if indicator.kind == "unique" else ADDITIVE_GRAINS
-    for cuboid in CUBOIDS:  # smallest first
-        if not columns <= CUBOIDS[cuboid]:
+    for cuboid, dimensions in CUBOIDS.items():  # smallest first
+        if not columns <= set(dimensions):
             continue
         for grain in grains[cuboid]:
             if indicator.kind == "unique" and grain != period:
@@ -854,10 +879,10 @@ async def _sums(session: AsyncSession, indicator: Indicator, period: str, start:
                 filters: dict[str, str], extra: str | None = None) -> list[tuple]:
     wanted = set(columns) | set(filters) | set(indicator.fixed) | ({extra} if extra else set())
     cuboid, grain = choose_cuboid(indicator, period, wanted)
-    table = MonitoringRollup.__table__
+    table = ROLLUP_TABLES[cuboid]
     bucket = _bucket(table.c.period_start, period, grain, dialect_name(session)).label("bucket")
     selected = [bucket, *(table.c[c] for c in columns), *([table.c[extra]] if extra else [])]
-    conditions = [table.c.metric == indicator.metric, table.c.cuboid == cuboid, table.c.grain == grain,
+    conditions = [table.c.metric == indicator.metric, table.c.grain == grain,
                   table.c.period_start >= start, table.c.period_start <= end]
     conditions += [table.c[c] == v for c, v in {**filters, **indicator.fixed}.items()]
     query = select(*selected, func.sum(table.c.value)).where(*conditions).group_by(*selected)
@@ -948,26 +973,37 @@ def suppress(answer: Answer) -> None:
         for cell in answer.cells:
             cell.suppressed = any(small(n) for n in cell.components)
         return
-    for cell in answer.cells:
+    cells = answer.cells
+    for cell in cells:
         cell.suppressed = small(cell.value)
     if not answer.group_by or k <= 1:
         return
     # Complementary suppression: no line (cells sharing the period and all but one dimension) may hold a
     # lone suppressed cell, or the line's total minus the visible cells would give it away.
-    dims = len(answer.group_by)
-    changed = True
-    while changed:
-        changed = False
-        for free in range(dims):
-            lines: dict[tuple, list[Cell]] = {}
-            for cell in answer.cells:
-                lines.setdefault((cell.start, *(v for i, v in enumerate(cell.key) if i != free)), []).append(cell)
-            for line in lines.values():
-                hidden = [c for c in line if c.suppressed]
-                if len(hidden) == 1 and len(line) > 1:
-                    visible = sorted((c for c in line if not c.suppressed), key=lambda c: (c.value, c.key))
-                    visible[0].suppressed = True
-                    changed = True
+    lines: dict[tuple, list[int]] = {}
+    lines_of: list[list[tuple]] = [[] for _ in cells]
+    for index, cell in enumerate(cells):
+        for free in range(len(answer.group_by)):
+            line = (free, cell.start, *(v for i, v in enumerate(cell.key) if i != free))
+            lines.setdefault(line, []).append(index)
+            lines_of[index].append(line)
+    hidden = {line: sum(cells[i].suppressed for i in members) for line, members in lines.items()}
+    waiting = [line for line, members in lines.items() if hidden[line] == 1 and len(members) > 1]
+    position = 0
+    while position < len(waiting):
+        line = waiting[position]
+        position += 1
+        if hidden[line] != 1:
+            continue
+        visible = [i for i in lines[line] if not cells[i].suppressed]
+        if not visible:
+            continue
+        chosen = min(visible, key=lambda i: (cells[i].value, cells[i].key))
+        cells[chosen].suppressed = True
+        for other in lines_of[chosen]:
+            hidden[other] += 1
+            if hidden[other] == 1 and len(lines[other]) > 1:
+                waiting.append(other)
 
 
 def catalog() -> list[Indicator]:

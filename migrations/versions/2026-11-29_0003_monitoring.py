@@ -33,6 +33,19 @@ def _dimensions() -> list[sa.Column]:
     ]
 
 
+def _rollup(name: str, *dimensions: tuple[str, int]) -> None:
+    """A rollup table: (metric, grain, period_start, its dimensions...) -> value."""
+    op.create_table(
+        name,
+        sa.Column("metric", sa.String(length=40), nullable=False),
+        sa.Column("grain", sa.String(length=7), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        *(sa.Column(column, sa.String(length=length), nullable=False) for column, length in dimensions),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("metric", "grain", "period_start", *(c for c, _ in dimensions), name=op.f(f"pk_{name}")),
+    )
+
+
 def upgrade() -> None:
     op.create_table(
         "monitoring_event",
@@ -45,20 +58,15 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_event")),
     )
-    op.create_table(
-        "monitoring_rollup",
-        sa.Column("metric", sa.String(length=40), nullable=False),
-        sa.Column("cuboid", sa.String(length=1), nullable=False),
-        sa.Column("grain", sa.String(length=7), nullable=False),
-        sa.Column("period_start", sa.Date(), nullable=False),
-        *_dimensions(),
-        sa.Column("value", sa.BigInteger(), nullable=False),
-        sa.PrimaryKeyConstraint(
-            "metric", "cuboid", "grain", "period_start", "office_code", "province", "district", "commune", "area_type",
-            "scheme", "sex", "age_band", "disability", "idpoor_level", "female_headed", "detail",
-            name=op.f("pk_monitoring_rollup"),
-        ),
-    )
+    _rollup("monitoring_rollup", ("office_code", 20), ("province", 2), ("district", 4), ("commune", 6), ("area_type", 5),
+            ("scheme", 40), ("sex", 6), ("age_band", 5), ("disability", 5), ("idpoor_level", 1), ("female_headed", 5),
+            ("detail", 40))
+    _rollup("monitoring_rollup_province", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6), ("age_band", 5),
+            ("disability", 5))
+    _rollup("monitoring_rollup_household", ("province", 2), ("scheme", 40), ("detail", 40), ("area_type", 5),
+            ("idpoor_level", 1), ("female_headed", 5))
+    _rollup("monitoring_rollup_office", ("office_code", 20), ("province", 2), ("district", 4), ("scheme", 40),
+            ("detail", 40), ("sex", 6))
     op.create_table(
         "monitoring_subject",
         sa.Column("kind", sa.String(length=12), nullable=False),
@@ -110,5 +118,6 @@ def downgrade() -> None:
         batch_op.drop_index("ix_monitoring_open_item_kind_due_on")
     op.drop_table("monitoring_open_item")
     op.drop_table("monitoring_subject")
-    op.drop_table("monitoring_rollup")
+    for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup"):
+        op.drop_table(name)
     op.drop_table("monitoring_event")

@@ -167,3 +167,25 @@ def fresh_ids(batches: list[list[dict[str, Any]]]) -> list[list[dict[str, Any]]]
 
 
 __all__ = ["Generator", "fresh_ids", "offices", "secrets"]
+
+
+async def register_offices(url: str, codes: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
+    """At central: the gazetteer, each office and its relay's client credentials (as GUICHET_ variables)."""
+    from pathlib import Path
+
+    from app.config import Settings
+    from app.db import create_engine, create_sessionmaker
+    from app.services import locations
+    from app.services import offices as office_service
+    from app.services.relay import relay_account
+
+    engine = create_engine(Settings(database_url=url, var_dir=Path("var/bench")))
+    credentials = {}
+    async with create_sessionmaker(engine)() as session, session.begin():
+        await locations.load_demo_gazetteer(session)
+        for code, province in codes:
+            await office_service.create_office(session, None, code=code, name=code, location_code=province)
+            user, secret = await relay_account(session, code, new_secret=True)
+            credentials[code] = {"GUICHET_RELAY_CLIENT_ID": user.username, "GUICHET_RELAY_CLIENT_SECRET": secret}
+    await engine.dispose()
+    return credentials

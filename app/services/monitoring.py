@@ -2,10 +2,10 @@
 transaction as the event rows, and the indicators that dashboards read from the rollups only.
 
 Three kinds of state, all written by `ingest` (docs/monitoring.md):
-- `monitoring_rollup`: additive counters per metric, period and dimension values, kept in four
-  cuboids: F (every dimension, by day) and, by month, P (province by sex, age band and disability),
-  H (province by area, IDPoor level and female-headed) and O (office and district by sex). A query
-  reads the smallest cuboid that holds its dimensions.
+- rollups: additive counters per metric, period and dimension values, one table per cuboid: F
+  (`monitoring_rollup`, every dimension, by day) and, by month, P (province by sex, age band and
+  disability), H (province by area, IDPoor level and female-headed) and O (office and district by
+  sex). A query reads the smallest cuboid that holds its dimensions.
 - `monitoring_subject`: the days a person, household or beneficiary was seen. A unique count per
   day, week, month or quarter is a counter incremented when a subject is first seen in that period.
 - `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
@@ -709,9 +709,9 @@ CATALOG: dict[str, Indicator] = {i.name: i for i in [
     Indicator("grievances_by_channel", "Grievances by channel", "Grievances received, by the channel they came "
               "through.", "persons", "count", "grievances_by_channel", (*_SCHEME_ALL, "channel")),
     Indicator("grievances_resolved", "Grievances resolved", "Grievances resolved, by category.", "persons", "count",
-              "grievances_resolved", (*_SCHEME_ALL, "category")),
+              "grievances_resolved", (*_ALL, "category")),
     Indicator("grievances_escalated", "Grievances escalated", "Grievances escalated to a higher level, by category.",
-              "persons", "count", "grievances_escalated", (*_SCHEME_ALL, "category")),
+              "persons", "count", "grievances_escalated", (*_ALL, "category")),
     Indicator("grievances_overdue", "Grievances overdue", "Grievances open at the end of the period (or today, for the "
               "current one) past their service-level due date: not resolved or rejected by then.", "persons", "overdue",
               "grievance", (*_SCHEME_ALL, "category")),

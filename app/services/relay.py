@@ -27,7 +27,7 @@ from app.config import InstanceRole, Settings
 from app.models import ActivityEvent, Office, RelayStatus, User
 from app.models.base import utcnow
 from app.security import hash_password, issue_token
-from app.upsert import dialect_name
+from app.upsert import dialect_name, insert_ignore
 from app.vocabulary import Role
 
 logger = logging.getLogger("guichet.relay")
@@ -98,18 +98,16 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
         delay = backoff(event.attempts, settings.relay_backoff_base_seconds, settings.relay_backoff_max_seconds)
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
                               .values(claimed_until=None, next_attempt_at=now + timedelta(seconds=delay)))
-    status = await session.get(RelayStatus, office_code)
-    if status is None:
-        status = RelayStatus(office_code=office_code, events_sent=0, events_parked=0)
-        session.add(status)
-    status.last_attempt_at = now
+    # Several relays may record for one office at once (PostgreSQL): insert once, then add atomically.
+    await session.execute(insert_ignore(session, RelayStatus, ["office_code"]).values(
+        office_code=office_code, events_sent=0, events_parked=0))
+    values: dict[str, Any] = {"last_attempt_at": now, "events_sent": RelayStatus.events_sent + len(outcome.sent),
+                              "events_parked": RelayStatus.events_parked + len(outcome.parked)}
     if outcome.sent or outcome.parked:
-        status.last_success_at = now
+        values["last_success_at"] = now
     if outcome.error:
-        status.last_error_at, status.last_error = now, outcome.error[:MAX_REASON]
-    status.events_sent += len(outcome.sent)
-    status.events_parked += len(outcome.parked)
-    await session.flush()
+        values["last_error_at"], values["last_error"] = now, outcome.error[:MAX_REASON]
+    await session.execute(update(RelayStatus).where(RelayStatus.office_code == office_code).values(**values))
 
 
 def _chunks(items: Sequence, size: int):

@@ -143,9 +143,16 @@ class Fact:
     payload: EventPayload
 
 
+@lru_cache(maxsize=64)
+def _scheme_field(model: type[EventPayload]) -> str | None:
+    # Looked up per model, not with getattr(payload, ...): a missing attribute on a pydantic model is slow.
+    return next((f for f in ("scheme", "appeal_scheme") if f in model.model_fields), None)
+
+
 def event_dimensions(office_code: str, payload: EventPayload) -> tuple[str, ...]:
     d = payload.dimensions
-    scheme = getattr(payload, "scheme", None) or getattr(payload, "appeal_scheme", None) or ""
+    field = _scheme_field(type(payload))
+    scheme = (getattr(payload, field) or "") if field else ""
     return (office_code, d.province, d.district or "", d.commune or "", d.area_type.value if d.area_type else "", scheme,
             d.sex.value if d.sex else "", d.age_band or "", _flag(d.disability),
             str(d.idpoor_level) if d.idpoor_level else "", _flag(d.female_headed), "")

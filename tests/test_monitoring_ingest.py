@@ -103,6 +103,8 @@ async def test_bad_batches_are_refused_whole_and_change_nothing(client, app, set
                    422, "validation")
     malformed = await client.post(URL, content=b'{"events": [', headers={**headers, "Content-Type": "application/json"})
     assert_problem(malformed, 400, "malformed-json")
+    padded = [{**person_registered(), "padding": "x" * 2000} for _ in range(600)]  # over 1 MiB
+    assert_problem(await client.post(URL, json={"events": padded}, headers=headers), 413, "payload-too-large")
     assert await stored(app) == 0 and await rollup_rows(app) == 0
 
 

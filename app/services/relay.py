@@ -92,8 +92,9 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
         for chunk in _chunks([e.id for e in outcome.sent], 1000):
             await session.execute(update(_outbox).where(_outbox.c.id.in_(chunk)).values(sent_at=now, claimed_until=None))
     for event, reason in outcome.parked:
+        # central's words are stored as text; PostgreSQL refuses U+0000 in text
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
-                              .values(parked_at=now, park_reason=reason[:MAX_REASON], claimed_until=None))
+                              .values(parked_at=now, park_reason=reason.replace("\x00", "")[:MAX_REASON], claimed_until=None))
     for event in outcome.failed:
         delay = backoff(event.attempts, settings.relay_backoff_base_seconds, settings.relay_backoff_max_seconds)
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
@@ -106,7 +107,7 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
     if outcome.sent or outcome.parked:
         values["last_success_at"] = now
     if outcome.error:
-        values["last_error_at"], values["last_error"] = now, outcome.error[:MAX_REASON]
+        values["last_error_at"], values["last_error"] = now, outcome.error.replace("\x00", "")[:MAX_REASON]
     await session.execute(update(RelayStatus).where(RelayStatus.office_code == office_code).values(**values))
 
 

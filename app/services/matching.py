@@ -89,20 +89,25 @@ async def find_candidates(
 ) -> list[list[Candidate]]:
     """For each newcomer, the visible people who may be the same person, best first."""
     windows = [_birth_years(n) for n in newcomers]
-    years = set().union(*windows)
-    if not years:
+    if not any(windows):
         return [[] for _ in newcomers]
     # Blocking: only people sharing the transliteration key of either name (in either order, for a
-    # family name typed as given name) are scored. A commune holds thousands; this keeps it to a few.
-    keys = sorted({k for n in newcomers for k in (part_key(n.given_name), part_key(n.family_name))})
-    # A common family name born in the same years is thousands of people in a province; only those of
-    # the commune are wanted. The two halves of the block read (key, year, household, id) indexes
-    # alone, the commune's households come from the (village, office, id) index, and only the few
-    # people left are read in full.
-    blocked = union(
-        select(Person.id, Person.household_id).where(Person.family_key.in_(keys), Person.birth_year.in_(sorted(years))),
-        select(Person.id, Person.household_id).where(Person.given_key.in_(keys), Person.birth_year.in_(sorted(years))),
-    ).subquery()
+    # family name typed as given name) and born in the newcomer's window are scored. A commune holds
+    # thousands; this keeps it to a few. Each key is looked for in the years of the newcomers who carry
+    # it only: a household's ten members would otherwise cross every name with every member's years.
+    keys = [{part_key(n.given_name), part_key(n.family_name)} for n in newcomers]
+    key_years: dict[str, set[int]] = {}
+    for newcomer_keys, window in zip(keys, windows, strict=True):
+        for key in newcomer_keys:
+            key_years.setdefault(key, set()).update(window)
+    # A common family name born in those years is thousands of people in a province; only those of
+    # the commune are wanted. The blocks read (key, year, household, id) indexes alone, the commune's
+    # households come from the (village, office, id) index, and only the few people left are read in full.
+    blocked = union(*(
+        select(Person.id, Person.household_id).where(column == key, Person.birth_year.in_(sorted(years)))
+        for key, years in sorted(key_years.items()) if years
+        for column in (Person.family_key, Person.given_key)
+    )).subquery()
     query = (
         select(Person, Household.village_code)
         .select_from(blocked)
@@ -116,11 +121,12 @@ async def find_candidates(
         query = query.where(Person.household_id != exclude_household)
     rows = (await session.execute(query)).all()
     results = []
-    for newcomer, window in zip(newcomers, windows, strict=True):
+    for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [
             score(newcomer, person, village)
             for person, village in rows
             if person.birth_year in window and village[:6] == newcomer.village_code[:6]
+            and (person.family_key in newcomer_keys or person.given_key in newcomer_keys)
         ]
         results.append(sorted((c for c in scored if c.score >= threshold), key=lambda c: -c.score)[:10])
     return results

@@ -15,6 +15,7 @@ from app.models.monitoring import (
     MonitoringRollupHousehold,
     MonitoringRollupOffice,
     MonitoringRollupProvince,
+    MonitoringRollupSex,
     MonitoringSubject,
     RelayStatus,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "MonitoringRollupHousehold",
     "MonitoringRollupOffice",
     "MonitoringRollupProvince",
+    "MonitoringRollupSex",
     "MonitoringSubject",
     "LoginThrottle",
     "Office",

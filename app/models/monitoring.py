@@ -56,6 +56,22 @@ class MonitoringRollup(Base):
     value: Mapped[int] = mapped_column(BigInteger)
 
 
+class MonitoringRollupSex(Base):
+    """Cuboid S: province by sex (by month and quarter): the headline dashboards' breakdown, kept apart
+    so that it reads a few hundred rows a year, not the age-band and disability cells under them."""
+
+    __tablename__ = "monitoring_rollup_sex"
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
+    period_start: Mapped[date] = mapped_column(primary_key=True)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(6), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
 class MonitoringRollupProvince(Base):
     """Cuboid P: province by sex, age band and disability (by month and quarter)."""
 

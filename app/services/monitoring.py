@@ -3,9 +3,9 @@ transaction as the event rows, and the indicators that dashboards read from the 
 
 Three kinds of state, all written by `ingest` (docs/monitoring.md):
 - rollups: additive counters per metric, period and dimension values, one table per cuboid: F
-  (`monitoring_rollup`, every dimension, by day) and, by month, P (province by sex, age band and
-  disability), H (province by area, IDPoor level and female-headed) and O (office and district by
-  sex). A query reads the smallest cuboid that holds its dimensions.
+  (`monitoring_rollup`, every dimension, by day) and, by month, S (province by sex), P (province by
+  sex, age band and disability), H (province by area, IDPoor level and female-headed) and O (office
+  and district by sex). A query reads the smallest cuboid that holds its dimensions.
 - `monitoring_subject`: the days a person, household or beneficiary was seen. A unique count per
   day, week, month or quarter is a counter incremented when a subject is first seen in that period.
 - `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
@@ -37,6 +37,7 @@ from app.models import (
     MonitoringRollupHousehold,
     MonitoringRollupOffice,
     MonitoringRollupProvince,
+    MonitoringRollupSex,
     MonitoringSubject,
     Office,
 )
@@ -56,18 +57,20 @@ _HOUSEHOLD = frozenset({"idpoor_level", "female_headed"})
 # Cuboid -> the dimensions its table keeps, in column order; smallest first (a query reads the first
 # that holds its dimensions).
 CUBOIDS: dict[str, tuple[str, ...]] = {
+    "S": ("province", "scheme", "detail", "sex"),
     "P": ("province", "scheme", "detail", "sex", "age_band", "disability"),
     "H": ("province", "scheme", "detail", "area_type", "idpoor_level", "female_headed"),
     "O": ("office_code", "province", "district", "scheme", "detail", "sex"),
     "F": DIMENSIONS,
 }
-ROLLUP_TABLES = {"P": MonitoringRollupProvince.__table__, "H": MonitoringRollupHousehold.__table__,
-                 "O": MonitoringRollupOffice.__table__, "F": MonitoringRollup.__table__}
+ROLLUP_TABLES = {"S": MonitoringRollupSex.__table__, "P": MonitoringRollupProvince.__table__,
+                 "H": MonitoringRollupHousehold.__table__, "O": MonitoringRollupOffice.__table__,
+                 "F": MonitoringRollup.__table__}
 # Grains each cuboid is kept at: additive counters are summed into longer periods at query time;
 # unique counts are kept at every grain they are asked for, since they cannot be summed.
-ADDITIVE_GRAINS = {"P": ("month",), "H": ("month",), "O": ("month",), "F": ("day",)}
-UNIQUE_GRAINS = {"P": ("month", "quarter"), "H": ("month", "quarter"), "O": ("month", "quarter"),
-                 "F": ("day", "week", "month", "quarter")}
+ADDITIVE_GRAINS = {"S": ("month",), "P": ("month",), "H": ("month",), "O": ("month",), "F": ("day",)}
+UNIQUE_GRAINS = {"S": ("month", "quarter"), "P": ("month", "quarter"), "H": ("month", "quarter"),
+                 "O": ("month", "quarter"), "F": ("day", "week", "month", "quarter")}
 PERIODS = ("day", "week", "month", "quarter")
 _GRAIN_SERVES = {"day": PERIODS, "week": ("week",), "month": ("month", "quarter"), "quarter": ("quarter",)}
 

@@ -61,6 +61,7 @@ def upgrade() -> None:
     _rollup("monitoring_rollup", ("office_code", 20), ("province", 2), ("district", 4), ("commune", 6), ("area_type", 5),
             ("scheme", 40), ("sex", 6), ("age_band", 5), ("disability", 5), ("idpoor_level", 1), ("female_headed", 5),
             ("detail", 40))
+    _rollup("monitoring_rollup_sex", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6))
     _rollup("monitoring_rollup_province", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6), ("age_band", 5),
             ("disability", 5))
     _rollup("monitoring_rollup_household", ("province", 2), ("scheme", 40), ("detail", 40), ("area_type", 5),
@@ -118,6 +119,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_monitoring_open_item_kind_due_on")
     op.drop_table("monitoring_open_item")
     op.drop_table("monitoring_subject")
-    for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup"):
+    for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup_sex",
+                 "monitoring_rollup"):
         op.drop_table(name)
     op.drop_table("monitoring_event")

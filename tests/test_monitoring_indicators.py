@@ -391,3 +391,19 @@ async def _direct(app, name, start, end, *, today):
 
 def test_dimensions_helpers():
     assert household_dims()["female_headed"] is True and person_dims(idpoor_level=None).get("idpoor_level") is None
+
+
+def test_first_seen_counts_a_subject_once_per_period():
+    seen: set[int] = set()
+
+    def see(day: str) -> list[str]:
+        grains = monitoring.first_seen(seen, date.fromisoformat(day))
+        seen.add(date.fromisoformat(day).toordinal())
+        return grains
+
+    assert see("2026-03-30") == ["day", "week", "month", "quarter"]  # a Monday
+    assert see("2026-03-30") == []
+    assert see("2026-04-02") == ["day", "month", "quarter"]  # same ISO week, new month and quarter
+    assert see("2026-04-05") == ["day"]  # Sunday of that week
+    assert see("2026-04-06") == ["day", "week"]
+    assert see("2026-03-01") == ["day", "week"]  # out of order: March and Q1 were already seen

@@ -296,6 +296,12 @@ async def main() -> None:
     print(f"server RSS after the run: {rss:.0f} MiB")
     errors = {f"{phase.label}/{k}": r.statuses for phase in (empty, middle, big) for k, r in phase.runs.items() if r.errors}
     print(f"errors: {errors or 'none'}")
+    print()
+    print("every run (client-side rate and latencies; 'server' is the app's own Server-Timing):")
+    for phase in (empty, middle, big):
+        print(f"  {phase.persons:,} persons")
+        for run in phase.runs.values():
+            print(f"    {run.line()}  p95 {run.pct(95):.1f} ms")
 
 
 if __name__ == "__main__":

@@ -9,11 +9,14 @@ people. They are NOT registrations: no audit row and no activity event is writte
 monitoring never counts them. National IDs start with "SY" so they can never be mistaken for a real
 card.
 
-The figures the generator aims at (Cambodia, General Population Census 2019 and CSES; rounded):
-households of 4.4 people on average, 29% of people under 15 and 9% aged 60 or over, 95 men per 100
-women, about a quarter of households headed by a woman, 17% of households holding an IDPoor card
-(level 1 about a third of them), 3-4% of people with a disability by the Washington Group cut-off
-(rising steeply with age), a third of people in urban areas where the district is a municipality."""
+What the generator aims at, from rounded national figures (General Population Census 2019 as
+commonly reported; a plausible shape, not an official calibration): households of 4.4 people on
+average, 29% of people under 15 and 9% aged 60 or over, 95 men per 100 women, about a quarter of
+households headed by a woman, 15-20% of households holding an IDPoor card (a third of them level 1),
+3-4% of people with a disability by the Washington Group cut-off (rising steeply with age), pregnancy
+among women of 15-45, school enrolment falling with age, informal work for most, NSSF-covered formal
+work for about one worker in eight, job-seekers, retirees; urban households in provincial towns
+(and a few in district centres). tests/test_synthetic.py checks these shapes."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import JSON, String, Uuid, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.context import request_id_var
@@ -145,8 +146,11 @@ class _Row:
     adapter: SchemeAdapter
     determination: Determination
     member_index: int | None
+    _columns: dict[str, Any] | None = None
 
     def columns(self) -> dict[str, Any]:
+        if self._columns is not None:
+            return self._columns
         d = self.determination
         columns = {
             "person_id": d.person_id, "scheme_code": d.scheme_code, "scheme_name": self.adapter.metadata.name,
@@ -155,6 +159,7 @@ class _Row:
             "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
         }
         columns["fingerprint"] = d.fingerprint or fingerprint(d)
+        self._columns = columns
         return columns
 
 
@@ -255,9 +260,8 @@ _SCREENINGS = Screening.__table__
 async def screen_household(session: AsyncSession, actor: Principal, registry: SchemeRegistry, household_id: uuid.UUID,
                            schemes: list[str] | None) -> ScreeningRead:
     on = clock.today()
-    household = await load_household(session, actor, household_id)
     adapters = select_schemes(registry, schemes, on)
-    office_code, purposes = await _office_and_consent(session, household)
+    household, office_code, purposes = await _load_for_screening(session, actor, household_id)
     members = list(household.members)
     request = build_request(household, members, frozenset(purposes or ()), on)
     # Partners are called first; what needs no partner is stored while they answer, so a screening
@@ -269,6 +273,9 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
         facts=_facts_used(request, adapters), request_id=request_id_var.get(),
     )
     session.add(screening)
+    audit.record(session, actor, action="screen", entity_type="screening", entity_id=screening.id, office_id=household.office_id,
+                 details={"household_id": str(household.id), "schemes": screening.schemes,
+                          "members": [str(m.id) for m in members]})
     try:
         await session.flush()
         head = head_of(household)
@@ -285,9 +292,6 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     completed = {"screening": activity.pseudonym("screening", screening.id), "schemes": len(adapters),
                  "determinations": len(rows), "eligible": outcomes.count(Outcome.eligible)}
     await _store(session, screening, household, by_id, head, office_code, remote, on, completed=completed)
-    audit.record(session, actor, action="screen", entity_type="screening", entity_id=screening.id, office_id=household.office_id,
-                 details={"household_id": str(household.id), "schemes": screening.schemes,
-                          "members": [str(m.id) for m in members]})
     return ScreeningRead(
         id=screening.id, household_id=household.id, screened_at=screening.screened_at, screened_by=actor.id, trigger="clerk",
         as_of=on, schemes=screening.schemes, counts=_counts(o.value for o in outcomes),
@@ -313,13 +317,21 @@ async def _store(session: AsyncSession, screening: Screening, household: Househo
         await session.execute(_EVENTS.insert(), collector.rows)
 
 
-async def _office_and_consent(session: AsyncSession, household: Household) -> tuple[str, list[str] | None]:
-    """The office's code and the consent in force (newest record, as households.current_consent), in
-    one round trip: a screening is mostly waiting on the database."""
-    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == household.id)
+async def _load_for_screening(session: AsyncSession, actor: Principal,
+                              household_id: uuid.UUID) -> tuple[Household, str, list[str] | None]:
+    """The household with its members (if the caller's office may see it), its office's code and the
+    consent in force (the newest record, as households.current_consent) in two round trips: partners
+    are called only once this is known, so every round trip here adds to a screening's latency."""
+    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == Household.id)
                .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
-    row = (await session.execute(select(Office.code, consent).where(Office.id == household.office_id))).one()
-    return row[0], row[1]
+    query = (select(Household, Office.code, consent).join(Office, Office.id == Household.office_id)
+             .options(selectinload(Household.members)).where(Household.id == household_id))
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    row = (await session.execute(query)).one_or_none()
+    if row is None:
+        raise NotFound("No such household.")
+    return row[0], row[1], row[2]
 
 
 async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,

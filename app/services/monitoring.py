@@ -393,13 +393,16 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
             accepted[result.id] = result
 
     store = await Store.open(session)
-    # One office's batches are applied one at a time: its subjects and open items are its own, so their
-    # read-modify-write needs no other lock (PostgreSQL; SQLite has a single writer anyway).
-    await store.lock(_lock_key(actor.office_code or ""))
-    new_ids = await store.insert_events(list(accepted.values()), now) if accepted else set()
+    # In id order, so that two batches holding the same events (a replay beside the relay) wait for each
+    # other instead of deadlocking; the one that stored an event first counts it.
+    new_ids = await store.insert_events(sorted(accepted.values(), key=lambda e: e.id), now) if accepted else set()
     new = [e for e in accepted.values() if e.id in new_ids]
-    await apply(session, [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
-                          for e in sorted(new, key=lambda e: e.occurred_at)], store=store)
+    facts = [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
+             for e in sorted(new, key=lambda e: e.occurred_at)]
+    # From here one office's batches are applied one at a time: its subjects and open items are its own,
+    # so their read-modify-write needs no other lock (PostgreSQL; SQLite has a single writer anyway).
+    await store.lock(_lock_key(actor.office_code or ""))
+    await apply(session, facts, store=store)
     duplicates = len(accepted) - len(new) + in_batch_duplicates
     await _record_sync(session, actor.office_code or "", now, new, duplicates, len(rejected))
     return IngestResult(accepted=len(new), duplicates=duplicates, rejected=rejected)

@@ -304,7 +304,7 @@ async def _store(session: AsyncSession, screening: Screening, household: Househo
     """Determinations and one activity event each (plus, last, screening.completed), in two multi-row INSERTs."""
     columns = [r.columns() for r in rows]
     if columns:
-        await session.execute(_DETERMINATIONS.insert(), [
+        await bulk_insert(session, _DETERMINATIONS, [
             c | {"screening_id": screening.id, "household_id": household.id, "screened_at": screening.screened_at}
             for c in columns])
     collector = _Collector()
@@ -313,8 +313,7 @@ async def _store(session: AsyncSession, screening: Screening, household: Househo
     if completed is not None:
         activity.emit(collector, "screening.completed", office_code=office_code, household_id=household.id,
                       dimensions=activity.household_dimensions(household, on, head), **completed)
-    if collector.rows:
-        await session.execute(_EVENTS.insert(), collector.rows)
+    await bulk_insert(session, _EVENTS, collector.rows)
 
 
 async def _load_for_screening(session: AsyncSession, actor: Principal,

@@ -78,6 +78,7 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--office", choices=["sqlite", "postgres"], default="postgres")
+    parser.add_argument("--central-workers", type=int, default=1, help="uvicorn workers of the central server")
     args = parser.parse_args()
 
     office = offices(1)[0]
@@ -92,7 +93,7 @@ async def main() -> None:
         credentials = (await register_offices(central_url, [(office.code, office.province)]))[office.code]
         filled = await fill_outbox(office_url, events)
         print(f"office outbox ({args.office}): {args.events:,} unsent events written in {filled:.1f} s")
-        with harness.server(central_url, GUICHET_ROLE="central") as (base, _pid):
+        with harness.server(central_url, workers=args.central_workers, GUICHET_ROLE="central") as (base, _pid):
             env = {**os.environ, "GUICHET_ROLE": "office", "GUICHET_DATABASE_URL": office_url, "GUICHET_CENTRAL_URL": base,
                    "GUICHET_VAR_DIR": scratch.name, "GUICHET_SECRET_KEY": "office-" + "s" * 40,
                    "GUICHET_PSEUDONYM_KEY": "office-pseudonyms", "GUICHET_LOG_LEVEL": "WARNING",
@@ -106,7 +107,8 @@ async def main() -> None:
         left = await count(office_url, "SELECT count(*) FROM activity_event WHERE sent_at IS NULL")
         stored = await count(central_url, "SELECT count(*) FROM monitoring_event") - args.events  # minus the floor's rows
         scratch.cleanup()
-    print(f"\n{relay.stdout.strip()}; {left} left unsent at the office; central stored {stored:,}")
+    print(f"\n{relay.stdout.strip()}; {left} left unsent at the office ({args.office}); central stored {stored:,} "
+          f"(PostgreSQL, {args.central_workers} worker(s))")
     print(f"  drain   {drained:6.1f} s  {args.events / drained:8,.0f} events/s  (relay process start to exit; goal < 30 s)")
     print(f"  floor   {floor_seconds:6.1f} s  {args.events / floor_seconds:8,.0f} events/s  (same batches posted to the "
           f"floor endpoint by one client)")

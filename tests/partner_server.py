@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import socket
+import time
 from collections import deque
 from typing import Any
 
@@ -55,6 +56,11 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
                     "Answer 200 with one determination per reference. Guichet retries connection errors, 429 and "
                     "502-504 (at most twice, same transaction_id); anything else is an error for this scheme only.",
     )
+    @app.middleware("http")
+    async def arrival(request: Request, call_next):
+        request.scope.setdefault("state", {})["arrived"] = time.perf_counter()
+        return await call_next(request)
+
     app.state.script = deque()  # per request: {"status": 503}, {"delay": 2.0}, {"malformed": True}, {"hang": True}
     app.state.received = []  # (headers, body) of every request, for the tests
     app.state.delay = delay_seconds
@@ -74,8 +80,8 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
         if step.get("hang"):
             await asyncio.sleep(3600)
         delay = step.get("delay", app.state.delay)
-        if delay:
-            await asyncio.sleep(delay)
+        if delay:  # answer `delay` after the request arrived, its own parsing included
+            await asyncio.sleep(max(0.0, delay - (time.perf_counter() - request.scope["state"]["arrived"])))
         if "status" in step:
             headers = {"Retry-After": str(step["retry_after"])} if "retry_after" in step else None
             return JSONResponse({"errors": [{"code": "err.service.unavailable", "message": "try later"}]},

@@ -351,7 +351,7 @@ def seed_demo() -> None:
 
     async def work():
         async with transaction(current) as session:
-            return await demo.seed(session, logins)
+            return await demo.seed(session, logins, with_households=current.serves_office)
 
     summary = run(work)
     logins_file.parent.mkdir(parents=True, exist_ok=True)

@@ -182,6 +182,7 @@ class GrievanceStatusChanged(EventPayload):
     days_open: Days
     overdue: bool
     upheld: bool | None = Field(default=None, description="For an appeal that is resolved: was it upheld?")
+    appeal_scheme: SchemeCode | None = Field(default=None, description="For an appeal: the scheme whose decision it contests.")
 
 
 # (type, schema_version) -> payload model

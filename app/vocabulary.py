@@ -13,7 +13,8 @@ class Role(StrEnum):
     relay = "relay"  # an office's relay posting activity events to central (service account, one office)
 
 
-OFFICE_ROLES = frozenset({Role.supervisor, Role.clerk})
+# Accounts that belong to one office: its staff, and its relay posting to central.
+OFFICE_ROLES = frozenset({Role.supervisor, Role.clerk, Role.relay})
 SERVICE_ROLES = frozenset({Role.partner, Role.relay})
 
 
@@ -165,3 +166,47 @@ class BenefitFrequency(StrEnum):
     quarterly = "quarterly"
     yearly = "yearly"
     per_event = "per_event"
+
+
+# ---- case management (docs/case-management.md) -------------------------------------------------------
+
+
+class CaseOutcome(StrEnum):
+    """Why a case was closed (case.closed's outcome)."""
+
+    enrolled = "enrolled"  # at least one application approved
+    referred = "referred"  # served by another agency
+    information_given = "information_given"
+    not_eligible = "not_eligible"
+    withdrawn = "withdrawn"  # the client did not go on
+    no_contact = "no_contact"
+    moved_away = "moved_away"
+    deceased = "deceased"
+    other = "other"
+
+
+class ApplicationRoute(StrEnum):
+    """Who decides an application: a supervisor at the office, or the scheme's agency (partner) over HTTP."""
+
+    office = "office"
+    partner = "partner"
+
+
+class SubmissionState(StrEnum):
+    """Sending an application to a partner scheme."""
+
+    pending = "pending"  # not sent yet (being sent, or to be retried)
+    sent = "sent"  # the partner acknowledged it
+    failed = "failed"  # the last attempt failed; flagged for the clerk to retry
+
+
+class FollowUpStatus(StrEnum):
+    open = "open"
+    completed = "completed"
+    cancelled = "cancelled"
+
+
+class ComplainantKind(StrEnum):
+    person = "person"  # a registered person (by id)
+    named = "named"  # someone not registered: a name and a contact
+    anonymous = "anonymous"

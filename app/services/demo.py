@@ -61,7 +61,8 @@ DEMO_HOUSEHOLDS = [
 ]
 
 
-async def seed(session: AsyncSession, passwords: dict[str, str]) -> str:
+async def seed(session: AsyncSession, passwords: dict[str, str], *, with_households: bool = True) -> str:
+    """with_households=False at a central instance, which holds no personal data."""
     created_locations = await locations.load_demo_gazetteer(session)
     existing_offices = set((await session.execute(select(Office.code))).scalars())
     new_offices = 0
@@ -78,7 +79,7 @@ async def seed(session: AsyncSession, passwords: dict[str, str]) -> str:
             new_users += 1
     office = (await session.execute(select(Office).where(Office.code == "SR-ACH"))).scalar_one()
     new_households = 0
-    if not (await session.execute(select(func.count(Household.id)).where(Household.office_id == office.id))).scalar_one():
+    if with_households and not (await session.execute(select(func.count(Household.id)).where(Household.office_id == office.id))).scalar_one():
         clerk = (await session.execute(select(User).where(User.username == "clerk.ach"))).scalar_one()
         actor = Principal(id=clerk.id, username=clerk.username, role=Role.clerk, office_id=office.id, office_code=office.code,
                           scheme_code=None)

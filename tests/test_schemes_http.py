@@ -192,7 +192,7 @@ async def test_partners_are_called_concurrently():
         started = time.perf_counter()
         results = await run_schemes(adapters, request)
         elapsed = time.perf_counter() - started
-        assert 0.2 <= elapsed < 0.3, elapsed  # not 0.4: the two partners wait together
+        assert 0.2 <= elapsed < 0.35, elapsed  # sequential calls would take 0.4 s or more
         assert [d.outcome for a, ds in results if a.metadata.code == "KH-P1" for d in ds] == [Outcome.eligible, Outcome.eligible]
         assert len(results) == 10
         # Each partner call has its own transaction id.

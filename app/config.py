@@ -4,9 +4,12 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from app.vocabulary import GrievanceCategory
 
 
 class Environment(StrEnum):
@@ -18,6 +21,40 @@ class InstanceRole(StrEnum):
     office = "office"
     central = "central"
     standalone = "standalone"
+
+
+class ReferralAgency(BaseModel):
+    """An agency or service a case can be referred to. A partner account acts for the agency when its
+    scheme_code is the agency's code (any case) or one of `partners` (docs/case-management.md)."""
+
+    name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    services: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$")], Annotated[str, StringConstraints(max_length=200)]]
+    partners: list[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")]] = []
+
+
+# Days to answer a grievance, per category, at each level (an escalation starts the count again).
+DEFAULT_GRIEVANCE_SLA_DAYS = {
+    GrievanceCategory.exclusion_error: 30,
+    GrievanceCategory.payment: 15,
+    GrievanceCategory.staff_conduct: 30,
+    GrievanceCategory.data_correction: 15,
+    GrievanceCategory.appeal: 30,
+    GrievanceCategory.other: 30,
+}
+
+DEFAULT_REFERRAL_AGENCIES = {
+    "nea": ReferralAgency(name="National Employment Agency (MLVT)", partners=["KH-NEA-JOB"], services={
+        "job_counselling": "Job counselling", "vocational_training": "Vocational training", "job_placement": "Job placement"}),
+    "health_centre": ReferralAgency(name="Health centre (MoH)", services={
+        "consultation": "Consultation", "antenatal_care": "Antenatal care", "vaccination": "Vaccination"}),
+    "mosvy": ReferralAgency(name="Social welfare office (MoSVY)", services={
+        "disability_identification": "Disability identification", "social_work": "Social work support"}),
+    "nssf": ReferralAgency(name="National Social Security Fund", partners=["KH-NSSF-HC", "KH-NSSF-PEN"], services={
+        "registration": "Registration", "benefit_claim": "Benefit claim"}),
+    "idpoor": ReferralAgency(name="Commune IDPoor on-demand assessment (MoP)", services={
+        "assessment": "On-demand IDPoor assessment"}),
+    "school": ReferralAgency(name="School (MoEYS)", services={"enrolment": "Enrolment", "scholarship": "Scholarship"}),
+}
 
 
 class Settings(BaseSettings):
@@ -60,6 +97,23 @@ class Settings(BaseSettings):
     # JSON, e.g. GUICHET_PARTNER_TOKENS='{"KH-NEA-MATCH": "..."}'.
     partner_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     partner_urls: dict[str, str] = Field(default_factory=dict)
+    # Case management (docs/case-management.md).
+    default_service_level_days: int = Field(default=30, ge=1, le=3650,
+                                            description="Days to decide an application when its scheme does not say.")
+    grievance_sla_days: dict[GrievanceCategory, Annotated[int, Field(ge=1, le=3650)]] = Field(
+        default_factory=lambda: dict(DEFAULT_GRIEVANCE_SLA_DAYS),
+        description="Days to answer a grievance per category, e.g. GUICHET_GRIEVANCE_SLA_DAYS='{\"payment\": 10}'.")
+    grievance_max_level: int = Field(default=3, ge=1, le=5, description="Office (1), then each escalation one level up.")
+    appeal_window_days: int = Field(default=90, ge=1, le=3650, description="Days after a decision to appeal against it.")
+    referral_expiry_days: int = Field(default=30, ge=0, le=3650,
+                                      description="An open referral expires this many days after its due date.")
+    referral_agencies: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$")], ReferralAgency] = Field(
+        default_factory=lambda: dict(DEFAULT_REFERRAL_AGENCIES))
+
+    @field_validator("grievance_sla_days", mode="after")
+    @classmethod
+    def _every_category_has_a_deadline(cls, days: dict) -> dict:
+        return DEFAULT_GRIEVANCE_SLA_DAYS | days
 
     @model_validator(mode="after")
     def _fill_development_defaults(self) -> "Settings":

@@ -12,7 +12,24 @@ from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.logs import configure_logging
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from app.routers import audit, auth, households, meta, monitoring, persons, registry, schemes, screenings, sync
+from app.routers import (
+    applications,
+    audit,
+    auth,
+    cases,
+    follow_ups,
+    grievances,
+    households,
+    meta,
+    monitoring,
+    partner,
+    persons,
+    referrals,
+    registry,
+    schemes,
+    screenings,
+    sync,
+)
 from app.schemas.common import Problem
 from app.schemes import load_registry
 from app.services import activity, relay
@@ -22,7 +39,8 @@ MAX_BODY_BYTES = 1024 * 1024
 # Routes by instance role (GUICHET_ROLE): an office holds personal data and relays its activity events;
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
 COMMON_ROUTERS = (meta, auth, registry, audit)
-OFFICE_ROUTERS = (households, persons, schemes, screenings, sync)
+OFFICE_ROUTERS = (households, persons, schemes, screenings, sync, cases, applications, referrals, follow_ups, grievances,
+                  partner)
 CENTRAL_ROUTERS = (monitoring,)
 
 

@@ -4,6 +4,16 @@ from app.models.activity import ActivityEvent
 from app.models.audit import AuditEvent
 from app.models.base import Base
 from app.models.bench import BenchProbe
+from app.models.case import (
+    Application,
+    Case,
+    CaseEvent,
+    CaseNote,
+    FollowUp,
+    Grievance,
+    ReferenceCounter,
+    Referral,
+)
 from app.models.household import ConsentRecord, Household, Person
 from app.models.idempotency import IdempotencyKey
 from app.models.location import Location
@@ -25,10 +35,16 @@ from app.models.user import LoginThrottle, User
 
 __all__ = [
     "ActivityEvent",
+    "Application",
     "AuditEvent",
     "Base",
     "BenchProbe",
+    "Case",
+    "CaseEvent",
+    "CaseNote",
     "ConsentRecord",
+    "FollowUp",
+    "Grievance",
     "Household",
     "IdempotencyKey",
     "Location",
@@ -44,6 +60,8 @@ __all__ = [
     "LoginThrottle",
     "Office",
     "Person",
+    "ReferenceCounter",
+    "Referral",
     "RelayStatus",
     "Screening",
     "ScreeningDetermination",

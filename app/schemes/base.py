@@ -171,7 +171,9 @@ class SubmissionRequest:
     scheme_code: str
     subject: Subject
     household_facts: dict[str, Any]
-    transaction_id: str
+    transaction_id: str  # the same on every attempt for one application, so a partner can deduplicate
+    reference: str | None = None  # the number on the client's receipt
+    submitted_on: date | None = None
 
 
 @dataclass(slots=True)

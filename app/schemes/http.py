@@ -30,6 +30,8 @@ from app.schemes.base import (
     SchemeLevel,
     SchemeMetadata,
     SchemeVersion,
+    SubmissionRequest,
+    SubmissionResult,
 )
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.facts import fact_spec, is_person_fact, jsonable
@@ -98,6 +100,30 @@ class EligibilityResponse(BaseModel):
     determinations: list[PartnerDetermination] = Field(max_length=1000)
 
 
+class ApplicationSubmission(BaseModel):
+    """An application sent to the partner (the optional `submit` capability)."""
+
+    scheme_code: str
+    transaction_id: str = Field(description="The same on every attempt for one application: deduplicate on it.")
+    application_id: str = Field(description="Guichet's id of the application; the decision is posted to decision_path.")
+    reference: str | None = Field(default=None, description="The reference number on the client's receipt.")
+    submitted_on: str | None = Field(default=None, description="The day the client applied (YYYY-MM-DD).")
+    purpose: Literal["application"] = "application"
+    consent: dict[str, Any]
+    level: SchemeLevel
+    household: PartnerHousehold
+    subject: PartnerSubject | None = Field(description="The applicant's facts; null for a household-level scheme.")
+    decision_path: str = Field(description="Where the decision goes, on the office's Guichet: POST with a partner token.")
+
+
+class SubmissionAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    transaction_id: str
+    accepted: bool = True
+    partner_reference: str | None = Field(default=None, max_length=100)
+    message: str | None = Field(default=None, max_length=500)
+
+
 class PartnerFailure(Exception):
     def __init__(self, reason: str, message: str, status: int | None = None):
         super().__init__(message)
@@ -113,9 +139,11 @@ class HttpAdapter:
     adapter_type = "http"
 
     def __init__(self, metadata: SchemeMetadata, *, url: str, needs: tuple[str, ...], token: str | None,
-                 timeout: httpx.Timeout, overall_seconds: float, backoff_seconds: float, breaker: CircuitBreaker):
+                 timeout: httpx.Timeout, overall_seconds: float, backoff_seconds: float, breaker: CircuitBreaker,
+                 submit_url: str | None = None):
         self._metadata = metadata
         self.url = url
+        self.submit_url = submit_url or url.rsplit("/", 1)[0] + "/applications"
         self.needs = needs
         self.token = token
         self.timeout = timeout
@@ -222,7 +250,7 @@ class HttpAdapter:
                       for s in (subjects if self._metadata.level is SchemeLevel.person else [])],
         ).model_dump(mode="json")
 
-    async def _send(self, body: dict[str, Any], transaction_id: str) -> tuple[httpx.Response, int]:
+    async def _send(self, body: dict[str, Any], transaction_id: str, url: str | None = None) -> tuple[httpx.Response, int]:
         headers = {"X-Request-ID": transaction_id, "Idempotency-Key": transaction_id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
@@ -231,7 +259,7 @@ class HttpAdapter:
         while True:
             attempt += 1
             try:
-                response = await client.post(self.url, json=body, headers=headers)
+                response = await client.post(url or self.url, json=body, headers=headers)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.RemoteProtocolError) as exc:
                 if attempt > MAX_RETRIES:
                     raise PartnerFailure("connect", "the partner cannot be reached.") from exc
@@ -288,13 +316,81 @@ class HttpAdapter:
                              missing_facts=list(answer.missing_facts) if outcome is Outcome.needs_information else [],
                              benefit=benefit, provenance=provenance | {"partner_outcome": answer.outcome})
 
+    # ---- applications (the optional submit capability of SubmittingAdapter) ------------------------------
+
+    async def submit(self, request: SubmissionRequest) -> SubmissionResult:
+        """Send an application, with the same minimised facts, timeouts, retries and breaker as a check.
+        Never raises: a failure says whether trying again later may help (`retryable`)."""
+        agency = self._metadata.agency
+        if not self.breaker.allow():
+            self._note(None, "error", "circuit open")
+            return SubmissionResult(False, message=f"{agency} has failed repeatedly; calls resume in "
+                                    f"{self.breaker.retry_in():.0f} s.", retryable=True, provenance={"error": "circuit_open"})
+        body = self._submission_body(request)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.overall_seconds):
+                response, attempts = await self._send(body, request.transaction_id, url=self.submit_url)
+        except PartnerFailure as failure:
+            return self._submission_failed(failure, started)
+        except TimeoutError:
+            return self._submission_failed(PartnerFailure("timeout", f"{agency} did not answer within {self.overall_seconds:g} s."),
+                                           started)
+        latency = (time.perf_counter() - started) * 1000
+        status = response.status_code
+        provenance = {"transaction_id": request.transaction_id, "http_status": status, "latency_ms": round(latency, 1),
+                      "attempts": attempts}
+        if status in (200, 201, 202):
+            try:
+                answer = SubmissionAnswer.model_validate_json(response.content)
+            except ValidationError:
+                answer = None
+            if answer is None or answer.transaction_id != request.transaction_id:
+                return self._submission_failed(PartnerFailure("malformed", "the partner's answer is not in the agreed format.",
+                                                              status), started)
+            self.breaker.record_success()
+            self._note(latency, "ok", None)
+            return SubmissionResult(answer.accepted, answer.partner_reference, answer.message, retryable=False,
+                                    provenance=provenance)
+        if status in (401, 403) or status >= 500 or status in RETRY_STATUSES:
+            kind = "unauthorised" if status in (401, 403) else f"http_{status}"
+            return self._submission_failed(PartnerFailure(kind, f"the partner answered HTTP {status}.", status), started)
+        # Another 4xx: the partner is up and refuses this application; sending it again will not help.
+        self.breaker.record_success()
+        self._note(latency, "ok", None)
+        return SubmissionResult(False, message=f"{agency} refused the application (HTTP {status}).", retryable=False,
+                                provenance=provenance | {"error": f"http_{status}"})
+
+    def _submission_failed(self, failure: PartnerFailure, started: float) -> SubmissionResult:
+        latency = (time.perf_counter() - started) * 1000
+        self.breaker.record_failure()
+        self._note(latency, "error", failure.reason)
+        logger.warning("partner %s: submission failed: %s", self._metadata.code, failure.reason)
+        return SubmissionResult(False, message=f"Could not send to {self._metadata.agency}: {failure.message}", retryable=True,
+                                provenance={"error": failure.reason, "http_status": failure.status, "latency_ms": round(latency, 1)})
+
+    def _submission_body(self, request: SubmissionRequest) -> dict[str, Any]:
+        person_needs = [n for n in self.needs if is_person_fact(n)]
+        household_needs = [n for n in self.needs if not is_person_fact(n)]
+        subject = None
+        if self._metadata.level is SchemeLevel.person:
+            subject = PartnerSubject(reference_id=request.subject.reference,
+                                     facts=jsonable({n: request.subject.facts.get(n) for n in person_needs}))
+        return ApplicationSubmission(
+            scheme_code=self._metadata.code, transaction_id=request.transaction_id, application_id=str(request.application_id),
+            reference=request.reference, submitted_on=request.submitted_on.isoformat() if request.submitted_on else None,
+            consent={"purposes": [ConsentPurpose.eligibility_sharing.value]}, level=self._metadata.level,
+            household=PartnerHousehold(facts=jsonable({n: request.household_facts.get(n) for n in household_needs})),
+            subject=subject, decision_path=f"/api/v1/partner/applications/{request.application_id}/decision",
+        ).model_dump(mode="json")
+
     @classmethod
     def from_definition(cls, doc: LDict, *, source: str, settings: Any = None) -> HttpAdapter:
         where = _Where(source)
         http = doc.get("http")
         if not isinstance(http, LDict):
             raise where.fail("an http scheme needs an 'http' section (url, needs, timeouts...)", doc, "http" if "http" in doc else None)
-        allowed = {"url", "needs", "timeouts", "backoff_seconds", "circuit"}
+        allowed = {"url", "submit_url", "needs", "timeouts", "backoff_seconds", "circuit"}
         for key in http:
             if key not in allowed:
                 raise where.fail(f"unknown key '{key}' in http (known: {', '.join(sorted(allowed))})", http, key)
@@ -334,10 +430,13 @@ class HttpAdapter:
         url = overrides.get(code) or http.get("url")
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise where.fail("http.url is the partner's eligibility endpoint (http:// or https://)", http, "url")
+        submit_url = http.get("submit_url")
+        if submit_url is not None and (not isinstance(submit_url, str) or not submit_url.startswith(("http://", "https://"))):
+            raise where.fail("http.submit_url is the partner's applications endpoint (http:// or https://)", http, "submit_url")
         tokens = getattr(settings, "partner_tokens", None) or {}
         token = tokens.get(code)
         token = token.get_secret_value() if hasattr(token, "get_secret_value") else token
         return cls(metadata, url=url, needs=tuple(needs), token=token,
                    timeout=httpx.Timeout(connect=seconds["connect"], read=seconds["read"], write=seconds["write"], pool=seconds["pool"]),
                    overall_seconds=seconds["overall"], backoff_seconds=float(backoff),
-                   breaker=CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset)))
+                   breaker=CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset)), submit_url=submit_url)

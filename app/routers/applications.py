@@ -1,0 +1,131 @@
+"""Applications: filing, reading, the receipt, decisions and the office's transitions."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import BackgroundTasks, Query, Request, Response
+from fastapi.responses import HTMLResponse
+
+from app.deps import OfficeUser, SessionDep, SettingsDep, SupervisorUser
+from app.errors import DomainError
+from app.etag import etag
+from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, api_router
+from app.schemas.cases import ApplicationCreate, ApplicationRead, ApplicationUpdate, DecisionCreate, ReceiptRead
+from app.schemas.common import Page
+from app.schemas.screening import SchemeCode
+from app.services import applications
+from app.unit_of_work import Idempotent
+from app.vocabulary import ApplicationStatus, SubmissionState
+
+router = api_router(tags=["applications"])
+
+
+@router.post("/cases/{case_id}/applications", response_model=ApplicationRead, status_code=201, dependencies=[Idempotent],
+             responses=CONFLICT_RESPONSES)
+async def file_application(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser,
+                           case_id: uuid.UUID, body: ApplicationCreate, response: Response,
+                           background: BackgroundTasks) -> ApplicationRead:
+    """File an application to a scheme for a member (person-level scheme) or the household. Where the
+    latest screening found the applicant not_eligible, `against_screening_reason` is required (422
+    without it). A scheme reached over HTTP is then sent to its agency (`submission`), after this
+    answer; any other scheme is decided here by a supervisor."""
+    application = await applications.file_application(session, actor, settings, request.app.state.schemes, case_id, body)
+    if application.submission is not None:
+        background.add_task(applications.send_to_partner, request.app.state.sessionmaker, request.app.state.schemes,
+                            application.id, actor)
+    response.headers["Location"] = f"/api/v1/applications/{application.id}"
+    response.headers["ETag"] = etag(application.version)
+    return application
+
+
+@router.get("/applications", response_model=Page[ApplicationRead])
+async def list_applications(
+    session: SessionDep, actor: OfficeUser, status: ApplicationStatus | None = None, scheme_code: SchemeCode | None = None,
+    overdue: Annotated[bool | None, Query(description="Undecided past the scheme's service-level days.")] = None,
+    case_id: uuid.UUID | None = None, household_id: uuid.UUID | None = None,
+    submission: Annotated[SubmissionState | None, Query(description="failed: flagged for the clerk to send again.")] = None,
+    limit: Limit = 50, offset: Offset = 0,
+) -> Page[ApplicationRead]:
+    items, total = await applications.list_applications(
+        session, actor, status=status, scheme_code=scheme_code, overdue=overdue, case_id=case_id, household_id=household_id,
+        submission=submission, limit=limit, offset=offset)
+    return Page(items=items, total=total, limit=limit, offset=offset)
+
+
+@router.get("/applications/{application_id}", response_model=ApplicationRead)
+async def get_application(session: SessionDep, actor: OfficeUser, application_id: uuid.UUID, response: Response) -> ApplicationRead:
+    application = await applications.get_application(session, actor, application_id)
+    response.headers["ETag"] = etag(application.version)
+    return application
+
+
+@router.patch("/applications/{application_id}", response_model=ApplicationRead, responses=PATCH_RESPONSES | CONFLICT_RESPONSES)
+async def change_status(session: SessionDep, actor: OfficeUser, application_id: uuid.UUID, body: ApplicationUpdate,
+                        response: Response, if_match: IfMatch = None) -> ApplicationRead:
+    """submitted -> pending_information (say what is needed) -> submitted; the applicant withdraws. An
+    illegal transition answers 409 naming the allowed ones."""
+    application = await applications.change_status(session, actor, application_id, body, if_match)
+    response.headers["ETag"] = etag(application.version)
+    return application
+
+
+@router.post("/applications/{application_id}/decision", response_model=ApplicationRead, dependencies=[Idempotent],
+             responses=PATCH_RESPONSES | CONFLICT_RESPONSES)
+async def decide(session: SessionDep, actor: SupervisorUser, application_id: uuid.UUID, body: DecisionCreate,
+                 response: Response, if_match: IfMatch = None) -> ApplicationRead:
+    """A supervisor approves (optionally with the benefit) or rejects (with a reason code and the reasons
+    in writing) an application of a scheme decided at the office. Needs If-Match."""
+    application = await applications.decide(session, actor, application_id, body, if_match)
+    response.headers["ETag"] = etag(application.version)
+    return application
+
+
+@router.post("/applications/{application_id}/submission", response_model=ApplicationRead, status_code=202,
+             dependencies=[Idempotent], responses=CONFLICT_RESPONSES)
+async def send_again(request: Request, session: SessionDep, actor: OfficeUser, application_id: uuid.UUID, response: Response,
+                     background: BackgroundTasks) -> ApplicationRead:
+    """Send a flagged (failed) submission to the partner again; the answer comes before the attempt ends."""
+    application = await applications.request_resend(session, actor, application_id)
+    background.add_task(applications.send_to_partner, request.app.state.sessionmaker, request.app.state.schemes,
+                        application.id, actor)
+    response.headers["ETag"] = etag(application.version)
+    return application
+
+
+def _wanted_media(accept: str | None) -> str | None:
+    """json or html by the Accept header's preferences (JSON when it does not say); None when neither."""
+    if not accept or not accept.strip():
+        return "json"
+    best: dict[str, float] = {"json": 0.0, "html": 0.0}
+    for part in accept.split(",")[:50]:
+        media, *params = (p.strip() for p in part.split(";"))
+        quality = 1.0
+        for param in params:
+            if param.startswith("q="):
+                try:
+                    quality = max(0.0, min(1.0, float(param[2:])))
+                except ValueError:
+                    quality = 0.0
+        media = media.lower()
+        for kind, names in (("json", ("application/json", "application/*", "*/*")), ("html", ("text/html", "text/*", "*/*"))):
+            if media in names:
+                # An exact media type outranks a wildcard of the same quality.
+                best[kind] = max(best[kind], quality + (0.001 if media in ("application/json", "text/html") else 0))
+    kind = max(best, key=lambda k: (best[k], k == "json"))
+    return kind if best[kind] > 0 else None
+
+
+@router.get("/applications/{application_id}/receipt", response_model=ReceiptRead,
+            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
+                             "description": "The receipt as JSON, or as a printable page with Accept: text/html"},
+                       406: {"description": "Neither JSON nor HTML is acceptable"}})
+async def receipt(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser, application_id: uuid.UUID):
+    """The client's proof of application: reference number, scheme, date, office and what happens next.
+    JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
+    wanted = _wanted_media(request.headers.get("accept"))
+    if wanted is None:
+        raise DomainError("The receipt is available as application/json or text/html.", slug="not-acceptable")
+    found = await applications.receipt(session, actor, settings, application_id)
+    if wanted == "html":
+        return HTMLResponse(applications.render_receipt(found), headers={"Vary": "Accept"})
+    return Response(found.model_dump_json(), media_type="application/json", headers={"Vary": "Accept"})

@@ -1,0 +1,224 @@
+"""Grievances and appeals (R202 para. 7: impartial, transparent, simple, rapid, accessible, free).
+
+received -> in_review -> resolved | escalated | rejected; escalated -> in_review at the next level.
+Each category has its answer deadline in days (GUICHET_GRIEVANCE_SLA_DAYS), counted again from each
+escalation. An appeal contests a decided application within GUICHET_APPEAL_WINDOW_DAYS of its
+decision; it is resolved (upheld or not) or rejected by a supervisor who did not take the decision."""
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app import clock
+from app.deps import Principal
+from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.etag import check_if_match
+from app.models import Application, Case, Grievance, Office
+from app.schemas.cases import ComplainantRead, GrievanceCreate, GrievanceRead, GrievanceUpdate
+from app.services import activity, audit
+from app.services.cases import (
+    OPEN_GRIEVANCE,
+    illegal_transition,
+    load_case,
+    local_date,
+    may_read_confidential,
+    next_reference,
+    office_of,
+    record,
+    reopen_for,
+    subject_dimensions,
+)
+from app.services.persons import load_person
+from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus
+
+TRANSITIONS: dict[str, set[str]] = {
+    GrievanceStatus.received: {GrievanceStatus.in_review},
+    GrievanceStatus.in_review: {GrievanceStatus.resolved, GrievanceStatus.escalated, GrievanceStatus.rejected},
+    GrievanceStatus.escalated: {GrievanceStatus.in_review},
+    GrievanceStatus.resolved: set(),
+    GrievanceStatus.rejected: set(),
+}
+CLOSING = (GrievanceStatus.resolved, GrievanceStatus.rejected)
+
+
+def is_overdue(grievance: Grievance) -> bool:
+    return grievance.status in OPEN_GRIEVANCE and clock.today() > grievance.sla_due_date
+
+
+async def grievance_read(session: AsyncSession, grievance: Grievance) -> GrievanceRead:
+    office = await office_of(session, grievance.office_id)
+    application_reference = None
+    if grievance.application_id is not None:
+        application_reference = (await session.get(Application, grievance.application_id)).reference
+    return GrievanceRead(
+        id=grievance.id, version=grievance.version, reference=grievance.reference, office_code=office.code,
+        case_id=grievance.case_id, category=grievance.category, channel=grievance.channel,
+        complainant=ComplainantRead(kind=grievance.complainant_kind, person_id=grievance.person_id,
+                                    name=grievance.complainant_name, contact=grievance.complainant_contact),
+        description=grievance.description, application_id=grievance.application_id,
+        application_reference=application_reference, status=grievance.status, level=grievance.level,
+        sla_due_date=grievance.sla_due_date, overdue=is_overdue(grievance), received_at=grievance.received_at,
+        received_by=grievance.received_by, resolution=grievance.resolution, upheld=grievance.upheld,
+        closed_at=grievance.closed_at)
+
+
+async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> Grievance:
+    query = select(Grievance).where(Grievance.id == grievance_id)
+    if actor.office_scope is not None:
+        query = query.where(Grievance.office_id == actor.office_scope)
+    grievance = (await session.execute(query)).scalar_one_or_none()
+    if grievance is None:
+        raise NotFound("No such grievance.")
+    return grievance
+
+
+async def _dimensions(session: AsyncSession, grievance: Grievance) -> dict[str, Any]:
+    """A registered complainant's breakdowns; otherwise the office's place only (nothing about who)."""
+    if grievance.household_id is not None:
+        return await subject_dimensions(session, grievance.household_id, grievance.person_id)
+    location = (await session.get(Office, grievance.office_id)).location_code
+    return {"province": location[:2], "district": location[:4] if len(location) >= 4 else None}
+
+
+async def lodge(session: AsyncSession, actor: Principal, settings, body: GrievanceCreate) -> GrievanceRead:
+    complainant = body.complainant
+    person = None
+    if complainant.kind is ComplainantKind.person:
+        person = await load_person(session, actor, complainant.person_id)
+    application = None
+    case: Case | None = None
+    if body.application_id is not None:
+        application = (await session.execute(_scoped(select(Application).where(Application.id == body.application_id),
+                                                      Application, actor))).scalar_one_or_none()
+        if application is None:
+            raise NotFound("No such application.")
+        if application.status not in (ApplicationStatus.approved, ApplicationStatus.rejected):
+            raise Conflict(f"Only a decided application can be appealed; {application.reference} is {application.status}.",
+                           current_status=application.status)
+        last_day = local_date(application.decided_at) + timedelta(days=settings.appeal_window_days)
+        if clock.today() > last_day:
+            raise Conflict(f"The appeal window ({settings.appeal_window_days} days) against {application.reference} "
+                           f"closed on {last_day}.", appeal_window_closed_on=last_day.isoformat())
+        if person is not None and person.household_id != application.household_id:
+            raise InvalidInput("The appellant is not a member of the applicant's household.", field="#/complainant/person_id")
+        case = await load_case(session, actor, application.case_id)
+    elif body.case_id is not None:
+        case = await load_case(session, actor, body.case_id)
+    office_id = (case.office_id if case else person.office_id if person else actor.office_id)
+    if office_id is None:
+        raise InvalidInput("Name the case (case_id) or the registered complainant: it says which office answers.",
+                           field="#/case_id")
+    office = await office_of(session, office_id)
+    now = clock.now()
+    today = local_date(now)
+    sla_due = today + timedelta(days=settings.grievance_sla_days[body.category])
+    grievance = Grievance(
+        reference=await next_reference(session, office, "G", today), office_id=office_id, case_id=case.id if case else None,
+        category=body.category, channel=body.channel, complainant_kind=complainant.kind,
+        person_id=person.id if person else None, household_id=person.household_id if person else None,
+        complainant_name=complainant.name, complainant_contact=complainant.contact, description=body.description,
+        application_id=application.id if application else None, status=GrievanceStatus.received, level=1,
+        sla_due_date=sla_due, received_at=now, received_by=actor.id)
+    session.add(grievance)
+    await session.flush()
+    if case is not None:
+        await reopen_for(session, actor, case, f"grievance {grievance.reference}")
+        record(session, case.id, actor, "grievance.opened", "grievance", grievance.id, reference=grievance.reference,
+               category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
+               application_reference=application.reference if application else None)
+    audit.record(session, actor, action="create", entity_type="grievance", entity_id=grievance.id, office_id=office_id,
+                 details={"reference": grievance.reference, "category": body.category, "complainant": complainant.kind})
+    activity.emit(session, "grievance.opened", office_code=office.code, household_id=grievance.household_id,
+                  person_id=grievance.person_id, dimensions=await _dimensions(session, grievance),
+                  grievance=activity.pseudonym("grievance", grievance.id), category=body.category, channel=body.channel,
+                  level=1, sla_due_date=sla_due, appeal_scheme=application.scheme_code if application else None)
+    return await grievance_read(session, grievance)
+
+
+def _scoped(query, model, actor: Principal):
+    return query if actor.office_scope is None else query.where(model.office_id == actor.office_scope)
+
+
+async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> GrievanceRead:
+    grievance = await load_grievance(session, actor, grievance_id)
+    audit.record(session, actor, action="read", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id)
+    return await grievance_read(session, grievance)
+
+
+async def list_grievances(session: AsyncSession, actor: Principal, *, status: GrievanceStatus | None,
+                          category: GrievanceCategory | None, overdue: bool | None, case_id: uuid.UUID | None,
+                          application_id: uuid.UUID | None, limit: int, offset: int) -> tuple[list[GrievanceRead], int]:
+    query = _scoped(select(Grievance), Grievance, actor)
+    for column, value in ((Grievance.status, status), (Grievance.category, category), (Grievance.case_id, case_id),
+                          (Grievance.application_id, application_id)):
+        if value is not None:
+            query = query.where(column == value)
+    if overdue is not None:
+        late = Grievance.status.in_(OPEN_GRIEVANCE) & (Grievance.sla_due_date < clock.today())
+        query = query.where(late if overdue else ~late)
+    total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
+    rows = list((await session.execute(query.order_by(Grievance.sla_due_date, Grievance.id).limit(limit).offset(offset))).scalars())
+    audit.record(session, actor, action="search", entity_type="grievance", entity_id=None, office_id=actor.office_id,
+                 details={"filters": {"status": status, "category": category, "overdue": overdue},
+                          "results": [str(g.id) for g in rows], "total": total})
+    return [await grievance_read(session, g) for g in rows], total
+
+
+async def update(session: AsyncSession, actor: Principal, settings, grievance_id: uuid.UUID, body: GrievanceUpdate,
+                 if_match: str | None) -> GrievanceRead:
+    grievance = await load_grievance(session, actor, grievance_id)
+    check_if_match(if_match, grievance.version)
+    wanted = body.status
+    if wanted is None:
+        if body.note is None:
+            return await grievance_read(session, grievance)
+        if grievance.case_id is not None:
+            record(session, grievance.case_id, actor, "grievance.note", "grievance", grievance.id,
+                   reference=grievance.reference, note=body.note)
+        audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id,
+                     office_id=grievance.office_id, details={"note": True})
+        return await grievance_read(session, grievance)
+    if wanted not in TRANSITIONS[grievance.status]:
+        raise illegal_transition("grievance", grievance.status, wanted, TRANSITIONS[grievance.status])
+    appeal = grievance.category == GrievanceCategory.appeal
+    if appeal and wanted == GrievanceStatus.resolved and body.upheld is None:
+        raise InvalidInput("Say whether the appeal is upheld.", field="#/upheld")
+    if not appeal and body.upheld is not None:
+        raise InvalidInput("Only an appeal is upheld or not.", field="#/upheld")
+    if appeal and wanted in CLOSING:
+        if not may_read_confidential(actor):  # supervisors and admins
+            raise Forbidden("An appeal is decided by a supervisor.")
+        decided_by = (await session.get(Application, grievance.application_id)).decided_by
+        if decided_by == actor.id:
+            raise Forbidden("You took the decision under appeal; another supervisor decides the appeal.")
+    now = clock.now()
+    overdue = local_date(now) > grievance.sla_due_date  # at the level that answers now
+    if wanted == GrievanceStatus.escalated:
+        if grievance.level >= settings.grievance_max_level:
+            raise Conflict(f"The grievance is already at the highest level ({grievance.level}).", level=grievance.level)
+        grievance.level += 1
+        grievance.sla_due_date = local_date(now) + timedelta(days=settings.grievance_sla_days[grievance.category])
+    grievance.status = wanted
+    if wanted in CLOSING:
+        grievance.resolution, grievance.closed_at = body.resolution, now
+        grievance.upheld = body.upheld if appeal and wanted == GrievanceStatus.resolved else None
+    grievance.updated_at = now
+    await session.flush()
+    days_open = max(0, (local_date(now) - local_date(grievance.received_at)).days)
+    if grievance.case_id is not None:
+        record(session, grievance.case_id, actor, "grievance.status_changed", "grievance", grievance.id,
+               reference=grievance.reference, status=wanted, level=grievance.level, resolution=body.resolution,
+               upheld=grievance.upheld, note=body.note, sla_due_date=grievance.sla_due_date.isoformat())
+    audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id,
+                 details={"status": wanted, "level": grievance.level})
+    office = await office_of(session, grievance.office_id)
+    activity.emit(session, "grievance.status_changed", office_code=office.code, household_id=grievance.household_id,
+                  person_id=grievance.person_id, dimensions=await _dimensions(session, grievance),
+                  grievance=activity.pseudonym("grievance", grievance.id), category=grievance.category,
+                  channel=grievance.channel, status=wanted, level=grievance.level, days_open=days_open, overdue=overdue,
+                  upheld=grievance.upheld if appeal and wanted == GrievanceStatus.resolved else None,
+                  appeal_scheme=(await session.get(Application, grievance.application_id)).scheme_code if appeal else None)
+    return await grievance_read(session, grievance)

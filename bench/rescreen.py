@@ -9,8 +9,8 @@ schooling, work), then runs the real command three times:
   2. the same again, rules unchanged: every subject's fingerprint (rules version digest and the facts
      it reads) is compared with its latest determination's; nothing is evaluated or written;
   3. a rules change (the scholarship's attendance threshold 80% -> 70%, from GUICHET_SCHEMES_PATH),
-     `--scheme KH-SCHOLAR`: every member's scholarship determination is made again under the new
-     rules (its reasons quote the new threshold); the summary counts the verdicts that changed.
+     `--scheme KH-SCHOLAR`: every member is evaluated again; the determinations that now say something
+     else (the verdict, or reasons that quote the new threshold) are written.
 The floor is a read-only pass over the same batches (the households and their members, the same
 queries the command makes): the least a re-screen can cost."""
 

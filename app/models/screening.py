@@ -60,6 +60,9 @@ class ScreeningDetermination(Base):
     # Digest of what the determination says (outcome, version, reasons, missing facts, hints, benefit):
     # a re-screen compares it instead of reading every reason back.
     fingerprint: Mapped[str] = mapped_column(String(32))
+    # For rules schemes, a digest of what it was decided from (the rules as written, the facts read):
+    # when it is unchanged a re-screen does not even evaluate the rules again.
+    input_fingerprint: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (
         # "The latest determination for (household or person, scheme)": case management reads it.

@@ -106,7 +106,8 @@ class Determination:
     benefit: Benefit | None = None
     hints: list[str] = field(default_factory=list)  # near misses: "would qualify with an IDPoor card"
     provenance: dict[str, Any] = field(default_factory=dict)  # partner call: transaction id, latency, status
-    fingerprint: str | None = None  # set by adapters that can tell cheaply when a determination would not change
+    # Set by adapters that can tell cheaply that a determination would not change: a digest of its inputs.
+    input_fingerprint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

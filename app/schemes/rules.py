@@ -485,7 +485,7 @@ class RulesVersion:
         self.decide = _compile(self.root)
         self.fact_order = tuple(sorted(self.facts))
 
-    def fingerprint(self, facts: dict[str, Any], language: str) -> str:
+    def input_fingerprint(self, facts: dict[str, Any], language: str) -> str:
         """A digest of everything a determination of this version depends on: the version itself, the
         language, and the values of the facts it reads. Equal fingerprints mean equal determinations,
         so a re-screen can skip evaluating a subject whose facts did not change."""
@@ -540,7 +540,7 @@ class RulesVersion:
         benefit = self.benefit.estimate(facts, params, language) if self.benefit and verdict is True else None
         return Determination(scheme_code=scheme_code, person_id=person_id, outcome=outcome, rules_version=self.info.version,
                              reasons=reasons, missing_facts=list(missing), benefit=benefit, hints=hints,
-                             fingerprint=self.fingerprint(facts, language))
+                             input_fingerprint=self.input_fingerprint(facts, language))
 
 
 def _plain(value: Any) -> Any:
@@ -600,15 +600,15 @@ class RulesAdapter:
         return [version.evaluate(code, s.person_id, s.facts, request.language) for s in request.subjects(self._metadata.level)]
 
     def check_changed(self, request: CheckRequest, known: dict) -> list[Determination]:
-        """Only the determinations that would differ from the `known` fingerprints (by person id, None for
-        the household): unchanged subjects are not evaluated at all (the re-screen's fast path)."""
+        """Only the subjects whose input fingerprint differs from the `known` one (by person id, None for
+        the household) are evaluated: the re-screen's fast path."""
         version = self.version_on(request.as_of)
         if version is None:
             return self.check_now(request)
         code = self._metadata.code
         return [version.evaluate(code, s.person_id, s.facts, request.language)
                 for s in request.subjects(self._metadata.level)
-                if known.get(s.person_id) != version.fingerprint(s.facts, request.language)]
+                if known.get(s.person_id) != version.input_fingerprint(s.facts, request.language)]
 
     def describe(self, language: str = "en") -> dict[str, Any]:
         return {

@@ -158,7 +158,8 @@ class _Row:
             "reasons": [r.as_dict() for r in d.reasons], "missing_facts": list(d.missing_facts), "hints": list(d.hints),
             "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
         }
-        columns["fingerprint"] = d.fingerprint or fingerprint(d)
+        columns["fingerprint"] = fingerprint(d)
+        columns["input_fingerprint"] = d.input_fingerprint
         self._columns = columns
         return columns
 
@@ -456,7 +457,7 @@ class RescreenSummary:
 
 async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict]:
     """The latest stored determination per (household, person, scheme) for a batch of households, as
-    {(household, scheme): {person or None: (outcome, fingerprint)}}: DISTINCT ON per household on
+    {(household, scheme): {person or None: (outcome, fingerprint, input fingerprint)}}: DISTINCT ON per household on
     PostgreSQL, a window function elsewhere."""
     d = ScreeningDetermination
     subject = (d.household_id, d.person_id, d.scheme_code)
@@ -467,20 +468,20 @@ async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], cod
         # large first run they are stale, and a plan that scans the whole table for every batch makes
         # the re-screen quadratic.
         query = text(
-            "SELECT h.id, x.person_id, x.scheme_code, x.outcome, x.fingerprint FROM unnest(:households) AS h(id) "
-            "CROSS JOIN LATERAL (SELECT DISTINCT ON (d.person_id, d.scheme_code) d.person_id, d.scheme_code, d.outcome, "
-            "d.fingerprint FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY(:codes) "
+            "SELECT h.id, x.person_id, x.scheme_code, x.outcome, x.fingerprint, x.input_fingerprint FROM unnest(:households) "
+            "AS h(id) CROSS JOIN LATERAL (SELECT DISTINCT ON (d.person_id, d.scheme_code) d.person_id, d.scheme_code, d.outcome, "
+            "d.fingerprint, d.input_fingerprint FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY(:codes) "
             "ORDER BY d.person_id, d.scheme_code, d.screened_at DESC, d.id DESC) AS x"
         ).bindparams(bindparam("households", value=list(household_ids), type_=ARRAY(Uuid())),
                      bindparam("codes", value=list(codes), type_=ARRAY(String())))
     else:
-        ranked = select(*subject, d.outcome, d.fingerprint,
+        ranked = select(*subject, d.outcome, d.fingerprint, d.input_fingerprint,
                         func.row_number().over(partition_by=subject, order_by=newest).label("rank")).where(*where).subquery()
         query = select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
-                       ranked.c.fingerprint).where(ranked.c.rank == 1)
+                       ranked.c.fingerprint, ranked.c.input_fingerprint).where(ranked.c.rank == 1)
     latest: dict[tuple, dict] = {}
-    for household_id, person_id, scheme_code, outcome, print_ in (await session.execute(query)).all():
-        latest.setdefault((household_id, scheme_code), {})[person_id] = (outcome, print_)
+    for household_id, person_id, scheme_code, outcome, said, inputs in (await session.execute(query)).all():
+        latest.setdefault((household_id, scheme_code), {})[person_id] = (outcome, said, inputs)
     return latest
 
 
@@ -495,9 +496,9 @@ async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -
 async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
                          household_ids: list[uuid.UUID], summary: RescreenSummary, *, run_id: str) -> None:
     """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
-    written only for a household where some determination differs from its latest one, holding just
-    those: a subject whose facts, and whose scheme's rules file, are as they were is not even
-    evaluated (fingerprints), so a second run with unchanged rules writes nothing."""
+    written only for a household where some determination says something else than its latest one
+    (outcome, rules version, reasons, missing facts, hints, benefit), holding just those. A subject
+    whose facts and whose scheme's rules (as written) are as they were is not even evaluated."""
     on = clock.today()
     codes = [a.metadata.code for a in adapters]
     if (await session.connection()).dialect.name == "postgresql":
@@ -522,15 +523,15 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
             results = await run_schemes(adapters, request)
         else:
             # Subjects whose facts and rules are as at their latest determination are not evaluated.
-            results = [(a, a.check_changed(request, {p: fp for p, (_, fp) in latest.get((household.id, a.metadata.code), {}).items()}))
+            results = [(a, a.check_changed(request, {p: known[2] for p, known in latest.get((household.id, a.metadata.code), {}).items()}))
                        if hasattr(a, "check_changed") else (a, a.check_now(request)) for a in adapters]
         changed_rows = []
         for adapter, found in results:
             known = latest.get((household.id, adapter.metadata.code), {})
             for d in found:
                 before = known.get(d.person_id)
-                if before is not None and before[1] == (d.fingerprint or fingerprint(d)):
-                    continue
+                if before is not None and before[1] == fingerprint(d):
+                    continue  # the rules or facts changed, but not what the determination says
                 columns = _Row(adapter, d, None).columns()
                 changed_rows.append(columns)
                 previous = before[0] if before is not None else None

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("benefit", JSON, nullable=True),
         sa.Column("provenance", JSON, nullable=False),
         sa.Column("fingerprint", sa.String(length=32), nullable=False),
+        sa.Column("input_fingerprint", sa.String(length=32), nullable=True),
         sa.ForeignKeyConstraint(["person_id"], ["person.id"], name=op.f("fk_determination_person_id_person")),
         sa.ForeignKeyConstraint(["screening_id"], ["screening.id"], name=op.f("fk_determination_screening_id_screening")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_determination")),

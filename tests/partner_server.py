@@ -1,7 +1,8 @@
 """A reference partner scheme: the other side of Guichet's HTTP adapter contract (docs/partner-contract.md).
 
 It decides a made-up "youth employment programme" (KH-YOUTH-JOBS): a person aged 15 to 30 who is
-unemployed is eligible. Its OpenAPI (GET /openapi.json, /docs) documents the contract. The tests run
+unemployed is eligible. It also takes applications (POST /applications) and, when told where the
+office's Guichet is (`app.state.guichet`), decides them and posts the decision back over HTTP. Its OpenAPI (GET /openapi.json, /docs) documents the contract. The tests run
 it on loopback, in process, and steer it through `app.state.script` (what to do with the next
 requests: fail with a status, answer slowly, send a malformed body, hang). The benchmark runs it as
 a process: `python tests/partner_server.py --port 8123 --delay-ms 200 --token secret`."""
@@ -10,16 +11,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import socket
 import time
 from collections import deque
+from datetime import date
 from typing import Any
 
+import httpx
 import uvicorn
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse, Response
 
-from app.schemes.http import EligibilityRequest, EligibilityResponse, PartnerDetermination, PartnerReason
+from app.schemes.http import (
+    ApplicationSubmission,
+    EligibilityRequest,
+    EligibilityResponse,
+    PartnerDetermination,
+    PartnerReason,
+    SubmissionAnswer,
+)
 
 SCHEME_CODE = "KH-YOUTH-JOBS"
 
@@ -47,6 +58,38 @@ def decide(subject_facts: dict[str, Any], reference_id: str) -> PartnerDetermina
     )
 
 
+def decision_for(submission: ApplicationSubmission) -> dict[str, Any]:
+    """The partner's decision on an application, by the same rule as its eligibility answer: approved with
+    the training stipend, or rejected with its reasons in writing."""
+    verdict = decide(submission.subject.facts if submission.subject else {}, "applicant")
+    if verdict.outcome == "eligible":
+        today = date.today()
+        start = date(today.year + (today.month == 12), today.month % 12 + 1, 1)
+        return {"decision": "approved", "benefit": {"type": "training_stipend", "amount": 150000, "currency": "KHR",
+                                                    "frequency": "monthly", "start_date": start.isoformat()}}
+    failed = [r.message for r in verdict.reasons if r.result != "passed"] or ["The programme's conditions are not met"]
+    return {"decision": "rejected", "reason_code": "youth_conditions_not_met", "reason_text": "; ".join(failed) + "."}
+
+
+async def call_guichet_back(app: FastAPI, submission: ApplicationSubmission) -> None:
+    """Decide, then post the decision to the office's Guichet as the partner's service account: a token by
+    client credentials, the application's ETag, the decision with If-Match and an Idempotency-Key."""
+    guichet = app.state.guichet
+    try:
+        await asyncio.sleep(guichet.get("delay", 0.0))
+        async with httpx.AsyncClient(base_url=guichet["base_url"], timeout=10) as http:
+            token = await http.post("/api/v1/auth/token", data={
+                "grant_type": "client_credentials", "client_id": guichet["client_id"], "client_secret": guichet["client_secret"]})
+            auth = {"Authorization": f"Bearer {token.json()['access_token']}"}
+            current = await http.get(f"/api/v1/partner/applications/{submission.application_id}", headers=auth)
+            answer = await http.post(submission.decision_path, json=decision_for(submission), headers=auth | {
+                "If-Match": current.headers["ETag"], "Idempotency-Key": f"decision-{submission.transaction_id}"})
+            app.state.callbacks.append((answer.status_code, answer.json()))
+    except Exception as exc:  # kept for the test to see
+        logging.getLogger("partner").exception("call back failed")
+        app.state.callbacks.append(("error", repr(exc)))
+
+
 def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: float = 0.0) -> FastAPI:
     app = FastAPI(
         title="Reference partner scheme",
@@ -65,6 +108,13 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
     app.state.received = []  # (headers, body) of every request, for the tests
     app.state.delay = delay_seconds
     app.state.token = token
+    app.state.submissions = []  # (headers, body) of every application received
+    app.state.accepted = {}  # transaction_id -> our reference: a resent application is answered the same
+    # {"base_url", "client_id", "client_secret", "delay"}: decide each new application and post the decision
+    # back to that Guichet; None: only acknowledge.
+    app.state.guichet = None
+    app.state.callbacks = []  # (status, body) of each decision posted back
+    app.state.tasks = set()
 
     @app.post("/eligibility", response_model=EligibilityResponse,
               responses={401: {"description": "Missing or wrong bearer token"},
@@ -98,6 +148,36 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
         answer = EligibilityResponse(transaction_id=body.transaction_id, rules_version="youth-2026",
                                      determinations=determinations)
         return JSONResponse(answer.model_dump(mode="json"))
+
+    @app.post("/applications", status_code=202, response_model=SubmissionAnswer,
+              responses={401: {"description": "Missing or wrong bearer token"},
+                         422: {"description": "Not an application this scheme takes; Guichet does not resend it"},
+                         503: {"description": "Temporarily unavailable; Guichet retries"}})
+    async def applications(request: Request, body: ApplicationSubmission,
+                           authorization: str | None = Header(default=None)) -> Response:
+        """Take an application (acknowledged with our reference), then decide it and post the decision to
+        the office's Guichet at `decision_path`. The same transaction_id again is the same application."""
+        app.state.submissions.append(({"authorization": authorization, "idempotency-key": request.headers.get("idempotency-key")},
+                                      body.model_dump(mode="json")))
+        step = app.state.script.popleft() if app.state.script else {}
+        delay = step.get("delay", app.state.delay)
+        if delay:
+            await asyncio.sleep(delay)
+        if "status" in step:
+            return JSONResponse({"errors": [{"code": "err.request", "message": "refused"}]}, status_code=step["status"])
+        if app.state.token and authorization != f"Bearer {app.state.token}":
+            return JSONResponse({"errors": [{"code": "err.request.unauthorized", "message": "bad token"}]}, status_code=401)
+        if step.get("malformed"):
+            return Response(b'{"accepted": tru', media_type="application/json", status_code=202)
+        known = body.transaction_id in app.state.accepted
+        reference = app.state.accepted.setdefault(body.transaction_id, f"YJ-{len(app.state.accepted) + 1:05d}")
+        if app.state.guichet is not None and not known:
+            task = asyncio.create_task(call_guichet_back(app, body))
+            app.state.tasks.add(task)
+            task.add_done_callback(app.state.tasks.discard)
+        answer = SubmissionAnswer(transaction_id=body.transaction_id, accepted=True, partner_reference=reference,
+                                  message="Received; the decision follows.")
+        return JSONResponse(answer.model_dump(mode="json"), status_code=202)
 
     return app
 

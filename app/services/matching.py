@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from difflib import SequenceMatcher
 
-from sqlalchemy import or_, select, union
+from sqlalchemy import or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
@@ -103,7 +103,9 @@ async def find_candidates(
     # A common family name born in those years is thousands of people in a province; only those of
     # the commune are wanted. The blocks read (key, year, household, id) indexes alone, the commune's
     # households come from the (village, office, id) index, and only the few people left are read in full.
-    blocked = union(*(
+    # UNION ALL: a person found through two keys comes twice and is kept once below; deduplicating the
+    # thousands of block rows in the database would cost more than the few rows left after the commune.
+    blocked = union_all(*(
         select(Person.id, Person.household_id).where(column == key, Person.birth_year.in_(sorted(years)))
         for key, years in sorted(key_years.items()) if years
         for column in (Person.family_key, Person.given_key)
@@ -119,7 +121,7 @@ async def find_candidates(
         query = query.where(Household.office_id == actor.office_scope)
     if exclude_household is not None:
         query = query.where(Person.household_id != exclude_household)
-    rows = (await session.execute(query)).all()
+    rows = list({person.id: (person, village) for person, village in (await session.execute(query)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [

@@ -57,6 +57,8 @@ class CaseUpdate(InputModel):
             raise field_error("closing a case needs its outcome", "outcome")
         if self.outcome is not None and self.status is not CaseStatus.closed:
             raise field_error("an outcome is given when closing (status: closed)", "outcome")
+        if self.outcome_note is not None and self.status is not CaseStatus.closed:
+            raise field_error("an outcome note is given when closing (status: closed)", "outcome_note")
         return self
 
 
@@ -262,8 +264,14 @@ class ReferralCreate(InputModel):
 class ReferralUpdate(InputModel):
     status: Literal[ReferralStatus.accepted, ReferralStatus.completed, ReferralStatus.declined,
                     ReferralStatus.expired] | None = None
-    note: Text1000 | None = None
+    note: Text1000 | None = Field(default=None, description="What the agency said; goes with a change of status.")
     due_date: date | None = Field(default=None, description="A new due date, while the referral is open.")
+
+    @model_validator(mode="after")
+    def _a_note_goes_with_a_status(self) -> "ReferralUpdate":
+        if self.note is not None and self.status is None:
+            raise field_error("a note goes with a change of status", "note")
+        return self
 
 
 class PartnerReferralUpdate(InputModel):

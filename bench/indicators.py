@@ -5,7 +5,7 @@
 1. Builds central's rollups for --events events of --offices offices (25 provinces) over 2026: the
    events come from bench/monitoring_events.py (visits: registrations, screenings of every member for
    every scheme, applications, decisions, referrals, grievances...) and go through the ingest's own
-   rollup code (app.services.monitoring: Fact, Increments, count_subject, the open-item merge), in
+   rollup code (app.services.monitoring: Fact, Counts, count_subject, Increments, the open-item merge), in
    two processes, straight into the tables with COPY (the raw events are not stored: no query reads
    them). Rows of one period that two flushes produced are summed, then the primary key is built.
 2. Starts a central server and times each query shape --repeat times through the HTTP API as a
@@ -45,15 +45,17 @@ async def _build(url: str, provinces: list[str], total_events: int, office_count
     known: dict[tuple[str, str], set[int]] = {}
     items: dict[tuple[str, str], dict] = {}
     stats = {"events": 0, "rows": 0, "items": 0}
-    increments = m.Increments()
+    counts = m.Counts()
 
     async def flush() -> None:
+        increments = m.Increments()
+        increments.add_rows(counts.rows)
+        counts.rows.clear()
         for cuboid, keys in increments.by_cuboid().items():
             await connection.copy_records_to_table(
                 f"staging_{cuboid.lower()}", records=[(*k[1:], increments.counts[k]) for k in keys],
                 columns=[*m.rollup_columns(cuboid), "value"])
             stats["rows"] += len(keys)
-        increments.counts.clear()
 
     day = date(YEAR, 1, 1)
     debt = {o.code: 0.0 for o in mine}
@@ -64,9 +66,9 @@ async def _build(url: str, provinces: list[str], total_events: int, office_count
                 for event_type, payload in generator.visit(office, day):
                     p = EVENT_TYPES[(event_type, 1)].model_validate(payload)
                     fact = m.Fact(event_type, day, m.event_dimensions(office.code, p), p)
-                    increments.add_fact(fact)
+                    counts.add_fact(fact)
                     for kind, subject in m.subjects(fact):
-                        m.count_subject(known.setdefault((kind, subject), set()), kind, fact, increments)
+                        m.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
                     change = m.open_item_change(fact)
                     if change:
                         m._merge_item(items.setdefault(change[:2], {}), change[2], dict(zip(m.DIMENSIONS, fact.dims)))

@@ -22,7 +22,7 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Date, Integer, and_, func, or_, select, text, type_coerce
+from sqlalchemy import Date, Integer, and_, case, func, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -242,31 +242,63 @@ def open_item_change(fact: Fact) -> tuple[str, str, dict[str, Any]] | None:
 
 _ALL_DIMENSIONS = frozenset(DIMENSIONS)
 
+# Every (cuboid, grain) that a rollup table is kept at has a bit; a counted row's mask names those it
+# counts in. Additive metrics count in each cuboid's ADDITIVE_GRAINS; a subject seen for the first
+# time in some periods counts in the UNIQUE_GRAINS among them.
+GRAIN_BITS: dict[tuple[str, str], int] = {
+    pair: 1 << i for i, pair in enumerate(
+        (cuboid, grain) for cuboid in CUBOIDS for grain in PERIODS
+        if grain in ADDITIVE_GRAINS[cuboid] or grain in UNIQUE_GRAINS[cuboid])}
+ADDITIVE_MASK = sum(GRAIN_BITS[(cuboid, grain)] for cuboid, grains in ADDITIVE_GRAINS.items() for grain in grains)
 
-@lru_cache(maxsize=64)
-def _picks(cuboid: str, keep: frozenset[str]) -> tuple[int, ...]:
-    """Where each of a cuboid's columns comes from in an event's dimensions (-1: left '')."""
-    return tuple(DIMENSIONS.index(d) if d in keep else -1 for d in CUBOIDS[cuboid])
+
+@lru_cache(maxsize=16)
+def unique_mask(grains: tuple[str, ...]) -> int:
+    return sum(GRAIN_BITS[(cuboid, grain)] for cuboid, kept in UNIQUE_GRAINS.items() for grain in kept if grain in grains)
+
+
+@lru_cache(maxsize=8)
+def _kept(keep: frozenset[str]) -> tuple[bool, ...]:
+    return tuple(d in keep for d in DIMENSIONS)
+
+
+class Counts:
+    """What a batch adds to the rollups, one row per thing counted and nothing summed yet:
+    (metric, local day, mask of GRAIN_BITS, dimension values in DIMENSIONS order, the detail included
+    and '' where the thing is not counted under a dimension). PostgreSQL sums the rows into every table
+    in one statement (Store.add_to_rollups); elsewhere Increments sums them in Python."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, date, int, tuple[str, ...]]] = []
+
+    def add_fact(self, fact: Fact) -> None:
+        for metric, detail in counted(fact.type, fact.payload):
+            self.rows.append((metric, fact.day, ADDITIVE_MASK, (*fact.dims[:-1], detail) if detail else fact.dims))
+
+    def add_subject(self, metric: str, fact: Fact, grains: Sequence[str], keep: frozenset[str]) -> None:
+        dims = tuple([value if kept else "" for value, kept in zip(fact.dims, _kept(keep))])
+        self.rows.append((metric, fact.day, unique_mask(tuple(grains)), dims))
+
+
+@lru_cache(maxsize=256)
+def _targets(mask: int) -> tuple[tuple[str, str, tuple[int, ...]], ...]:
+    """(cuboid, grain, where the cuboid's columns are in DIMENSIONS) for each bit of a mask."""
+    return tuple((cuboid, grain, tuple(DIMENSIONS.index(d) for d in CUBOIDS[cuboid]))
+                 for (cuboid, grain), bit in GRAIN_BITS.items() if mask & bit)
 
 
 class Increments:
-    """Rollup increments of one batch, summed before they touch the database. A key is (cuboid, metric,
-    grain, period_start, the cuboid's dimension values...)."""
+    """Counted rows summed by table key in Python (SQLite, and bench/indicators.py). A key is (cuboid,
+    metric, grain, period_start, the cuboid's dimension values...)."""
 
     def __init__(self) -> None:
         self.counts: Counter[tuple] = Counter()
 
-    def add(self, metric: str, grains: dict[str, Sequence[str]], day: date, dims: tuple[str, ...], keep: frozenset[str],
-            n: int = 1) -> None:
+    def add_rows(self, rows: Iterable[tuple[str, date, int, tuple[str, ...]]]) -> None:
         counts = self.counts
-        for cuboid, cuboid_grains in grains.items():
-            values = tuple([dims[i] if i >= 0 else "" for i in _picks(cuboid, keep)])
-            for grain in cuboid_grains:
-                counts[(cuboid, metric, grain, period_start(day, grain), *values)] += n
-
-    def add_fact(self, fact: Fact, n: int = 1) -> None:
-        for metric, detail in counted(fact.type, fact.payload):
-            self.add(metric, ADDITIVE_GRAINS, fact.day, (*fact.dims[:-1], detail) if detail else fact.dims, _ALL_DIMENSIONS, n)
+        for metric, day, mask, dims in rows:
+            for cuboid, grain, picks in _targets(mask):
+                counts[(cuboid, metric, grain, period_start(day, grain), *[dims[i] for i in picks])] += 1
 
     def by_cuboid(self) -> dict[str, list[tuple]]:
         """Each table's keys (without the cuboid), sorted so that concurrent batches lock shared rows in
@@ -279,6 +311,30 @@ class Increments:
 
 def rollup_columns(cuboid: str) -> tuple[str, ...]:
     return ("metric", "grain", "period_start", *CUBOIDS[cuboid])
+
+
+def _rollup_statement() -> str:
+    """PostgreSQL: the counted rows (one JSON array) summed into every rollup table in one statement.
+    Each table's rows are upserted in key order, and the tables always in the same order, so that
+    concurrent batches lock shared rows in the same order (no deadlock)."""
+    columns = ", ".join(f"r->>{i + 3} AS {d}" for i, d in enumerate(DIMENSIONS))
+    parts = [f"counted AS MATERIALIZED (SELECT r->>0 AS metric, (r->>1)::date AS day, (r->>2)::int AS mask, {columns} "
+             "FROM jsonb_array_elements($1::jsonb) AS r)"]
+    for cuboid, dims in CUBOIDS.items():
+        table = ROLLUP_TABLES[cuboid].name
+        grains = ", ".join(f"('{grain}', {bit})" for (c, grain), bit in GRAIN_BITS.items() if c == cuboid)
+        key, names = ", ".join(rollup_columns(cuboid)), ", ".join(dims)
+        parts.append(
+            f"rollup_{cuboid.lower()} AS (INSERT INTO {table} ({key}, value) "
+            f"SELECT c.metric, g.grain, CASE g.grain WHEN 'day' THEN c.day ELSE date_trunc(g.grain, c.day::timestamp)::date END, "
+            f"{names}, count(*) FROM counted AS c JOIN (VALUES {grains}) AS g(grain, bit) ON c.mask & g.bit <> 0 "
+            f"GROUP BY 1, 2, 3, {names} ORDER BY 1, 2, 3, {names} "
+            f"ON CONFLICT ({key}) DO UPDATE SET value = {table}.value + excluded.value)")
+    return "WITH " + ", ".join(parts) + " SELECT 1"
+
+
+_ROLLUP_STATEMENT = _rollup_statement()
+_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call (json.dumps with options)
 
 
 def first_seen(days: set[int], day: date) -> list[str]:
@@ -395,7 +451,7 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
     store = await Store.open(session)
     # In id order, so that two batches holding the same events (a replay beside the relay) wait for each
     # other instead of deadlocking; the one that stored an event first counts it.
-    new_ids = await store.insert_events(sorted(accepted.values(), key=lambda e: e.id), now) if accepted else set()
+    new_ids = await store.insert_events(sorted(accepted.values(), key=lambda e: e.id.int), now) if accepted else set()
     new = [e for e in accepted.values() if e.id in new_ids]
     facts = [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
              for e in sorted(new, key=lambda e: e.occurred_at)]
@@ -409,8 +465,8 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
 
 
 class Store:
-    """The batch writes of ingest. On PostgreSQL (asyncpg) each is one statement over arrays (unnest),
-    in the session's transaction; elsewhere, SQLAlchemy executemany."""
+    """The batch writes of ingest. On PostgreSQL (asyncpg) each is one statement over a JSON array or
+    over arrays, in the session's transaction; elsewhere, SQLAlchemy executemany."""
 
     def __init__(self, session: AsyncSession, pg: Any):
         self.session, self.pg = session, pg
@@ -430,13 +486,14 @@ class Store:
 
     async def insert_events(self, events: list[_Accepted], now: datetime) -> set[uuid.UUID]:
         if self.pg is not None:
+            # One JSON array for the whole batch: one encoder call here, one parse there (the payloads
+            # are parsed into jsonb either way).
             rows = await self.pg.fetch(
                 "INSERT INTO monitoring_event (id, office_code, type, schema_version, occurred_at, received_at, payload) "
-                "SELECT i, o, t, v, a, $6, p::jsonb FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int[], "
-                "$5::timestamptz[], $7::text[]) AS e(i, o, t, v, a, p) ON CONFLICT (id) DO NOTHING RETURNING id",
-                [e.id for e in events], [e.office_code for e in events], [e.type for e in events],
-                [e.schema_version for e in events], [e.occurred_at for e in events], now,
-                [json.dumps(e.raw_payload, separators=(",", ":")) for e in events])
+                "SELECT (e->>0)::uuid, e->>1, e->>2, (e->>3)::int, (e->>4)::timestamptz, $1, e->5 "
+                "FROM jsonb_array_elements($2::jsonb) AS e ON CONFLICT (id) DO NOTHING RETURNING id",
+                now, _json([(str(e.id), e.office_code, e.type, e.schema_version, e.occurred_at.isoformat(), e.raw_payload)
+                            for e in events]))
             return {r[0] for r in rows}
         insert = dialect_insert(self.session, _EVENTS).on_conflict_do_nothing(index_elements=["id"])
         result = await self.session.execute(insert.returning(_EVENTS.c.id), [
@@ -444,22 +501,22 @@ class Store:
              "occurred_at": e.occurred_at, "received_at": now, "payload": e.raw_payload} for e in events])
         return set(result.scalars().all())
 
-    async def add_to_rollups(self, increments: Increments) -> None:
+    async def add_to_rollups(self, counts: Counts) -> None:
+        if not counts.rows:
+            return
+        if self.pg is not None:
+            await self.pg.execute(_ROLLUP_STATEMENT, _json([(metric, day.isoformat(), mask, *dims)
+                                                            for metric, day, mask, dims in counts.rows]))
+            return
+        increments = Increments()
+        increments.add_rows(counts.rows)
         for cuboid, keys in increments.by_cuboid().items():
             columns = rollup_columns(cuboid)
             table = ROLLUP_TABLES[cuboid]
-            values = [increments.counts[k] for k in keys]
-            if self.pg is not None:
-                names = ", ".join(columns)
-                arrays = ", ".join(f"${i + 1}::{'date' if c == 'period_start' else 'text'}[]" for i, c in enumerate(columns))
-                await self.pg.execute(
-                    f"INSERT INTO {table.name} ({names}, value) SELECT * FROM unnest({arrays}, ${len(columns) + 1}::bigint[]) "
-                    f"ON CONFLICT ({names}) DO UPDATE SET value = {table.name}.value + excluded.value",
-                    *list(zip(*(k[1:] for k in keys), strict=True)), values)
-                continue
             upsert = dialect_insert(self.session, table)
             upsert = upsert.on_conflict_do_update(index_elements=list(columns), set_={"value": table.c.value + upsert.excluded.value})
-            await self.session.execute(upsert, [dict(zip(columns, k[1:], strict=True), value=v) for k, v in zip(keys, values)])
+            await self.session.execute(upsert, [dict(zip(columns, k[1:], strict=True), value=increments.counts[k])
+                                                for k in keys])
 
     async def load_subjects(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:
         if self.pg is not None:
@@ -478,10 +535,9 @@ class Store:
     async def save_subjects(self, rows: list[tuple[str, str, list[int]]]) -> None:
         if self.pg is not None:
             await self.pg.execute(
-                "INSERT INTO monitoring_subject (kind, subject, days) SELECT k, s, d::jsonb "
-                "FROM unnest($1::text[], $2::text[], $3::text[]) AS t(k, s, d) "
-                "ON CONFLICT (kind, subject) DO UPDATE SET days = excluded.days",
-                [r[0] for r in rows], [r[1] for r in rows], [json.dumps(r[2], separators=(",", ":")) for r in rows])
+                "INSERT INTO monitoring_subject (kind, subject, days) SELECT s->>0, s->>1, s->2 "
+                "FROM jsonb_array_elements($1::jsonb) AS s ON CONFLICT (kind, subject) DO UPDATE SET days = excluded.days",
+                _json(rows))
             return
         upsert = dialect_insert(self.session, _SUBJECTS)
         upsert = upsert.on_conflict_do_update(index_elements=["kind", "subject"], set_={"days": upsert.excluded.days})
@@ -497,36 +553,33 @@ async def apply(session: AsyncSession, facts: list[Fact], *, store: Store | None
     if not facts:
         return
     store = store or await Store.open(session)
-    increments = Increments()
+    counts = Counts()
     for fact in facts:
-        increments.add_fact(fact)
-    await _count_subjects(store, facts, increments)
+        counts.add_fact(fact)
+    await _count_subjects(store, facts, counts)
     await _track_open_items(session, facts)
-    await store.add_to_rollups(increments)
+    await store.add_to_rollups(counts)
 
 
-def count_subject(days: set[int], kind: str, fact: Fact, increments: Increments) -> bool:
+def count_subject(days: set[int], kind: str, fact: Fact, counts: Counts) -> bool:
     """Count a subject in every period of which this is its first day seen; False if the day was seen."""
     grains = first_seen(days, fact.day)
     if not grains:
         return False
     days.add(fact.day.toordinal())
     metric, keep = SUBJECT_KINDS[kind]
-    for cuboid, cuboid_grains in UNIQUE_GRAINS.items():
-        selected = tuple(g for g in cuboid_grains if g in grains)
-        if selected:
-            increments.add(metric, {cuboid: selected}, fact.day, fact.dims, keep)
+    counts.add_subject(metric, fact, grains, keep)
     return True
 
 
-async def _count_subjects(store: Store, facts: list[Fact], increments: Increments) -> None:
+async def _count_subjects(store: Store, facts: list[Fact], counts: Counts) -> None:
     wanted = [(kind, subject, fact) for fact in facts for kind, subject in subjects(fact)]
     if not wanted:
         return
     known = await store.load_subjects(sorted({(kind, subject) for kind, subject, _ in wanted}))
     changed: set[tuple[str, str]] = set()
     for kind, subject, fact in wanted:
-        if count_subject(known.setdefault((kind, subject), set()), kind, fact, increments):
+        if count_subject(known.setdefault((kind, subject), set()), kind, fact, counts):
             changed.add((kind, subject))
     if changed:
         await store.save_subjects([(kind, subject, sorted(known[(kind, subject)])) for kind, subject in sorted(changed)])
@@ -582,21 +635,23 @@ def _merge_item(target: dict[str, Any], values: dict[str, Any], dims: dict[str, 
 
 async def _record_sync(session: AsyncSession, office_code: str, now: datetime, new: list[_Accepted], duplicates: int,
                        rejected: int) -> None:
-    sync = await session.get(MonitoringOfficeSync, office_code)
-    if sync is None:
-        sync = MonitoringOfficeSync(office_code=office_code, first_sync_at=now, events_received=0, duplicates_received=0,
-                                    rejected_received=0)
-        session.add(sync)
-    sync.last_sync_at = now
-    sync.events_received += len(new)
-    sync.duplicates_received += duplicates
-    sync.rejected_received += rejected
-    if new:
-        newest = max(e.occurred_at for e in new)
-        sync.last_lag_seconds = max(0.0, (now - newest).total_seconds())
-        if sync.last_event_at is None or newest > sync.last_event_at:
-            sync.last_event_at = newest
-    await session.flush()
+    """What central last heard from the office, added to atomically (one statement)."""
+    table = MonitoringOfficeSync.__table__
+    newest = max((e.occurred_at for e in new), default=None)
+    upsert = dialect_insert(session, table).values(
+        office_code=office_code, first_sync_at=now, last_sync_at=now, last_event_at=newest, events_received=len(new),
+        duplicates_received=duplicates, rejected_received=rejected,
+        last_lag_seconds=max(0.0, (now - newest).total_seconds()) if newest else None)
+    sent = upsert.excluded
+    await session.execute(upsert.on_conflict_do_update(index_elements=["office_code"], set_={
+        "last_sync_at": sent.last_sync_at,
+        "events_received": table.c.events_received + sent.events_received,
+        "duplicates_received": table.c.duplicates_received + sent.duplicates_received,
+        "rejected_received": table.c.rejected_received + sent.rejected_received,
+        "last_lag_seconds": func.coalesce(sent.last_lag_seconds, table.c.last_lag_seconds),  # kept when nothing new came
+        "last_event_at": case((or_(table.c.last_event_at.is_(None), sent.last_event_at > table.c.last_event_at),
+                               sent.last_event_at), else_=table.c.last_event_at),
+    }))
 
 
 def _chunks(items: Sequence, size: int) -> Iterable[Sequence]:

@@ -106,6 +106,9 @@ def serve(
         os.environ["GUICHET_CENTRAL_URL"] = f"http://{local if ':' not in local else f'[{local}]'}:{port}"
         get_settings.cache_clear()
     configure_logging(current.log_level)
+    from app.metrics import prepare_multiprocess_dir
+
+    prepare_multiprocess_dir(workers, current.var_dir)  # several workers share their metrics (docs/operations.md)
     uvicorn.run("app.asgi:app", host=host, port=port, workers=workers, access_log=False, log_config=None,
                 proxy_headers=True, server_header=False)
 

@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     login_lock_minutes: int = Field(default=15, ge=1)
     bench_endpoints: bool = False
     log_level: str = "INFO"
+    # Operations (docs/operations.md): /metrics is open unless a token is set; keep it off the public proxy.
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics needs 'Authorization: Bearer <token>'.")
     timezone: str = Field(default="Asia/Phnom_Penh", description="Where 'today' and deadlines are judged.")
     # Office-to-central monitoring (docs/monitoring.md).
     central_url: str | None = Field(default=None, description="Base URL of the central Guichet the relay posts to.")

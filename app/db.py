@@ -7,11 +7,14 @@ from app.config import Settings
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
+    # hide_parameters: a statement's values (names, national IDs) stay out of SQL logs and out of the
+    # text of database errors, which tracebacks would otherwise carry into the logs.
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
             pool_size=settings.db_pool_size,
             pool_timeout=settings.db_pool_timeout_seconds,
+            hide_parameters=True,
         )
         _configure_sqlite(engine, busy_timeout_ms=int(settings.db_statement_timeout_seconds * 1000))
         return engine
@@ -21,6 +24,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
+        hide_parameters=True,
         connect_args={
             "timeout": settings.db_pool_timeout_seconds,
             "command_timeout": settings.db_statement_timeout_seconds,

@@ -10,12 +10,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app import metrics
 from app.context import request_id_var
 
 logger = logging.getLogger("guichet.errors")
@@ -153,6 +154,22 @@ _HTTP_STATUS_SLUGS = {
 
 # PostgreSQL's "character not in repertoire" and "untranslatable character": text it cannot store (U+0000).
 _UNSTORABLE_TEXT = {"22021", "22P05"}
+# A database that is gone or going, besides connection exceptions (class 08): shut down by an operator
+# or a crash, or starting and not yet accepting connections (57P01-57P03), too many connections (53300).
+# asyncpg reports these as plain database errors, not as operational ones.
+_UNAVAILABLE_SQLSTATES = {"57P01", "57P02", "57P03", "53300"}
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """Is this the database being unreachable (retry later: 503), rather than a bug (500)?"""
+    if isinstance(exc, (OperationalError, InterfaceError, PoolTimeoutError, OSError)):
+        return True
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+        return sqlstate.startswith("08") or sqlstate in _UNAVAILABLE_SQLSTATES
+    return False
 
 
 def _pointer(loc: tuple[Any, ...]) -> str:
@@ -218,13 +235,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(OSError)
     async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
         logger.warning("database unavailable: %s", type(exc).__name__)
+        metrics.database_unavailable(exc)
         return problem_response(request, 503, slug="service-unavailable",
-                                detail="The database cannot be reached right now; nothing was changed. Retry shortly.",
+                                # Not "nothing was changed": when the connection broke during the commit, the
+                                # outcome is unknown. An Idempotency-Key makes the retry safe either way.
+                                detail="The database cannot be reached right now. Retry shortly; a POST retried "
+                                       "with the same Idempotency-Key is never done twice.",
                                 headers={"Retry-After": "5"})
 
     @app.exception_handler(DBAPIError)
     async def _dbapi(request: Request, exc: DBAPIError) -> JSONResponse:
-        if exc.connection_invalidated:
+        if database_unavailable(exc):
             return await _unavailable(request, exc)
         if getattr(exc.orig, "sqlstate", None) in _UNSTORABLE_TEXT:
             # A NUL character that reached PostgreSQL through a query parameter or a form: the client's doing.

@@ -6,7 +6,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from app import clock
+from app import clock, metrics
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
@@ -55,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.schemes = schemes
         engine = create_engine(settings)
         app.state.engine = engine
+        metrics.forget_dead_workers()
+        metrics.instrument_engine(engine)
         app.state.sessionmaker = create_sessionmaker(engine)
         relay_task = relay.start_in_process(app) if settings.serves_office and settings.relay_in_process else None
         try:
@@ -64,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await relay.stop_in_process(relay_task)
             await schemes.aclose()
             await engine.dispose()
+            metrics.release_engine(engine)
+            metrics.worker_stopped()
 
     clock.set_timezone(settings.timezone)
     activity.configure(settings.pseudonym_key.get_secret_value())

@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, the access log, the body size limit."""
+"""ASGI middleware: request ids, the access log and request metrics, the body size limit."""
 
 import logging
 import re
@@ -9,6 +9,7 @@ from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app import metrics
 from app.context import request_id_var
 from app.errors import problem_response
 
@@ -20,8 +21,8 @@ access_log = logging.getLogger("guichet.access")
 
 class RequestContextMiddleware:
     """Takes the caller's X-Request-ID when it is sane, else makes one; every log line, audit row,
-    problem body and outgoing call of the request carries it. Ends with one access line naming the
-    route template, never the URL (a search query may hold a name)."""
+    problem body and outgoing call of the request carries it. Ends with one access line and one
+    metrics observation naming the route template, never the URL (a search query may hold a name)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -59,13 +60,15 @@ class RequestContextMiddleware:
             await problem_response(Request(scope), 500, slug="internal",
                                    detail="The request failed and changed nothing.")(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
+            route = getattr(scope.get("route"), "path", "(unmatched)")
+            seconds = time.perf_counter() - started
             access_log.info("request", extra={
                 "method": scope["method"],
-                "route": getattr(route, "path", "(unmatched)"),
+                "route": route,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "duration_ms": round(seconds * 1000, 1),
             })
+            metrics.observe_request(scope["method"], route, status, seconds)
             request_id_var.reset(token)
 
 

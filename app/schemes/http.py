@@ -20,6 +20,8 @@ from typing import Any, Literal
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from app import metrics
+from app.context import request_id_var
 from app.schemes.base import (
     Benefit,
     CheckRequest,
@@ -233,6 +235,8 @@ class HttpAdapter:
                             transaction_id=request.transaction_id, http_status=failure.status, latency_ms=round(latency, 1))
 
     def _note(self, latency: float | None, outcome: str, error: str | None) -> None:
+        metrics.partner_call(self._metadata.code, latency / 1000 if latency is not None else None, outcome,
+                             "circuit_open" if error == "circuit open" else error, self.breaker.state)
         if latency is not None:
             self._health.last_latency_ms = round(latency, 1)
         self._health.last_outcome = outcome
@@ -251,7 +255,9 @@ class HttpAdapter:
         ).model_dump(mode="json")
 
     async def _send(self, body: dict[str, Any], transaction_id: str, url: str | None = None) -> tuple[httpx.Response, int]:
-        headers = {"X-Request-ID": transaction_id, "Idempotency-Key": transaction_id}
+        # X-Request-ID: the request that caused the call (the clerk's), so both sides' logs meet; the
+        # transaction id when there is none (a CLI rescreen). The partner deduplicates on Idempotency-Key.
+        headers = {"X-Request-ID": request_id_var.get() or transaction_id, "Idempotency-Key": transaction_id}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
         client = self._http()

@@ -24,6 +24,7 @@ from sqlalchemy import Row, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import InstanceRole, Settings
+from app.context import request_id_var
 from app.models import ActivityEvent, Office, RelayStatus, User
 from app.models.base import utcnow
 from app.security import hash_password, issue_token
@@ -208,7 +209,8 @@ class Relay:
         self.settings = settings
         self.sessionmaker = sessionmaker
         self.client = httpx.AsyncClient(base_url=settings.central_url.rstrip("/"), transport=transport,
-                                        timeout=httpx.Timeout(settings.relay_lease_seconds / 2, connect=5.0))
+                                        timeout=httpx.Timeout(settings.relay_lease_seconds / 2, connect=5.0),
+                                        event_hooks={"request": [_with_request_id]})
         self.tokens = Tokens(settings, self.client, sessionmaker)
         self.lease = timedelta(seconds=settings.relay_lease_seconds)
 
@@ -278,7 +280,7 @@ class Relay:
 
     async def cycles(self) -> tuple[int, bool]:
         """IN_FLIGHT cycles at once (each claims its own batch)."""
-        results = await asyncio.gather(*(self.cycle() for _ in range(IN_FLIGHT)), return_exceptions=True)
+        results = await asyncio.gather(*(_traced(self.cycle()) for _ in range(IN_FLIGHT)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
@@ -315,6 +317,19 @@ class Relay:
             if not handled or not reachable:
                 break
         return total
+
+
+async def _traced(cycle):
+    """One id per cycle (its own task under gather): on this relay's log lines and, as X-Request-ID, on
+    central's for the same batch."""
+    request_id_var.set(f"relay-{secrets.token_hex(8)}")
+    return await cycle
+
+
+async def _with_request_id(request: httpx.Request) -> None:
+    request_id = request_id_var.get()
+    if request_id and "x-request-id" not in request.headers:
+        request.headers["X-Request-ID"] = request_id
 
 
 def _by_size(events: list[Row]) -> list[list[Row]]:

@@ -66,7 +66,9 @@ CIRCUIT_STATE = Gauge("guichet_scheme_circuit_state",
                       ["scheme"], multiprocess_mode="livemax")
 _CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 _REASON = re.compile(r"^[a-z0-9_]{1,40}$")
-_pool_gauges: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # engine -> (size, max) it added
+# Per engine (one in a server; several in the tests): the (size, max) it added, and its connections in use.
+_pool_gauges: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_in_use: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 # ---- recording (called from the middleware, the error handlers, the engine and the HTTP adapter) ---------
@@ -93,24 +95,28 @@ def partner_call(scheme: str, seconds: float | None, outcome: str, reason: str |
 
 
 def instrument_engine(engine) -> None:
-    """Pool gauges kept up to date by the pool's own events."""
+    """Pool gauges kept up to date by the pool's own events. The count in use is read from the pool
+    (not counted up and down): a checkout that fails to connect still fires a checkin."""
     from sqlalchemy import event
 
-    pool = engine.sync_engine.pool
+    sync_engine = engine.sync_engine
+    pool = sync_engine.pool
     size = pool.size() if hasattr(pool, "size") else 1
     overflow = max(0, getattr(pool, "_max_overflow", 0))
     POOL_SIZE.inc(size)
     POOL_MAX.inc(size + overflow)
+    _pool_gauges[sync_engine] = (size, size + overflow)
 
-    @event.listens_for(pool, "checkout")
-    def _checkout(*_args) -> None:
-        POOL_CHECKED_OUT.inc()
+    def in_use(still_counted: int):
+        def update(*_args) -> None:
+            current = sync_engine.pool  # a new pool after dispose(), with the same listeners
+            if hasattr(current, "checkedout"):
+                _in_use[sync_engine] = max(0, current.checkedout() - still_counted)
+                POOL_CHECKED_OUT.set(sum(_in_use.values()))
+        return update
 
-    @event.listens_for(pool, "checkin")
-    def _checkin(*_args) -> None:
-        POOL_CHECKED_OUT.dec()
-
-    _pool_gauges[engine.sync_engine] = (size, size + overflow)
+    event.listen(pool, "checkout", in_use(0))
+    event.listen(pool, "checkin", in_use(1))  # fired before the connection goes back
 
 
 def release_engine(engine) -> None:
@@ -118,6 +124,8 @@ def release_engine(engine) -> None:
     size, maximum = _pool_gauges.pop(engine.sync_engine, (0, 0))
     POOL_SIZE.dec(size)
     POOL_MAX.dec(maximum)
+    _in_use.pop(engine.sync_engine, None)
+    POOL_CHECKED_OUT.set(sum(_in_use.values()))
 
 
 # ---- several workers --------------------------------------------------------------------------------------

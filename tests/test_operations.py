@@ -159,9 +159,12 @@ async def test_outbox_backlog_pool_and_database_gauges(client, world):
 async def test_a_database_outage_is_counted_and_scrapes_still_answer(settings, tmp_path, world):
     async for http in _with_app(settings, database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/dir/guichet.db"):
         before = REGISTRY.get_sample_value("guichet_database_unavailable_total", {"error": "OperationalError"}) or 0
+        in_use = REGISTRY.get_sample_value("guichet_db_pool_checked_out")
         assert (await http.get(HOUSEHOLDS, headers=world.clerk_a.headers)).status_code == 503
         text = await scrape(http)
         assert value(text, "guichet_database_up") == 0
+        # A checkout that failed to connect took no connection (though the pool fires a checkin for it).
+        assert value(text, "guichet_db_pool_checked_out") == in_use
         assert value(text, "guichet_database_unavailable_total", error="OperationalError") == before + 1
         assert value(text, "guichet_http_requests_total", method="GET", route=HOUSEHOLDS, status="503") >= 1
 

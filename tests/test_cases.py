@@ -259,3 +259,12 @@ async def test_idempotent_case_opening(client, world, app):
     async with app.state.sessionmaker() as session:
         opened = (await session.execute(select(ActivityEvent).where(ActivityEvent.type == "case.opened"))).scalars().all()
     assert len(opened) == 1
+
+
+@pytest.mark.parametrize("path", ["/api/v1/cases", "/api/v1/applications", "/api/v1/referrals", "/api/v1/follow-ups",
+                                  "/api/v1/grievances"])
+async def test_no_case_management_page_holds_more_than_200(client, world, path):
+    problem = assert_problem(await client.get(path, params={"limit": 201}, headers=world.clerk_a.headers), 422, "validation")
+    assert pointers(problem) == ["#/query/limit"]
+    page = await client.get(path, params={"limit": 200}, headers=world.clerk_a.headers)
+    assert page.status_code == 200 and page.json()["limit"] == 200

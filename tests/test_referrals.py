@@ -74,6 +74,7 @@ async def test_the_state_machine_from_the_office(client, world, app):
     assert_problem(await client.patch(url, json={"status": "accepted"}, headers=world.clerk_a.headers), 428)
     problem = assert_problem(await patch(client, world.clerk_a, url, {"status": "completed"}), 409, "conflict")
     assert problem["allowed_transitions"] == ["accepted", "declined", "expired"]
+    assert "#/note" in pointers(assert_problem(await patch(client, world.clerk_a, url, {"note": "Phoned them"}), 422))
     accepted = await patch(client, world.clerk_a, url, {"status": "accepted", "note": "NEA called: appointment on Monday"})
     assert accepted.status_code == 200 and accepted.json()["accepted_at"] and accepted.json()["status"] == "accepted"
     redated = await patch(client, world.clerk_a, url, {"due_date": (clock.today() + timedelta(days=30)).isoformat()})

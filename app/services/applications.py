@@ -406,6 +406,8 @@ async def send_to_partner(sessionmaker: async_sessionmaker, registry: SchemeRegi
 
 async def _prepare_submission(sessionmaker: async_sessionmaker, registry: SchemeRegistry, application_id: uuid.UUID,
                               actor: Principal):
+    """What to send and to whom, in one short transaction; None when there is nothing to send (then a
+    reason not to send has been recorded, or another attempt got there first)."""
     async with sessionmaker() as session, session.begin():
         application = await session.get(Application, application_id)
         if (application is None or application.route != ApplicationRoute.partner
@@ -414,34 +416,33 @@ async def _prepare_submission(sessionmaker: async_sessionmaker, registry: Scheme
         await session.execute(update(Application).where(Application.id == application_id)
                               .values(submission_attempts=Application.submission_attempts + 1))
         adapter = registry.get(application.scheme_code)
+        consent = (await session.execute(select(ConsentRecord.purposes).where(ConsentRecord.household_id == application.household_id)
+                                         .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
+        failure = None
         if adapter is None or not can_submit(adapter):
             failure = f"Scheme {application.scheme_code} cannot take applications here any more."
+        elif ConsentPurpose.eligibility_sharing not in (consent or []):
+            failure = ("Not sent: the household has not consented to sharing facts with partner schemes "
+                       "(eligibility_sharing). Record the consent, then send it again.")
         else:
-            consent = (await session.execute(select(ConsentRecord.purposes).where(ConsentRecord.household_id == application.household_id)
-                                             .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
-            failure = None
-            if ConsentPurpose.eligibility_sharing not in (consent or []):
-                failure = (f"Not sent: the household has not consented to sharing facts with partner schemes "
-                           f"(eligibility_sharing). Record the consent, then send it again.")
+            household = await household_with_members(session, application.household_id)
+            check = build_request(household, list(household.members), frozenset(consent), local_date(application.submitted_at))
+            subject = check.household
+            if application.person_id is not None:
+                subject = next((s for s in check.members if s.person_id == application.person_id), None)
+            if subject is None:
+                failure = "Not sent: the applicant is no longer a member of the household."
+            else:
+                audit.record(session, actor, action="share", entity_type="application", entity_id=application.id,
+                             office_id=application.office_id,
+                             details={"scheme_code": application.scheme_code, "facts": sorted(adapter.metadata.facts)})
     if failure is not None:
         await _record_submission(sessionmaker, application_id, actor, SubmissionState.failed, error=failure,
                                  partner_reference=None, retryable=False, provenance={})
         return None
-    async with sessionmaker() as session, session.begin():
-        household = await household_with_members(session, application.household_id)
-        members = list(household.members)
-        check = build_request(household, members, frozenset(consent), local_date(application.submitted_at))
-        subject = next((s for s in check.members if s.person_id == application.person_id), None) \
-            if application.person_id else check.household
-        if subject is None:
-            subject = check.household
-        audit.record(session, actor, action="share", entity_type="application", entity_id=application.id,
-                     office_id=application.office_id,
-                     details={"scheme_code": application.scheme_code, "facts": sorted(adapter.metadata.facts)})
-    request = SubmissionRequest(application_id=application.id, scheme_code=application.scheme_code, subject=subject,
-                                household_facts=check.household_facts, transaction_id=application.id.hex,
-                                reference=application.reference, submitted_on=local_date(application.submitted_at))
-    return adapter, request
+    return adapter, SubmissionRequest(application_id=application.id, scheme_code=application.scheme_code, subject=subject,
+                                      household_facts=check.household_facts, transaction_id=application.id.hex,
+                                      reference=application.reference, submitted_on=local_date(application.submitted_at))
 
 
 async def _record_submission(sessionmaker: async_sessionmaker, application_id: uuid.UUID, actor: Principal, state: str, *,

@@ -107,6 +107,8 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
         case = await load_case(session, actor, application.case_id)
     elif body.case_id is not None:
         case = await load_case(session, actor, body.case_id)
+        if person is not None and person.household_id != case.household_id:
+            raise InvalidInput("The complainant is not a member of the case's household.", field="#/complainant/person_id")
     office_id = (case.office_id if case else person.office_id if person else actor.office_id)
     if office_id is None:
         raise InvalidInput("Name the case (case_id) or the registered complainant: it says which office answers.",

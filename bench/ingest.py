@@ -12,12 +12,18 @@ determinations) one after the other, as its relay does; the offices post at the 
 - floor: the same batches (new ids) to POST /api/v1/_bench/monitoring-floor: the same app, body and
   table, the rows bulk-inserted as they are, nothing else.
 - re-send: batches already ingested posted again (every event a duplicate).
-Rounds alternate floor and ingest, so that a drifting machine affects both alike."""
+Rounds alternate floor and ingest, so that a drifting machine affects both alike. The bodies are
+encoded before the clock starts (the load generator shares the two cores). Besides events/s, the
+CPU time the central process and its PostgreSQL backends spent per 1,000 events: on a machine shared
+with other work these move far less than the rates."""
 
 import argparse
 import asyncio
+import json
+import os
 import time
 from datetime import date
+from pathlib import Path
 
 import httpx
 
@@ -49,16 +55,42 @@ async def seed(url: str, codes: list[tuple[str, str]]) -> dict[str, str]:
     return tokens
 
 
-async def post_all(base: str, path: str, work: dict[str, list[list[dict]]], tokens: dict[str, str]) -> tuple[float, list[float], dict]:
+def cpu_seconds(pid: int, database: str) -> tuple[float, float]:
+    """CPU seconds used so far by a process and its descendants, and by the PostgreSQL backends
+    connected to a database (read from /proc: Linux only)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    stats, names = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            names[int(entry.name)] = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        stats[int(entry.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / tick)  # ppid, utime + stime
+    tree, server = {pid}, 0.0
+    for _ in range(3):  # uvicorn's supervisor, its workers
+        tree |= {p for p, (parent, _) in stats.items() if parent in tree}
+    server = sum(stats[p][1] for p in tree if p in stats)
+    postgres = sum(cpu for p, (_, cpu) in stats.items() if names[p].startswith("postgres:") and f" {database} " in names[p])
+    return server, postgres
+
+
+def encode(work: dict[str, list[list[dict]]]) -> dict[str, list[bytes]]:
+    return {code: [json.dumps({"events": batch}).encode() for batch in batches] for code, batches in work.items()}
+
+
+async def post_all(base: str, path: str, work: dict[str, list[bytes]], tokens: dict[str, str]) -> tuple[float, list[float], dict]:
     """Every office posts its batches one after the other, all offices at once: (seconds, latencies, totals)."""
     latencies: list[float] = []
     totals = {"accepted": 0, "duplicates": 0, "rejected": 0, "errors": 0}
 
     async def office(http: httpx.AsyncClient, code: str) -> None:
-        headers = {"Authorization": f"Bearer {tokens[code]}"}
-        for batch in work[code]:
+        headers = {"Authorization": f"Bearer {tokens[code]}", "Content-Type": "application/json"}
+        for body in work[code]:
             sent = time.perf_counter()
-            response = await http.post(path, json={"events": batch}, headers=headers)
+            response = await http.post(path, content=body, headers=headers)
             latencies.append((time.perf_counter() - sent) * 1000)
             if response.status_code != 200:
                 totals["errors"] += 1
@@ -99,28 +131,34 @@ async def main() -> None:
                   for o in chosen}
         rounds.append((ingest, {code: fresh_ids(batches) for code, batches in ingest.items()}))
     warmup = {o.code: generator.batches(o, count=1, size=1000, first_day=date(2025, 11, 1), days=5) for o in chosen}
+    bodies = [(encode(ingest), encode(floor)) for ingest, floor in rounds]
     print(f"generated {sum(len(b) * 1000 for i, _ in rounds for b in i.values()):,} events in {time.perf_counter() - started:.1f} s "
           f"({args.offices} offices x {per_round * args.rounds} batches of 1,000)")
 
     async with harness.fresh_database() as url:
         harness.migrate(url)
         tokens = await seed(url, [(o.code, o.province) for o in chosen])
+        database = url.rsplit("/", 1)[1]
         with harness.server(url, workers=args.workers, GUICHET_ROLE="central") as (base, pid):
-            await post_all(base, "/api/v1/monitoring/events", warmup, tokens)
-            await post_all(base, "/api/v1/_bench/monitoring-floor", {c: fresh_ids(b) for c, b in warmup.items()}, tokens)
-            results = {"floor": [0.0, [], 0], "ingest": [0.0, [], 0]}
-            for ingest, floor in rounds:
-                for name, path, work in (("floor", "/api/v1/_bench/monitoring-floor", floor),
-                                         ("ingest", "/api/v1/monitoring/events", ingest)):
-                    seconds, latencies, totals = await post_all(base, path, work, tokens)
+            await post_all(base, "/api/v1/monitoring/events", encode(warmup), tokens)
+            await post_all(base, "/api/v1/_bench/monitoring-floor", encode({c: fresh_ids(b) for c, b in warmup.items()}), tokens)
+            results = {"floor": [0.0, [], 0, 0.0, 0.0], "ingest": [0.0, [], 0, 0.0, 0.0]}
+            for (ingest, floor), (ingest_bodies, floor_bodies) in zip(rounds, bodies, strict=True):
+                for name, path, work, encoded in (("floor", "/api/v1/_bench/monitoring-floor", floor, floor_bodies),
+                                                  ("ingest", "/api/v1/monitoring/events", ingest, ingest_bodies)):
+                    cpu_before = cpu_seconds(pid, database)
+                    seconds, latencies, totals = await post_all(base, path, encoded, tokens)
+                    cpu_after = cpu_seconds(pid, database)
                     results[name][0] += seconds
                     results[name][1] += latencies
                     results[name][2] += sum(len(b) for batches in work.values() for b in batches)
+                    results[name][3] += cpu_after[0] - cpu_before[0]
+                    results[name][4] += cpu_after[1] - cpu_before[1]
                     if name == "ingest":
                         assert totals["accepted"] == sum(len(b) for bs in work.values() for b in bs), totals
                         assert totals["rejected"] == 0 and totals["errors"] == 0, totals
             resend = {code: batches[:max(1, per_round // 2)] for code, batches in rounds[0][0].items()}
-            r_seconds, r_latencies, r_totals = await post_all(base, "/api/v1/monitoring/events", resend, tokens)
+            r_seconds, r_latencies, r_totals = await post_all(base, "/api/v1/monitoring/events", encode(resend), tokens)
             assert r_totals["accepted"] == 0 and r_totals["duplicates"] == sum(len(b) for bs in resend.values() for b in bs)
             rss = harness.rss_mib(pid)
 
@@ -128,15 +166,16 @@ async def main() -> None:
           f"batches of 1,000 events")
     rates = {}
     for name in ("floor", "ingest"):
-        seconds, latencies, events = results[name]
+        seconds, latencies, events, server_cpu, postgres_cpu = results[name]
         rates[name] = events / seconds
         print(f"  {name:<8} {rates[name]:9,.0f} events/s   per batch p50 {pct(latencies, 50):6.0f} ms  "
-              f"p95 {pct(latencies, 95):6.0f} ms   ({events:,} events)")
+              f"p95 {pct(latencies, 95):6.0f} ms   ({events:,} events)   CPU per 1,000 events: central "
+              f"{server_cpu / events * 1e6:4.0f} ms, PostgreSQL {postgres_cpu / events * 1e6:4.0f} ms")
     resent = sum(len(b) for bs in resend.values() for b in bs)
     print(f"  re-send  {resent / r_seconds:9,.0f} events/s   per batch p50 {pct(r_latencies, 50):6.0f} ms   "
           f"(every event a duplicate)")
     print(f"  ingest / floor = {rates['ingest'] / rates['floor']:.0%}   (goals: >= 20,000 events/s and >= 50% of the floor)"
-          f"   server RSS {rss:.0f} MiB")
+          f"   server RSS {rss:.0f} MiB   load average {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

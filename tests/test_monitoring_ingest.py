@@ -148,3 +148,41 @@ def _expired_relay_token(settings) -> dict[str, str]:
               "aud": settings.jwt_audience, "iat": int(now.timestamp()), "nbf": int(now.timestamp()),
               "exp": int((now + timedelta(minutes=5)).timestamp()), "jti": "x"}
     return {"Authorization": "Bearer " + jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm="HS256")}
+
+
+def test_the_quick_envelope_check_agrees_with_the_model(monkeypatch):
+    """Envelopes in the form relays send skip building the envelope model; any other form goes to the
+    model. Either way the verdict and the values are the same."""
+    now = datetime.now(UTC)
+    good = person_registered(at=datetime(2026, 3, 1, 2, 30, 15, 250000, tzinfo=UTC))
+    variants = [
+        good,
+        {**good, "occurred_at": "2026-03-01T09:30:15.25+07:00"},
+        {**good, "occurred_at": "2026-03-01T02:30:15Z"},
+        {**good, "occurred_at": "2026-03-01T02:30:15"},  # no offset
+        {**good, "occurred_at": "2026-03-01 02:30:15+00:00"},
+        {**good, "occurred_at": "2026-03-01T24:00:00+00:00"},
+        {**good, "occurred_at": "2026-02-30T10:00:00+00:00"},
+        {**good, "occurred_at": "2026-03-01T10:00:60+00:00"},
+        {**good, "occurred_at": "٢٠٢٦-03-01T10:00:00+00:00"},
+        {**good, "occurred_at": 1772332215},
+        {**good, "id": good["id"].upper()},
+        {**good, "id": "{" + good["id"] + "}"},
+        {**good, "id": good["id"].replace("-", "")},
+        {**good, "id": "-" * 36},
+        {**good, "schema_version": True},
+        {**good, "schema_version": "1"},
+        {**good, "schema_version": 1.0},
+        {**good, "schema_version": 0},
+        {**good, "type": "x" * 61},
+        {**good, "office_code": "SR-ACH" + " " * 15},
+        {**good, "payload": []},
+        {**good, "extra": 1},
+        {k: v for k, v in good.items() if k != "office_code"},
+    ]
+    assert [monitoring._plain_envelope(raw) is not None for raw in variants[:3]] == [True, True, True]
+    quick = [monitoring.check_event(raw, "SR-ACH", now) for raw in variants]
+    monkeypatch.setattr(monitoring, "_plain_envelope", lambda raw: None)
+    model = [monitoring.check_event(raw, "SR-ACH", now) for raw in variants]
+    assert quick == model
+    assert not isinstance(quick[0], str) and not isinstance(quick[1], str) and quick[0].occurred_at == quick[1].occurred_at

@@ -28,32 +28,41 @@ class MonitoringEvent(Base):
 
 
 # Rollups: additive counters, one row per metric, grain (day, week, month, quarter), period and value
-# of each dimension the table keeps; '' where an event does not carry the dimension. Every column but
-# `value` is the key, so an increment is one INSERT ... ON CONFLICT. One table per cuboid, so that the
-# small ones that most dashboards read stay small and dense (app/services/monitoring.py: CUBOIDS).
+# of each dimension the table keeps; '' where an event does not carry the dimension. In the small
+# cuboids every column but `value` is the key, so an increment is one INSERT ... ON CONFLICT. One table
+# per cuboid, so that the small ones that most dashboards read stay small and dense
+# (app/services/monitoring.py: CUBOIDS).
 
 
 class MonitoringRollup(Base):
-    """Cuboid F: every dimension (kept by day, and by week to quarter for unique counts)."""
+    """Cuboid F: every dimension (kept by day, and by week to quarter for unique counts). Unlike the
+    small cuboids, a log of increments: each batch appends its sums and nothing is updated, so that the
+    widest table costs a plain insert per row rather than an upsert against a fifteen-column key. A key
+    may appear in several rows; every reader sums them."""
 
     __tablename__ = "monitoring_rollup"
 
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
-    period_start: Mapped[date] = mapped_column(primary_key=True)
-    office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
-    province: Mapped[str] = mapped_column(String(2), primary_key=True)
-    district: Mapped[str] = mapped_column(String(4), primary_key=True)
-    commune: Mapped[str] = mapped_column(String(6), primary_key=True)
-    area_type: Mapped[str] = mapped_column(String(5), primary_key=True)
-    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
-    sex: Mapped[str] = mapped_column(String(6), primary_key=True)
-    age_band: Mapped[str] = mapped_column(String(5), primary_key=True)
-    disability: Mapped[str] = mapped_column(String(5), primary_key=True)
-    idpoor_level: Mapped[str] = mapped_column(String(1), primary_key=True)
-    female_headed: Mapped[str] = mapped_column(String(5), primary_key=True)
-    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
+    metric: Mapped[str] = mapped_column(String(40))
+    grain: Mapped[str] = mapped_column(String(7))
+    period_start: Mapped[date] = mapped_column()
+    office_code: Mapped[str] = mapped_column(String(20))
+    province: Mapped[str] = mapped_column(String(2))
+    district: Mapped[str] = mapped_column(String(4))
+    commune: Mapped[str] = mapped_column(String(6))
+    area_type: Mapped[str] = mapped_column(String(5))
+    scheme: Mapped[str] = mapped_column(String(40))
+    sex: Mapped[str] = mapped_column(String(6))
+    age_band: Mapped[str] = mapped_column(String(5))
+    disability: Mapped[str] = mapped_column(String(5))
+    idpoor_level: Mapped[str] = mapped_column(String(1))
+    female_headed: Mapped[str] = mapped_column(String(5))
+    detail: Mapped[str] = mapped_column(String(40))
     value: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_monitoring_rollup_metric_grain_period_start", "metric", "grain", "period_start"),)
+    # The ORM wants an identity; the table has none (see above) and is only read and written as a table.
+    __mapper_args__ = {"primary_key": [metric, grain, period_start, office_code, province, district, commune, area_type,
+                                       scheme, sex, age_band, disability, idpoor_level, female_headed, detail]}
 
 
 class MonitoringRollupSex(Base):

@@ -13,6 +13,7 @@ Three kinds of state, all written by `ingest` (docs/monitoring.md):
 
 import hashlib
 import json
+import re
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -63,6 +64,9 @@ CUBOIDS: dict[str, tuple[str, ...]] = {
     "O": ("office_code", "province", "district", "scheme", "detail", "sex"),
     "F": DIMENSIONS,
 }
+# F, as large as the events it counts, is a log of increments (no key to upsert against); the small
+# cuboids are dense tables of counters.
+APPEND_ONLY = frozenset({"F"})
 ROLLUP_TABLES = {"S": MonitoringRollupSex.__table__, "P": MonitoringRollupProvince.__table__,
                  "H": MonitoringRollupHousehold.__table__, "O": MonitoringRollupOffice.__table__,
                  "F": MonitoringRollup.__table__}
@@ -315,8 +319,8 @@ def rollup_columns(cuboid: str) -> tuple[str, ...]:
 
 def _rollup_statement() -> str:
     """PostgreSQL: the counted rows (one JSON array) summed into every rollup table in one statement.
-    Each table's rows are upserted in key order, and the tables always in the same order, so that
-    concurrent batches lock shared rows in the same order (no deadlock)."""
+    The small tables' rows are upserted in key order, and the tables always in the same order, so that
+    concurrent batches lock shared rows in the same order (no deadlock); F only appends."""
     columns = ", ".join(f"r->>{i + 3} AS {d}" for i, d in enumerate(DIMENSIONS))
     parts = [f"counted AS MATERIALIZED (SELECT r->>0 AS metric, (r->>1)::date AS day, (r->>2)::int AS mask, {columns} "
              "FROM jsonb_array_elements($1::jsonb) AS r)"]
@@ -324,12 +328,13 @@ def _rollup_statement() -> str:
         table = ROLLUP_TABLES[cuboid].name
         grains = ", ".join(f"('{grain}', {bit})" for (c, grain), bit in GRAIN_BITS.items() if c == cuboid)
         key, names = ", ".join(rollup_columns(cuboid)), ", ".join(dims)
+        upsert = (f"ORDER BY 1, 2, 3, {names} ON CONFLICT ({key}) DO UPDATE SET value = {table}.value + excluded.value"
+                  if cuboid not in APPEND_ONLY else "")
         parts.append(
             f"rollup_{cuboid.lower()} AS (INSERT INTO {table} ({key}, value) "
             f"SELECT c.metric, g.grain, CASE g.grain WHEN 'day' THEN c.day ELSE date_trunc(g.grain, c.day::timestamp)::date END, "
             f"{names}, count(*) FROM counted AS c JOIN (VALUES {grains}) AS g(grain, bit) ON c.mask & g.bit <> 0 "
-            f"GROUP BY 1, 2, 3, {names} ORDER BY 1, 2, 3, {names} "
-            f"ON CONFLICT ({key}) DO UPDATE SET value = {table}.value + excluded.value)")
+            f"GROUP BY 1, 2, 3, {names} {upsert})")
     return "WITH " + ", ".join(parts) + " SELECT 1"
 
 
@@ -355,7 +360,7 @@ def first_seen(days: set[int], day: date) -> list[str]:
 
 @dataclass(slots=True)
 class _Accepted:
-    id: uuid.UUID
+    id: str  # canonical (lower-case hex, dashes at 8-4-4-4-12): compares and sorts as the UUID does
     type: str
     schema_version: int
     occurred_at: datetime
@@ -397,33 +402,63 @@ def _refused(raw: dict, exc: ValidationError, prefix: str) -> str:
     return _describe(exc, prefix)
 
 
+_ENVELOPE_FIELDS = frozenset(ActivityEventEnvelope.model_fields)
+_CANONICAL_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CANONICAL_INSTANT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?(?:Z|[+-][0-9]{2}:[0-9]{2})")
+
+
+def _plain_envelope(raw: dict) -> tuple[str, str, int, datetime, str, dict] | None:
+    """(id, type, schema_version, occurred_at, office_code, payload) of an envelope in the form relays
+    send (exactly its fields, each of its plain JSON type, a canonical id, an RFC 3339 instant): what
+    ActivityEventEnvelope gives for it, without the cost of building the model (a third of an event's
+    validation). None for anything else, which the model then judges."""
+    if raw.keys() != _ENVELOPE_FIELDS:
+        return None
+    event_id, event_type, version, at, office, payload = (raw["id"], raw["type"], raw["schema_version"], raw["occurred_at"],
+                                                          raw["office_code"], raw["payload"])
+    if not (type(event_id) is str and _CANONICAL_ID.fullmatch(event_id) and type(event_type) is str and len(event_type) <= 60
+            and type(version) is int and 1 <= version <= 100 and type(office) is str and len(office) <= 20
+            and type(payload) is dict and type(at) is str and _CANONICAL_INSTANT.fullmatch(at)):
+        return None
+    try:
+        occurred_at = datetime.fromisoformat(at)
+    except ValueError:  # a 25th hour, a 30 February...: the model says what is wrong
+        return None
+    return event_id, event_type, version, occurred_at, office, payload
+
+
 def check_event(raw: Any, office_code: str | None, now: datetime) -> _Accepted | str:
     """The event, validated against its versioned schema, or the reason it is refused."""
     if not isinstance(raw, dict):
         return "an event must be a JSON object"
-    try:
-        envelope = ActivityEventEnvelope.model_validate(raw)
-    except ValidationError as exc:
-        return _refused(raw, exc, "")
-    model = EVENT_TYPES.get((envelope.type, envelope.schema_version))
+    plain = _plain_envelope(raw)
+    if plain is None:
+        try:
+            envelope = ActivityEventEnvelope.model_validate(raw)
+        except ValidationError as exc:
+            return _refused(raw, exc, "")
+        plain = (envelope.id, envelope.type, envelope.schema_version, envelope.occurred_at, envelope.office_code,
+                 envelope.payload)
+    raw_id, event_type, version, occurred_at, office, raw_payload = plain
+    model = EVENT_TYPES.get((event_type, version))
     if model is None:
-        return f"unknown event type or schema version: {envelope.type} v{envelope.schema_version}"
-    if envelope.office_code != office_code:
-        return f"office_code {envelope.office_code} is not this relay's office ({office_code})"
-    if envelope.occurred_at.tzinfo is None:
+        return f"unknown event type or schema version: {event_type} v{version}"
+    if office != office_code:
+        return f"office_code {office} is not this relay's office ({office_code})"
+    if occurred_at.tzinfo is None:
         return "occurred_at must carry a time zone offset"
-    if envelope.occurred_at > now + FUTURE_TOLERANCE:
+    if occurred_at > now + FUTURE_TOLERANCE:
         return "occurred_at is in the future"
     try:
-        payload = model.model_validate(envelope.payload)
+        payload = model.model_validate(raw_payload)
     except ValidationError as exc:
         return _refused(raw, exc, "payload")
-    try:
-        event_id = uuid.UUID(envelope.id)
-    except ValueError:
-        return "id is not a UUID"
-    return _Accepted(event_id, envelope.type, envelope.schema_version, envelope.occurred_at.astimezone(UTC),
-                     envelope.office_code, payload, envelope.payload)
+    if not _CANONICAL_ID.fullmatch(raw_id):  # the envelope's pattern lets dashes stand anywhere
+        try:
+            raw_id = str(uuid.UUID(raw_id))
+        except ValueError:
+            return "id is not a UUID"
+    return _Accepted(raw_id, event_type, version, occurred_at.astimezone(UTC), office, payload, raw_payload)
 
 
 def _lock_key(office_code: str) -> int:
@@ -436,7 +471,7 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
     caller's transaction. A re-sent event is a duplicate and counts nothing."""
     now = utcnow()
     rejected: list[RejectedEvent] = []
-    accepted: dict[uuid.UUID, _Accepted] = {}
+    accepted: dict[str, _Accepted] = {}
     in_batch_duplicates = 0
     for index, raw in enumerate(events):
         result = check_event(raw, actor.office_code, now)
@@ -451,7 +486,7 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
     store = await Store.open(session)
     # In id order, so that two batches holding the same events (a replay beside the relay) wait for each
     # other instead of deadlocking; the one that stored an event first counts it.
-    new_ids = await store.insert_events(sorted(accepted.values(), key=lambda e: e.id.int), now) if accepted else set()
+    new_ids = await store.insert_events(sorted(accepted.values(), key=lambda e: e.id), now) if accepted else set()
     new = [e for e in accepted.values() if e.id in new_ids]
     facts = [Fact(e.type, local_day(e.occurred_at), event_dimensions(e.office_code, e.payload), e.payload)
              for e in sorted(new, key=lambda e: e.occurred_at)]
@@ -484,7 +519,8 @@ class Store:
         if self.pg is not None:
             await self.pg.execute("SELECT pg_advisory_xact_lock($1)", key)
 
-    async def insert_events(self, events: list[_Accepted], now: datetime) -> set[uuid.UUID]:
+    async def insert_events(self, events: list[_Accepted], now: datetime) -> set[str]:
+        """The ids of the events stored now (not already there)."""
         if self.pg is not None:
             # One JSON array for the whole batch: one encoder call here, one parse there (the payloads
             # are parsed into jsonb either way).
@@ -492,14 +528,14 @@ class Store:
                 "INSERT INTO monitoring_event (id, office_code, type, schema_version, occurred_at, received_at, payload) "
                 "SELECT (e->>0)::uuid, e->>1, e->>2, (e->>3)::int, (e->>4)::timestamptz, $1, e->5 "
                 "FROM jsonb_array_elements($2::jsonb) AS e ON CONFLICT (id) DO NOTHING RETURNING id",
-                now, _json([(str(e.id), e.office_code, e.type, e.schema_version, e.occurred_at.isoformat(), e.raw_payload)
+                now, _json([(e.id, e.office_code, e.type, e.schema_version, e.occurred_at.isoformat(), e.raw_payload)
                             for e in events]))
-            return {r[0] for r in rows}
+            return {str(r[0]) for r in rows}
         insert = dialect_insert(self.session, _EVENTS).on_conflict_do_nothing(index_elements=["id"])
         result = await self.session.execute(insert.returning(_EVENTS.c.id), [
-            {"id": e.id, "office_code": e.office_code, "type": e.type, "schema_version": e.schema_version,
+            {"id": uuid.UUID(e.id), "office_code": e.office_code, "type": e.type, "schema_version": e.schema_version,
              "occurred_at": e.occurred_at, "received_at": now, "payload": e.raw_payload} for e in events])
-        return set(result.scalars().all())
+        return {str(i) for i in result.scalars()}
 
     async def add_to_rollups(self, counts: Counts) -> None:
         if not counts.rows:
@@ -513,9 +549,10 @@ class Store:
         for cuboid, keys in increments.by_cuboid().items():
             columns = rollup_columns(cuboid)
             table = ROLLUP_TABLES[cuboid]
-            upsert = dialect_insert(self.session, table)
-            upsert = upsert.on_conflict_do_update(index_elements=list(columns), set_={"value": table.c.value + upsert.excluded.value})
-            await self.session.execute(upsert, [dict(zip(columns, k[1:], strict=True), value=increments.counts[k])
+            insert = dialect_insert(self.session, table)
+            if cuboid not in APPEND_ONLY:
+                insert = insert.on_conflict_do_update(index_elements=list(columns), set_={"value": table.c.value + insert.excluded.value})
+            await self.session.execute(insert, [dict(zip(columns, k[1:], strict=True), value=increments.counts[k])
                                                 for k in keys])
 
     async def load_subjects(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], set[int]]:

@@ -58,9 +58,18 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_event")),
     )
-    _rollup("monitoring_rollup", ("office_code", 20), ("province", 2), ("district", 4), ("commune", 6), ("area_type", 5),
-            ("scheme", 40), ("sex", 6), ("age_band", 5), ("disability", 5), ("idpoor_level", 1), ("female_headed", 5),
-            ("detail", 40))
+    # Cuboid F: a log of increments (no key; readers sum), indexed for the period ranges queries read.
+    op.create_table(
+        "monitoring_rollup",
+        sa.Column("metric", sa.String(length=40), nullable=False),
+        sa.Column("grain", sa.String(length=7), nullable=False),
+        sa.Column("period_start", sa.Date(), nullable=False),
+        *_dimensions(),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+    )
+    with op.batch_alter_table("monitoring_rollup", schema=None) as batch_op:
+        batch_op.create_index("ix_monitoring_rollup_metric_grain_period_start", ["metric", "grain", "period_start"],
+                              unique=False)
     _rollup("monitoring_rollup_sex", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6))
     _rollup("monitoring_rollup_province", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6), ("age_band", 5),
             ("disability", 5))
@@ -119,7 +128,9 @@ def downgrade() -> None:
         batch_op.drop_index("ix_monitoring_open_item_kind_due_on")
     op.drop_table("monitoring_open_item")
     op.drop_table("monitoring_subject")
-    for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup_sex",
-                 "monitoring_rollup"):
+    for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup_sex"):
         op.drop_table(name)
+    with op.batch_alter_table("monitoring_rollup", schema=None) as batch_op:
+        batch_op.drop_index("ix_monitoring_rollup_metric_grain_period_start")
+    op.drop_table("monitoring_rollup")
     op.drop_table("monitoring_event")

@@ -9,7 +9,7 @@ import uuid
 from datetime import date, datetime, time
 from typing import Any
 
-from sqlalchemy import and_, exists, func, not_, or_, select
+from sqlalchemy import and_, exists, func, literal, not_, or_, select, union_all
 from sqlalchemy import case as when
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
@@ -186,17 +186,20 @@ _OPEN_ITEM_SOURCES = (
 
 
 async def _open_items(session: AsyncSession, case_ids: list[uuid.UUID]) -> dict[uuid.UUID, tuple[dict[str, int], bool]]:
+    """Per case: how many of each kind of item are open, and whether one of them is late (one round trip)."""
     today = clock.today()
     found: dict[uuid.UUID, tuple[dict[str, int], bool]] = {i: ({name: 0 for name, *_ in _OPEN_ITEM_SOURCES}, False) for i in case_ids}
     if not case_ids:
         return found
-    for name, model, is_open, due in _OPEN_ITEM_SOURCES:
-        late = func.sum(when((due < today, 1), else_=0))
-        for case_id, count, overdue in await session.execute(
-                select(model.case_id, func.count(), late).where(model.case_id.in_(case_ids), is_open).group_by(model.case_id)):
-            counts, already = found[case_id]
-            counts[name] = count
-            found[case_id] = (counts, already or bool(overdue))
+    counts = union_all(*(
+        select(literal(name).label("kind"), model.case_id.label("case_id"), func.count().label("open"),
+               func.sum(when((due < today, 1), else_=0)).label("late"))
+        .where(model.case_id.in_(case_ids), is_open).group_by(model.case_id)
+        for name, model, is_open, due in _OPEN_ITEM_SOURCES))
+    for kind, case_id, count, late in await session.execute(select(counts.subquery())):
+        items, already = found[case_id]
+        items[kind] = count
+        found[case_id] = (items, already or bool(late))
     return found
 
 
@@ -255,7 +258,12 @@ async def open_case(session: AsyncSession, actor: Principal, body: CaseCreate) -
                   else activity.household_dimensions(household, today, head))
     activity.emit(session, "case.opened", office_code=office.code, household_id=household.id, person_id=body.person_id,
                   dimensions=dimensions, case=activity.pseudonym("case", case.id))
-    return await case_read(session, case)
+    # A new case has nothing in it yet: no need to count.
+    return CaseRead(
+        id=case.id, version=case.version, office_code=office.code, household_id=household.id, person_id=case.person_id,
+        client_name=person_name(person or head), summary=case.summary, status=case.status, opened_at=case.opened_at,
+        opened_by=case.opened_by, assigned_to=case.assigned_to, closed_at=None, closed_by=None, outcome=None, outcome_note=None,
+        overdue=False, open_items=OpenItems(applications=0, referrals=0, follow_ups=0, grievances=0))
 
 
 async def get_case(session: AsyncSession, actor: Principal, settings, case_id: uuid.UUID) -> CaseRead:

@@ -143,11 +143,13 @@ def cpu_seconds(pids: set[int]) -> dict[int, float]:
 
 
 async def backends(url: str) -> set[int]:
-    """The PostgreSQL server processes serving this database (readable when the server runs here)."""
+    """The PostgreSQL processes serving this database's clients (not autovacuum), readable when the
+    server runs on this machine."""
     engine = create_engine(settings(harness.admin_url()))
     async with engine.connect() as connection:
         pids = set((await connection.execute(
-            text("SELECT pid FROM pg_stat_activity WHERE datname = :name"), {"name": url.rsplit("/", 1)[1]}
+            text("SELECT pid FROM pg_stat_activity WHERE datname = :name AND backend_type = 'client backend'"),
+            {"name": url.rsplit("/", 1)[1]}
         )).scalars())
     await engine.dispose()
     return pids

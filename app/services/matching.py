@@ -30,9 +30,15 @@ class Newcomer:
     village_code: str
 
 
+# What scoring and the answers read of a candidate, as columns: a commune's block can be a few hundred
+# people, and loading each as a whole Person costs more CPU than scoring them.
+_CANDIDATE = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.sex, Person.birth_date,
+              Person.birth_year, Person.birth_date_approximate, Person.national_id, Person.family_key, Person.given_key)
+
+
 @dataclass(slots=True)
 class Candidate:
-    person: Person
+    person: Person  # or a row with the _CANDIDATE columns
     village_code: str
     score: float
     matched_fields: list[str] = field(default_factory=list)
@@ -111,7 +117,7 @@ async def find_candidates(
         for column in (Person.family_key, Person.given_key)
     )).subquery()
     query = (
-        select(Person, Household.village_code)
+        select(*_CANDIDATE, Household.village_code)
         .select_from(blocked)
         .join(Household, Household.id == blocked.c.household_id)
         .join(Person, Person.id == blocked.c.id)
@@ -121,7 +127,7 @@ async def find_candidates(
         query = query.where(Household.office_id == actor.office_scope)
     if exclude_household is not None:
         query = query.where(Person.household_id != exclude_household)
-    rows = list({person.id: (person, village) for person, village in (await session.execute(query)).all()}.values())
+    rows = list({row.id: (row, row.village_code) for row in (await session.execute(query)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [

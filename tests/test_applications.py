@@ -112,6 +112,8 @@ async def test_the_state_machine(client, world, app):
     _, case = await open_case(client, world.clerk_a, household)
     application = await file(client, world.clerk_a, case["id"], scheme_code="KH-HEF")
     url = f"{APPLICATIONS}/{application['id']}"
+    assert_problem(await client.patch(url, json={"status": "withdrawn"}, headers=world.clerk_a.headers), 428)
+    assert_problem(await client.patch(url, json={"status": "withdrawn"}, headers=headers(world.clerk_a, etag='"5"')), 412)
     # submitted -> pending_information (saying what is needed) -> submitted
     assert "#/note" in pointers(assert_problem(await patch(client, world.clerk_a, url, {"status": "pending_information"}), 422))
     waiting = await patch(client, world.clerk_a, url, {"status": "pending_information", "note": "Bring the equity card"})

@@ -76,6 +76,8 @@ async def test_grievance_bad_input(client, world, app):
                             ({"category": "appeal", "application_id": str(uuid.uuid4())}, "#/complainant/kind")):
         problem = assert_problem(await client.post(GRIEVANCES, json=good | change, headers=world.clerk_a.headers), 422)
         assert pointer in pointers(problem), (change, problem)
+    assert_problem(await client.post(GRIEVANCES, content=b'{"category": "other",', headers=world.clerk_a.headers | {
+        "content-type": "application/json"}), 400, "malformed-json")
     for change in ({"complainant": {"kind": "person", "person_id": other_office}}, {"case_id": case_b["id"]},
                    {"complainant": {"kind": "person", "person_id": str(uuid.uuid4())}}):
         assert_problem(await client.post(GRIEVANCES, json=good | change, headers=world.clerk_a.headers), 404, "not-found")

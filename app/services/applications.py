@@ -357,7 +357,8 @@ def render_receipt(receipt: ReceiptRead) -> str:
     return template.substitute(
         reference=e(receipt.reference), scheme_name=e(receipt.scheme_name), scheme_code=e(receipt.scheme_code),
         agency=e(receipt.agency), applicant=e(receipt.applicant_name or "—"),
-        submitted=e(f"{receipt.submitted_on:%d %B %Y}, {receipt.submitted_time}"), office=e(f"{receipt.office_name} ({receipt.office_code})"),
+        submitted=e(f"{receipt.submitted_on:%d %B %Y}, {receipt.submitted_time}"),
+        office=e(f"{receipt.office_name} ({receipt.office_code})"),
         received_by=e(receipt.received_by), status=e(receipt.status.replace("_", " ")),
         decision_due=e(f"{receipt.decision_due_date:%d %B %Y}"),
         next_steps="\n".join(f"      <li>{e(step)}</li>" for step in receipt.what_happens_next))

@@ -162,7 +162,8 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
         late = Grievance.status.in_(OPEN_GRIEVANCE) & (Grievance.sla_due_date < clock.today())
         query = query.where(late if overdue else ~late)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = list((await session.execute(query.order_by(Grievance.sla_due_date, Grievance.received_at, Grievance.id).limit(limit).offset(offset))).scalars())
+    soonest_due = query.order_by(Grievance.sla_due_date, Grievance.received_at, Grievance.id)
+    rows = list((await session.execute(soonest_due.limit(limit).offset(offset))).scalars())
     audit.record(session, actor, action="search", entity_type="grievance", entity_id=None, office_id=actor.office_id,
                  details={"filters": {"status": status, "category": category, "overdue": overdue},
                           "results": [str(g.id) for g in rows], "total": total})

@@ -228,7 +228,8 @@ async def list_referrals(session: AsyncSession, actor: Principal, settings, *, s
         late = Referral.status.in_(OPEN_REFERRAL) & (Referral.due_date < clock.today())
         query = query.where(late if overdue else ~late)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = list((await session.execute(query.order_by(Referral.due_date, Referral.issued_at, Referral.id).limit(limit).offset(offset))).scalars())
+    soonest_first = query.order_by(Referral.due_date, Referral.issued_at, Referral.id)
+    rows = list((await session.execute(soonest_first.limit(limit).offset(offset))).scalars())
     audit.record(session, actor, action="search", entity_type="referral", entity_id=None, office_id=actor.office_id,
                  details={"filters": {"status": status, "agency": agency, "overdue": overdue,
                                       "case_id": str(case_id) if case_id else None},
@@ -283,7 +284,8 @@ async def list_for_partner(session: AsyncSession, actor: Principal, settings, *,
     query = select(Referral).where(Referral.agency.in_(mine))
     query = query.where(Referral.status == status) if status is not None else query.where(Referral.status.in_(OPEN_REFERRAL))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(Referral.due_date, Referral.issued_at, Referral.id).limit(limit).offset(offset))).scalars().all()
+    soonest_first = query.order_by(Referral.due_date, Referral.issued_at, Referral.id)
+    rows = (await session.execute(soonest_first.limit(limit).offset(offset))).scalars().all()
     reads = []
     for referral in rows:
         read, shared = await _partner_read(session, referral)

@@ -44,7 +44,7 @@ _PARTNER_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 15.0, 30.0
 HTTP_REQUESTS = Counter("guichet_http_requests_total", "Requests answered, by method, route template and status.",
                         ["method", "route", "status"])
 HTTP_DURATION = Histogram("guichet_http_request_duration_seconds",
-                          "Time to the response's start, by method, route template and status.",
+                          "Time to answer (to the end of the response), by method, route template and status.",
                           ["method", "route", "status"], buckets=_REQUEST_BUCKETS)
 DB_UNAVAILABLE = Counter("guichet_database_unavailable_total",
                          "Requests answered 503 because the database could not be used, by exception class.",
@@ -74,11 +74,17 @@ _in_use: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 # ---- recording (called from the middleware, the error handlers, the engine and the HTTP adapter) ---------
 
 
+_request_children: dict[tuple[str, str, int], tuple] = {}  # bounded: methods x route templates x statuses
+
+
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    method = method if method in _METHODS else "OTHER"
-    labels = (method, route, str(status))
-    HTTP_REQUESTS.labels(*labels).inc()
-    HTTP_DURATION.labels(*labels).observe(seconds)
+    key = (method if method in _METHODS else "OTHER", route, status)
+    children = _request_children.get(key)
+    if children is None:
+        labels = (key[0], route, str(status))
+        children = _request_children[key] = (HTTP_REQUESTS.labels(*labels), HTTP_DURATION.labels(*labels))
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def database_unavailable(exc: BaseException) -> None:

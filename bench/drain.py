@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,7 @@ from pathlib import Path
 import httpx
 
 import harness
+from ingest import cpu_seconds
 from monitoring_events import Generator, fresh_ids, offices, register_offices
 
 
@@ -93,15 +95,22 @@ async def main() -> None:
         credentials = (await register_offices(central_url, [(office.code, office.province)]))[office.code]
         filled = await fill_outbox(office_url, events)
         print(f"office outbox ({args.office}): {args.events:,} unsent events written in {filled:.1f} s")
-        with harness.server(central_url, workers=args.central_workers, GUICHET_ROLE="central") as (base, _pid):
+        with harness.server(central_url, workers=args.central_workers, GUICHET_ROLE="central") as (base, pid):
             env = {**os.environ, "GUICHET_ROLE": "office", "GUICHET_DATABASE_URL": office_url, "GUICHET_CENTRAL_URL": base,
                    "GUICHET_VAR_DIR": scratch.name, "GUICHET_SECRET_KEY": "office-" + "s" * 40,
                    "GUICHET_PSEUDONYM_KEY": "office-pseudonyms", "GUICHET_LOG_LEVEL": "WARNING",
                    "GUICHET_RELAY_BATCH_SIZE": "1000", **credentials}
+            central_before = cpu_seconds(pid, central_url.rsplit("/", 1)[1])
+            office_pg_before = cpu_seconds(os.getpid(), office_pg.rsplit("/", 1)[1])[1]
+            children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
             started = time.perf_counter()
             relay = subprocess.run([sys.executable, "-m", "app.cli", "relay", "--once"], cwd=harness.ROOT, env=env,
                                    capture_output=True, text=True, timeout=600)
             drained = time.perf_counter() - started
+            children = resource.getrusage(resource.RUSAGE_CHILDREN)
+            relay_cpu = children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime
+            central_after = cpu_seconds(pid, central_url.rsplit("/", 1)[1])
+            office_pg_cpu = cpu_seconds(os.getpid(), office_pg.rsplit("/", 1)[1])[1] - office_pg_before
             assert relay.returncode == 0, relay.stderr
             floor_seconds = await floor(base, fresh_ids([events])[0])
         left = await count(office_url, "SELECT count(*) FROM activity_event WHERE sent_at IS NULL")
@@ -112,7 +121,9 @@ async def main() -> None:
     print(f"  drain   {drained:6.1f} s  {args.events / drained:8,.0f} events/s  (relay process start to exit; goal < 30 s)")
     print(f"  floor   {floor_seconds:6.1f} s  {args.events / floor_seconds:8,.0f} events/s  (same batches posted to the "
           f"floor endpoint by one client)")
-    print(f"  drain / floor = {floor_seconds / drained:.0%}")
+    print(f"  drain / floor = {floor_seconds / drained:.0%}   CPU during the drain: relay process {relay_cpu:.1f} s, office "
+          f"PostgreSQL {office_pg_cpu:.1f} s, central {central_after[0] - central_before[0]:.1f} s, central PostgreSQL "
+          f"{central_after[1] - central_before[1]:.1f} s   load average {os.getloadavg()[0]:.1f}")
     assert left == 0 and stored == args.events
 
 

@@ -344,6 +344,8 @@ _json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one p
 
 def first_seen(days: set[int], day: date) -> list[str]:
     """The grains in which `day` is the first day seen (days: ordinals already seen)."""
+    if not days:
+        return list(PERIODS)
     ordinal = day.toordinal()
     if ordinal in days:
         return []

@@ -9,6 +9,7 @@ A relay killed anywhere leaves its claimed events to be claimed again when the l
 counts a re-sent event as a duplicate, so nothing is lost and nothing is counted twice."""
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -20,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import Row, and_, func, or_, select, update
+from sqlalchemy import Row, Text, and_, any_, bindparam, cast, func, or_, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import InstanceRole, Settings
@@ -37,7 +39,7 @@ EVENTS_PATH = "/api/v1/monitoring/events"
 TOKEN_PATH = "/api/v1/auth/token"
 MAX_BATCH_BYTES = 900_000  # under central's 1 MiB body limit
 MAX_REASON = 1000
-IN_FLIGHT = 2  # batches sent at once: central checks one while it writes the other
+IN_FLIGHT = 2  # batches in flight: central checks one while it writes the other; the relay reads and marks meanwhile
 
 _outbox = ActivityEvent.__table__
 
@@ -67,8 +69,9 @@ async def claim(session: AsyncSession, *, limit: int, lease: timedelta) -> list[
         update(_outbox)
         .where(_outbox.c.id.in_(due.scalar_subquery()))
         .values(claimed_until=now + lease, attempts=_outbox.c.attempts + 1)
+        # The payload as its JSON text: spliced into the body as it is, never decoded and encoded again.
         .returning(_outbox.c.id, _outbox.c.type, _outbox.c.schema_version, _outbox.c.occurred_at, _outbox.c.office_code,
-                   _outbox.c.payload, _outbox.c.attempts)
+                   cast(_outbox.c.payload, Text).label("payload_json"), _outbox.c.attempts)
     )
     return sorted(claimed.all(), key=lambda e: (e.occurred_at, str(e.id)))
 
@@ -76,6 +79,18 @@ async def claim(session: AsyncSession, *, limit: int, lease: timedelta) -> list[
 def envelope(event: Row) -> dict[str, Any]:
     return {"id": str(event.id), "type": event.type, "schema_version": event.schema_version,
             "occurred_at": event.occurred_at.isoformat(), "office_code": event.office_code, "payload": event.payload}
+
+
+@functools.lru_cache(maxsize=256)
+def _json_string(value: str) -> str:
+    return json.dumps(value)
+
+
+def envelope_json(event: Row) -> str:
+    """A claimed event's envelope as JSON text (the same fields as envelope()), its payload as stored."""
+    return (f'{{"id":"{event.id}","type":{_json_string(event.type)},"schema_version":{int(event.schema_version)},'
+            f'"occurred_at":"{event.occurred_at.isoformat()}","office_code":{_json_string(event.office_code)},'
+            f'"payload":{event.payload_json}}}')
 
 
 @dataclass
@@ -92,7 +107,10 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
     now = utcnow()
     if outcome.sent:
         for chunk in _chunks([e.id for e in outcome.sent], 1000):
-            await session.execute(update(_outbox).where(_outbox.c.id.in_(chunk)).values(sent_at=now, claimed_until=None))
+            # PostgreSQL: one array parameter, not a thousand (each bound, typed and sent on its own)
+            among = (_outbox.c.id == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(_outbox.c.id.type)))
+                     if dialect_name(session) == "postgresql" else _outbox.c.id.in_(chunk))
+            await session.execute(update(_outbox).where(among).values(sent_at=now, claimed_until=None))
     for event, reason in outcome.parked:
         # central's words are stored as text; PostgreSQL refuses U+0000 in text
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
@@ -229,18 +247,20 @@ class Relay:
             by_office.setdefault(event.office_code, []).append(event)
         for office_code, office_events in by_office.items():
             outcome = Outcome([], [], [])
-            for chunk in _by_size(office_events):
-                await self._send(office_code, chunk, outcome)
+            for chunk, parts in _by_size(office_events):
+                await self._send(office_code, chunk, outcome, parts=parts)
             reachable = reachable and outcome.reachable
             async with self.sessionmaker() as session, session.begin():
                 await record(session, office_code, outcome, self.settings)
         return len(events), reachable
 
-    async def _send(self, office_code: str, events: list[Row], outcome: Outcome, *, retried: bool = False) -> None:
+    async def _send(self, office_code: str, events: list[Row], outcome: Outcome, *, parts: list[str] | None = None,
+                    retried: bool = False) -> None:
+        parts = parts if parts is not None else [envelope_json(e) for e in events]
         try:
             token = await self.tokens.get(office_code)
             response = await self.client.post(
-                EVENTS_PATH, content=json.dumps({"events": [envelope(e) for e in events]}, separators=(",", ":")),
+                EVENTS_PATH, content=('{"events":[' + ",".join(parts) + "]}").encode(),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         except (httpx.HTTPError, OSError) as exc:
             outcome.failed += events
@@ -261,14 +281,14 @@ class Relay:
             return
         if status == 401 and not retried:  # expired or revoked: one fresh token, then give up for now
             self.tokens.forget(office_code)
-            await self._send(office_code, events, outcome, retried=True)
+            await self._send(office_code, events, outcome, parts=parts, retried=True)
             return
         if status in (413, 500) and len(events) > 1:
             # Too big, or something in this batch breaks central: halve it, so that one bad event
             # cannot hold back the ones beside it.
             middle = len(events) // 2
-            await self._send(office_code, events[:middle], outcome)
-            await self._send(office_code, events[middle:], outcome)
+            await self._send(office_code, events[:middle], outcome, parts=parts[:middle])
+            await self._send(office_code, events[middle:], outcome, parts=parts[middle:])
             return
         if status == 413:
             outcome.parked.append((events[0], "central refused it: the event alone is over the size limit"))
@@ -278,19 +298,37 @@ class Relay:
         outcome.failed += events
         outcome.error, outcome.reachable = f"central answered HTTP {status}: {_problem_detail(response)}", False
 
-    async def cycles(self) -> tuple[int, bool]:
-        """IN_FLIGHT cycles at once (each claims its own batch)."""
-        results = await asyncio.gather(*(_traced(self.cycle()) for _ in range(IN_FLIGHT)), return_exceptions=True)
+    async def cycles(self, stop: asyncio.Event | None = None) -> tuple[int, bool]:
+        """Send until nothing is due, central cannot be reached or `stop` is set, in IN_FLIGHT lanes that
+        each claim, send and mark one batch after another (so central always has the next batch while it
+        writes one): (events handled, whether central could be reached)."""
+        handled, reachable, done = 0, True, False
+
+        async def lane() -> None:
+            nonlocal handled, reachable, done
+            while not done and not (stop is not None and stop.is_set()):
+                # One id per cycle: on this relay's log lines and, as X-Request-ID, on central's for the same batch.
+                request_id_var.set(f"relay-{secrets.token_hex(8)}")
+                try:
+                    count, ok = await self.cycle()
+                except BaseException:
+                    done = True
+                    raise
+                handled += count
+                reachable = reachable and ok
+                done = done or not count or not ok
+
+        results = await asyncio.gather(*(lane() for _ in range(IN_FLIGHT)), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
-        return sum(handled for handled, _ in results), all(reachable for _, reachable in results)
+        return handled, reachable
 
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
-                handled, reachable = await self.cycles()
+                handled, reachable = await self.cycles(stop)
             except Exception:  # the database may be down too; never die, keep trying
                 logger.exception("relay cycle failed")
                 handled, reachable = 0, False
@@ -307,23 +345,14 @@ class Relay:
             except TimeoutError:
                 pass
 
-    async def drain(self, *, max_cycles: int | None = None) -> int:
-        """Send everything due now (stops at the first cycle central cannot be reached)."""
-        total, rounds = 0, 0
-        while max_cycles is None or rounds < max_cycles:
+    async def drain(self) -> int:
+        """Send everything due now (stops when central cannot be reached)."""
+        total = 0
+        while True:
             handled, reachable = await self.cycles()
             total += handled
-            rounds += 1
             if not handled or not reachable:
-                break
-        return total
-
-
-async def _traced(cycle):
-    """One id per cycle (its own task under gather): on this relay's log lines and, as X-Request-ID, on
-    central's for the same batch."""
-    request_id_var.set(f"relay-{secrets.token_hex(8)}")
-    return await cycle
+                return total
 
 
 async def _with_request_id(request: httpx.Request) -> None:
@@ -332,19 +361,19 @@ async def _with_request_id(request: httpx.Request) -> None:
         request.headers["X-Request-ID"] = request_id
 
 
-def _by_size(events: list[Row]) -> list[list[Row]]:
-    if len(events) <= 1000 and sum(len(str(e.payload)) + 200 for e in events) < MAX_BATCH_BYTES // 2:
-        return [events]  # far under the limit (a payload's repr is about its JSON's size): no need to measure
-    chunks, current, size = [], [], 0
-    for event in events:
-        event_size = len(json.dumps(envelope(event), separators=(",", ":"))) + 1
-        if current and (size + event_size > MAX_BATCH_BYTES or len(current) >= 1000):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(event)
-        size += event_size
-    if current:
-        chunks.append(current)
+def _by_size(events: list[Row]) -> list[tuple[list[Row], list[str]]]:
+    """The events, with their envelopes' JSON, in bodies of at most 1,000 events and MAX_BATCH_BYTES."""
+    parts = [envelope_json(e) for e in events]
+    sizes = [len(part) if part.isascii() else len(part.encode()) for part in parts]
+    chunks: list[tuple[list[Row], list[str]]] = []
+    start, size = 0, 20  # '{"events":[...]}'
+    for i, part_size in enumerate(sizes):
+        if i > start and (size + part_size + 1 > MAX_BATCH_BYTES or i - start >= 1000):
+            chunks.append((events[start:i], parts[start:i]))
+            start, size = i, 20
+        size += part_size + 1
+    if start < len(events):
+        chunks.append((events[start:], parts[start:]))
     return chunks
 
 

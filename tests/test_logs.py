@@ -87,10 +87,10 @@ def distinctive_household() -> dict:
     return body
 
 
-async def until(predicate, seconds: float = 20.0):
+async def until(predicate, what, seconds: float = 30.0):
     deadline = asyncio.get_running_loop().time() + seconds
     while not (result := await predicate()):
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what() if callable(what) else what}"
         await asyncio.sleep(0.05)
     return result
 
@@ -104,13 +104,18 @@ async def test_no_personal_data_in_any_log_line_and_the_request_id_travels(clien
         # This instance relays its events to its own central routes (standalone), over HTTP.
         office = create_app(settings.model_copy(update={
             "schemes_path": str(schemes), "partner_tokens": {"KH-YOUTH-JOBS": SecretStr(TOKEN)},
-            "central_url": url, "relay_inprocess": True, "relay_poll_seconds": 0.05}))
+            "central_url": url, "relay_inprocess": True, "relay_poll_seconds": 0.05,
+            # Short: on PostgreSQL the relay's two first cycles may race to create its account, and the
+            # loser's events wait for their lease to run out before they are sent.
+            "relay_lease_seconds": 4.0}))
         with captured_logs() as logs:
             server = uvicorn.Server(uvicorn.Config(office, log_config=None, log_level="debug", access_log=True,
                                                    lifespan="on", timeout_graceful_shutdown=1))
             task = asyncio.create_task(server.serve(sockets=[sock]))
             try:
-                await until(lambda: asyncio.sleep(0, server.started))
+                await until(lambda: asyncio.sleep(0, server.started or task.done()), "the server")
+                if task.done():
+                    task.result()  # start-up failed: say why
                 # The test's own client logs its URLs (httpx at INFO), queries and all: its lines are told
                 # apart by this id, which only the test's task carries. The server's tasks have their own.
                 client_id = request_id_var.set(TEST_CLIENT)
@@ -181,11 +186,14 @@ async def walk_through(http: httpx.AsyncClient, world, partner) -> None:
     response = await http.post(f"/api/v1/cases/{case['id']}/applications", headers=clerk, json={"scheme_code": "KH-HEF"})
     assert response.status_code == 201, response.text
 
-    async def relayed():
-        status = (await http.get("/api/v1/sync/status", headers=world.supervisor_a.headers)).json()
-        return status["offices"] and status["offices"][0]["backlog"] == 0 and status["offices"][0]["events_sent"] > 0
+    last = {}
 
-    await until(relayed)
+    async def relayed():
+        last.update((await http.get("/api/v1/sync/status", headers=world.supervisor_a.headers)).json())
+        office = last["offices"][0] if last["offices"] else {}
+        return office.get("backlog") == 0 and office.get("events_sent", 0) > 0
+
+    await until(relayed, lambda: f"the relay to send everything (last status: {last})")
 
 
 # ---- the guards themselves ----------------------------------------------------------------------------------

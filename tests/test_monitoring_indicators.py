@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.events import EVENT_TYPES
+from app.models import MonitoringEvent
 from app.services import monitoring
 from helpers import assert_problem
 from monitoring_support import (
@@ -227,6 +228,35 @@ async def test_grievances_by_category_and_overdue(client, app, settings, world, 
         ("2026-03", "exclusion_error"): 1}  # escalated is not closed
 
 
+async def test_appeals_by_the_scheme_they_contest(client, app, settings, world, k1):
+    hef, ctp, unnamed = pseudonym(), pseudonym(), pseudonym()
+    may = {"sla_due_date": "2026-06-01", "at": at("2026-05-04")}
+    events = [
+        sample("grievance.opened", grievance=hef, category="appeal", appeal_scheme="KH-HEF", **may),
+        sample("grievance.opened", grievance=ctp, category="appeal", appeal_scheme="KH-CTP", **may),
+        sample("grievance.opened", grievance=unnamed, category="appeal", appeal_scheme="KH-HEF", **may),
+        sample("grievance.opened", category="payment", **may),
+        sample("grievance.status_changed", grievance=hef, category="appeal", status="resolved", upheld=True,
+               appeal_scheme="KH-HEF", at=at("2026-05-20")),
+        sample("grievance.status_changed", grievance=ctp, category="appeal", status="resolved", upheld=False,
+               appeal_scheme="KH-CTP", at=at("2026-05-21")),
+        # An office that does not send appeal_scheme yet: the verdict counts, under no scheme.
+        sample("grievance.status_changed", grievance=unnamed, category="appeal", status="resolved", upheld=True,
+               at=at("2026-05-22")),
+    ]
+    await post(client, app, settings, events)
+    may_range = {"frm": "2026-05-01", "to": "2026-05-31"}
+    assert table(await values(client, world, "appeals_lodged", group_by="scheme", **may_range), "scheme") == {
+        ("2026-05", "KH-CTP"): 1, ("2026-05", "KH-HEF"): 2}
+    assert table(await values(client, world, "appeals_upheld", group_by="scheme", **may_range), "scheme") == {
+        ("2026-05", None): 1, ("2026-05", "KH-HEF"): 1}
+    assert table(await values(client, world, "appeals_upheld_rate", group_by="scheme", **may_range), "scheme") == {
+        ("2026-05", None): 1.0, ("2026-05", "KH-CTP"): 0.0, ("2026-05", "KH-HEF"): 1.0}
+    assert table(await values(client, world, "appeals_upheld", scheme="KH-HEF", **may_range)) == {("2026-05",): 1}
+    assert table(await values(client, world, "grievances_resolved", group_by="scheme", **may_range), "scheme") == {
+        ("2026-05", None): 1, ("2026-05", "KH-CTP"): 1, ("2026-05", "KH-HEF"): 1}
+
+
 async def test_small_cells_are_suppressed_with_their_complements(client, app, settings, world):
     assert settings.small_cell_k == 5
     day = at("2026-07-07")
@@ -385,6 +415,39 @@ async def test_rebuilding_from_stored_events_gives_the_same_rollups(client, app,
     async with app.state.sessionmaker() as session, session.begin():
         assert await monitoring.rebuild(session, batch=7) == len(events)
     assert await snapshot() == before
+
+
+async def test_the_rollups_hold_what_each_event_counts_summed(client, app, settings, world, k1):
+    """On PostgreSQL the counted rows are summed in SQL; the tables must hold exactly the sums that
+    Python makes of the same rows (Increments, the SQLite path)."""
+    someone, household = pseudonym(), pseudonym()
+    events = [sample(t, at=at(f"2026-{m:02d}-{d:02d}", hour=h)) for m, d, h in ((1, 5, 1), (3, 30, 2), (4, 2, 3))
+              for t, _ in EVENT_TYPES]
+    events += [sample("screening.determination", person=someone, household=household, scheme=scheme,
+                      dimensions=person_dims(sex=sex, age_band=band), at=at(day, hour=4))
+               for scheme, sex, band, day in (("KH-HEF", "female", "18-59", "2026-01-05"), ("KH-CTP", "female", "18-59", "2026-01-06"),
+                                              ("KH-HEF", "male", "60+", "2026-02-09"), ("KH-CTP", "other", "5-17", "2026-03-31"))]
+    events += [decided("approved", person=someone, at=at("2026-03-31", hour=5))]
+    await post(client, app, settings, events)
+
+    async with app.state.sessionmaker() as session:
+        stored = (await session.execute(select(MonitoringEvent).order_by(MonitoringEvent.occurred_at))).scalars().all()
+        counts, known = monitoring.Counts(), {}
+        for event in stored:
+            payload = EVENT_TYPES[(event.type, event.schema_version)].model_validate(event.payload)
+            fact = monitoring.Fact(event.type, monitoring.local_day(event.occurred_at),
+                                   monitoring.event_dimensions(event.office_code, payload), payload)
+            counts.add_fact(fact)
+            for kind, subject in monitoring.subjects(fact):
+                monitoring.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
+        increments = monitoring.Increments()
+        increments.add_rows(counts.rows)
+        tables = set()
+        for name, table in monitoring.ROLLUP_TABLES.items():
+            key = [table.c[c] for c in monitoring.rollup_columns(name)]
+            tables |= {(name, *row) for row in await session.execute(select(*key, func.sum(table.c.value)).group_by(*key))}
+    assert len(tables) > 200
+    assert tables == {(*key, value) for key, value in increments.counts.items()}
 
 
 async def _direct(app, name, start, end, *, today):

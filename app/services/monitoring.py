@@ -815,16 +815,22 @@ CATALOG: dict[str, Indicator] = {i.name: i for i in [
               "count", "grievances_opened", (*_SCHEME_ALL, "category")),
     Indicator("grievances_by_channel", "Grievances by channel", "Grievances received, by the channel they came "
               "through.", "persons", "count", "grievances_by_channel", (*_SCHEME_ALL, "channel")),
-    Indicator("grievances_resolved", "Grievances resolved", "Grievances resolved, by category.", "persons", "count",
-              "grievances_resolved", (*_ALL, "category")),
+    Indicator("grievances_resolved", "Grievances resolved", "Grievances resolved, by category (an appeal's by the "
+              "scheme it contests).", "persons", "count", "grievances_resolved", (*_SCHEME_ALL, "category")),
     Indicator("grievances_escalated", "Grievances escalated", "Grievances escalated to a higher level, by category.",
-              "persons", "count", "grievances_escalated", (*_ALL, "category")),
+              "persons", "count", "grievances_escalated", (*_SCHEME_ALL, "category")),
     Indicator("grievances_overdue", "Grievances overdue", "Grievances open at the end of the period (or today, for the "
               "current one) past their service-level due date: not resolved or rejected by then.", "persons", "overdue",
               "grievance", (*_SCHEME_ALL, "category")),
-    Indicator("appeals_upheld", "Appeals upheld", "Appeals resolved in the appellant's favour (by scheme: not yet, the "
-              "resolution event does not name the appeal's scheme).", "persons", "count", "appeals_decided", _ALL,
-              fixed={"detail": "upheld"}),
+    Indicator("appeals_lodged", "Appeals lodged", "Appeals received (grievances of category appeal), by the scheme "
+              "whose decision they contest.", "persons", "count", "grievances_opened", _SCHEME_ALL,
+              fixed={"detail": GrievanceCategory.appeal.value}),
+    Indicator("appeals_upheld", "Appeals upheld", "Appeals resolved in the appellant's favour, by the scheme whose "
+              "decision they contest (a resolution event that does not name it counts under no scheme).", "persons",
+              "count", "appeals_decided", _SCHEME_ALL, fixed={"detail": "upheld"}),
+    Indicator("appeals_upheld_rate", "Share of appeals upheld", "Appeals upheld / appeals decided (resolved with a "
+              "verdict) in the period, by the scheme whose decision they contest.", "ratio", "ratio", "appeals_decided",
+              _SCHEME_ALL, numerator=("upheld",), denominator=("upheld", "not_upheld")),
     Indicator("cases_opened", "Cases opened", "Case-management cases opened.", "persons", "count", "cases_opened", _ALL),
     Indicator("cases_closed", "Cases closed", "Cases closed, by outcome.", "persons", "count", "cases_closed",
               (*_ALL, "outcome")),

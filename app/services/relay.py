@@ -190,7 +190,8 @@ class Tokens:
         if cached and cached[1] > time.monotonic():
             return cached[0]
         if self.settings.relay_client_id and self.settings.relay_client_secret:
-            response = await self.client.post(TOKEN_PATH, data={
+            # Its own timeout: hashing the secret at a busy central may take longer than half a lease.
+            response = await self.client.post(TOKEN_PATH, timeout=max(10.0, self.settings.relay_lease_seconds / 2), data={
                 "grant_type": "client_credentials", "client_id": self.settings.relay_client_id,
                 "client_secret": self.settings.relay_client_secret.get_secret_value()})
             if response.status_code != 200:

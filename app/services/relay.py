@@ -177,6 +177,9 @@ class Tokens:
         self.client = client
         self.sessionmaker = sessionmaker
         self.cache: dict[str, tuple[str, float]] = {}
+        # The lanes share one token: one fetch at a time (one secret hashed at central, one relay account
+        # made in a standalone instance), the others wait for it.
+        self.fetching = asyncio.Lock()
 
     def forget(self, office_code: str) -> None:
         self.cache.pop(self._key(office_code), None)
@@ -189,6 +192,13 @@ class Tokens:
         cached = self.cache.get(key)
         if cached and cached[1] > time.monotonic():
             return cached[0]
+        async with self.fetching:
+            cached = self.cache.get(key)
+            if cached and cached[1] > time.monotonic():
+                return cached[0]
+            return await self._fetch(key, office_code)
+
+    async def _fetch(self, key: str, office_code: str) -> str:
         if self.settings.relay_client_id and self.settings.relay_client_secret:
             # Its own timeout: hashing the secret at a busy central may take longer than half a lease.
             response = await self.client.post(TOKEN_PATH, timeout=max(10.0, self.settings.relay_lease_seconds / 2), data={

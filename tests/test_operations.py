@@ -248,3 +248,26 @@ def test_several_workers_share_their_counts_and_log_json(tmp_path):
     lines = [line for line in stderr.read_text().splitlines() if line.startswith("{")]
     access = [json.loads(line) for line in lines if '"guichet.access"' in line]
     assert len(access) >= 36 and all(entry["request_id"] and entry["route"] for entry in access)
+
+
+def test_a_database_that_is_gone_or_going_is_503_not_500():
+    """asyncpg reports a shutting-down or starting PostgreSQL (57P01-57P03), a lost connection (class 08)
+    and too many connections (53300) as plain database errors: they are outages (503), unlike a bug."""
+    from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+
+    from app.errors import database_unavailable
+
+    class Orig(Exception):
+        def __init__(self, sqlstate):
+            self.sqlstate = sqlstate
+
+    def error(sqlstate, cls=DBAPIError):
+        return cls("SELECT 1", {}, Orig(sqlstate))
+
+    for sqlstate in ("57P01", "57P02", "57P03", "08006", "08003", "08001", "53300"):
+        assert database_unavailable(error(sqlstate)), sqlstate
+    assert database_unavailable(error(None, OperationalError)) and database_unavailable(error(None, InterfaceError))
+    assert database_unavailable(ConnectionRefusedError()) and database_unavailable(TimeoutError())
+    for sqlstate in ("23505", "22021", "42P01", "40001", None):
+        assert not database_unavailable(error(sqlstate)), sqlstate
+    assert not database_unavailable(error("23505", IntegrityError)) and not database_unavailable(ValueError())

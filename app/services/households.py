@@ -185,12 +185,15 @@ async def bounded_sample(session: AsyncSession) -> None:
     """A name fragment can match much of a national-scale registry ("sok"): searches look at no more
     than SEARCH_COUNT_LIMIT + 1 matching people, taken as the name index finds them, and order those.
     Sorting every match, or walking an ordered index until a page of matches turns up (slow when they
-    sit late in the alphabet, "yim"), costs a scan of the registry. On PostgreSQL the matches are then
-    found in physical order: no synchronized or parallel scans in this transaction, so that a broad
-    search gives the same sample from one page to the next."""
+    sit late in the alphabet, "yim"), costs a scan of the registry. On PostgreSQL, for this transaction:
+    the matches are found in physical order (no synchronized or parallel scans), so that a broad
+    search gives the same sample from one page to the next; and the query is planned for the name
+    typed (a prepared statement's generic plan cannot tell "so", best read in table order until
+    enough match, from "vibol", best found through the trigram index)."""
     if session.bind.dialect.name == "postgresql":
         await session.execute(text("SELECT set_config('synchronize_seqscans', 'off', true), "
-                                   "set_config('max_parallel_workers_per_gather', '0', true)"))
+                                   "set_config('max_parallel_workers_per_gather', '0', true), "
+                                   "set_config('plan_cache_mode', 'force_custom_plan', true)"))
 
 
 def name_filters(name: str | None) -> list:

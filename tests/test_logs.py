@@ -105,8 +105,8 @@ async def test_no_personal_data_in_any_log_line_and_the_request_id_travels(clien
         office = create_app(settings.model_copy(update={
             "schemes_path": str(schemes), "partner_tokens": {"KH-YOUTH-JOBS": SecretStr(TOKEN)},
             "central_url": url, "relay_inprocess": True, "relay_poll_seconds": 0.05,
-            # Short: on PostgreSQL the relay's two first cycles may race to create its account, and the
-            # loser's events wait for their lease to run out before they are sent.
+            # Short: the events of a relay cycle that fails (on a busy machine, say) wait for their lease
+            # to run out before they are sent again.
             "relay_lease_seconds": 4.0}))
         with captured_logs() as logs:
             server = uvicorn.Server(uvicorn.Config(office, log_config=None, log_level="debug", access_log=True,

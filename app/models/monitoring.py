@@ -59,7 +59,10 @@ class MonitoringRollup(Base):
     detail: Mapped[str] = mapped_column(String(40))
     value: Mapped[int] = mapped_column(BigInteger)
 
-    __table_args__ = (Index("ix_monitoring_rollup_metric_grain_period_start", "metric", "grain", "period_start"),)
+    # A period's range, with the places and the office that F's queries filter on most, so that rows of
+    # other places are passed over in the index (the other dimensions are read from the rows).
+    __table_args__ = (Index("ix_monitoring_rollup_period_place", "metric", "grain", "period_start", "province", "office_code",
+                            "district", "commune"),)
     # The ORM wants an identity; the table has none (see above) and is only read and written as a table.
     __mapper_args__ = {"primary_key": [metric, grain, period_start, office_code, province, district, commune, area_type,
                                        scheme, sex, age_band, disability, idpoor_level, female_headed, detail]}

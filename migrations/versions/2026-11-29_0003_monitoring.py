@@ -58,7 +58,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_monitoring_event")),
     )
-    # Cuboid F: a log of increments (no key; readers sum), indexed for the period ranges queries read.
+    # Cuboid F: a log of increments (no key; readers sum), indexed for the period ranges and places queries read.
     op.create_table(
         "monitoring_rollup",
         sa.Column("metric", sa.String(length=40), nullable=False),
@@ -68,8 +68,8 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
     )
     with op.batch_alter_table("monitoring_rollup", schema=None) as batch_op:
-        batch_op.create_index("ix_monitoring_rollup_metric_grain_period_start", ["metric", "grain", "period_start"],
-                              unique=False)
+        batch_op.create_index("ix_monitoring_rollup_period_place",
+                              ["metric", "grain", "period_start", "province", "office_code", "district", "commune"], unique=False)
     _rollup("monitoring_rollup_sex", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6))
     _rollup("monitoring_rollup_province", ("province", 2), ("scheme", 40), ("detail", 40), ("sex", 6), ("age_band", 5),
             ("disability", 5))
@@ -131,6 +131,6 @@ def downgrade() -> None:
     for name in ("monitoring_rollup_office", "monitoring_rollup_household", "monitoring_rollup_province", "monitoring_rollup_sex"):
         op.drop_table(name)
     with op.batch_alter_table("monitoring_rollup", schema=None) as batch_op:
-        batch_op.drop_index("ix_monitoring_rollup_metric_grain_period_start")
+        batch_op.drop_index("ix_monitoring_rollup_period_place")
     op.drop_table("monitoring_rollup")
     op.drop_table("monitoring_event")

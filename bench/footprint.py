@@ -133,6 +133,8 @@ async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, floa
                 errors = await warm(base_url, world.headers("clerk"), area, warm_requests, seed)
                 warm_rss = harness.rss_mib(process.pid)
                 warm_private = private_mib(process.pid)
+                threads = int(next(l for l in Path(f"/proc/{process.pid}/status").read_text().splitlines()
+                                   if l.startswith("Threads:")).split()[1])
             finally:
                 process.terminate()
                 process.wait(timeout=10)
@@ -140,7 +142,7 @@ async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, floa
             if backend != "sqlite":
                 await harness.drop_database(url)
     return {"migrate": migrated, "alive": alive, "first_search": after_start, "cpu": cpu, "cold_rss": cold,
-            "warm_rss": warm_rss, "warm_private": warm_private, "errors": errors}
+            "warm_rss": warm_rss, "warm_private": warm_private, "threads": threads, "errors": errors}
 
 
 async def main() -> None:
@@ -150,12 +152,12 @@ async def main() -> None:
     args = parser.parse_args()
     print(f"one uvicorn worker; median of {args.rounds} fresh runs; load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'':<10}{'migrate empty DB':>18}{'first /healthz':>16}{'first search':>14}{'(CPU used)':>12}"
-          f"{'RSS started':>13}{'RSS warm':>10}{'(private)':>11}{'errors':>8}")
+          f"{'RSS started':>13}{'RSS warm':>10}{'(private)':>11}{'threads':>9}{'errors':>8}")
     for backend in ("sqlite", "postgresql"):
         runs = [await measure(backend, args.warm_requests, seed) for seed in range(args.rounds)]
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
         print(f"{backend:<10}{m['migrate']:>16.2f} s{m['alive']:>14.2f} s{m['first_search']:>12.2f} s{m['cpu']:>10.2f} s"
-              f"{m['cold_rss']:>9.0f} MiB{m['warm_rss']:>6.0f} MiB{m['warm_private']:>7.0f} MiB{m['errors']:>8.0f}")
+              f"{m['cold_rss']:>9.0f} MiB{m['warm_rss']:>6.0f} MiB{m['warm_private']:>7.0f} MiB{m['threads']:>9.0f}{m['errors']:>8.0f}")
     print("goals: migrate < 5 s, first answer < 1 s, warm worker < 100 MiB "
           "(openIMIS: 31 s, 5 s, ~200 MiB)")
 

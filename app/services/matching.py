@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from difflib import SequenceMatcher
+from functools import lru_cache
 
 from sqlalchemy import or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -49,13 +50,30 @@ def within_location(column, code: str):
     return column.between(code.ljust(8, "0"), code.ljust(8, "9"))
 
 
+# A registration scores each member against the commune's people who share a name key: a few hundred
+# comparisons of names that recur endlessly (Sok, Chea, Dara...). The pure parts are remembered,
+# boundedly, so that a comparison is a few dictionary look-ups rather than regular expressions and
+# SequenceMatcher every time.
+@lru_cache(maxsize=4096)
+def _folded(given: str, family: str) -> str:
+    return fold(f"{family} {given}")
+
+
+_name_key = lru_cache(maxsize=4096)(name_key)
+
+
+@lru_cache(maxsize=4096)
+def _key_ratio(key_a: str, key_b: str) -> float:
+    return SequenceMatcher(None, key_a.replace(" ", ""), key_b.replace(" ", "")).ratio()
+
+
 def _name_similarity(a_given: str, a_family: str, b_given: str, b_family: str) -> tuple[float, bool]:
-    if fold(f"{a_family} {a_given}") == fold(f"{b_family} {b_given}"):
+    if _folded(a_given, a_family) == _folded(b_given, b_family):
         return 1.0, True
-    key_a, key_b = name_key(a_given, a_family), name_key(b_given, b_family)
+    key_a, key_b = _name_key(a_given, a_family), _name_key(b_given, b_family)
     if key_a == key_b:
         return 0.95, True
-    ratio = SequenceMatcher(None, key_a.replace(" ", ""), key_b.replace(" ", "")).ratio()
+    ratio = _key_ratio(key_a, key_b)
     return ratio, ratio >= 0.85
 
 

@@ -15,6 +15,7 @@
 import argparse
 import asyncio
 import multiprocessing
+import os
 import time
 from datetime import date, timedelta
 
@@ -171,7 +172,11 @@ async def main() -> None:
     parser.add_argument("--offices", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--keep", action="store_true", help="keep the database (its URL is printed)")
+    parser.add_argument("--reuse", metavar="URL", help="time the queries on a database kept by --keep (no build)")
     args = parser.parse_args()
+    if args.reuse:
+        await queries(args.reuse, args.repeat)
+        return
     async with harness.fresh_database(keep=args.keep) as url:
         harness.migrate(url)
         built = await build(url, args.events, args.offices)
@@ -181,27 +186,36 @@ async def main() -> None:
               f"{built['size']}; {built['items']:,} open referrals/grievances")
         if args.keep:
             print(f"database: {url}")
-        tokens = await _monitor_token(url)
-        with harness.server(url, GUICHET_ROLE="central") as (base, _pid):
-            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
-                headers = {"Authorization": f"Bearer {tokens}"}
-                await timed(http, None, headers, 5, "/api/v1/monitoring/indicators/catalog")
-                floor, _, _ = await timed(http, None, headers, args.repeat, "/api/v1/monitoring/indicators/catalog")
-                print(f"\nPostgreSQL, HTTP as a monitor, {args.repeat} runs each (after 3 warm-up runs)")
-                print(f"  {'floor: GET /indicators/catalog (auth, no rollup read)':<58} p50 {pct(floor, 50):6.1f} ms  "
-                      f"p95 {pct(floor, 95):6.1f} ms")
-                for title, indicator, period, group_by, filters in QUERIES:
-                    params = {"indicator": indicator, "from": f"{YEAR}-01-01", "to": f"{YEAR}-12-31", "period": period,
-                              "group_by": group_by, **filters}
-                    await timed(http, params, headers, 3, "/api/v1/monitoring/indicators")
-                    latencies, cells, suppressed = await timed(http, params, headers, args.repeat, "/api/v1/monitoring/indicators")
-                    print(f"  {title:<58} p50 {pct(latencies, 50):6.1f} ms  p95 {pct(latencies, 95):6.1f} ms  "
-                          f"({cells} cells, {suppressed} suppressed)")
+        await queries(url, args.repeat)
 
 
-async def _monitor_token(url: str) -> str:
+async def queries(url: str, repeat: int) -> None:
+    tokens = await _monitor_token(url)
+    with harness.server(url, GUICHET_ROLE="central") as (base, _pid):
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            headers = {"Authorization": f"Bearer {tokens}"}
+            await timed(http, None, headers, 5, "/api/v1/monitoring/indicators/catalog")
+            floor, _, _ = await timed(http, None, headers, repeat, "/api/v1/monitoring/indicators/catalog")
+            print(f"\nPostgreSQL, HTTP as a monitor, {repeat} runs each (after 3 warm-up runs), load average "
+                  f"{os.getloadavg()[0]:.1f}")
+            print(f"  {'floor: GET /indicators/catalog (auth, no rollup read)':<58} p50 {pct(floor, 50):6.1f} ms  "
+                  f"p95 {pct(floor, 95):6.1f} ms")
+            for title, indicator, period, group_by, filters in QUERIES:
+                params = {"indicator": indicator, "from": f"{YEAR}-01-01", "to": f"{YEAR}-12-31", "period": period,
+                          "group_by": group_by, **filters}
+                await timed(http, params, headers, 3, "/api/v1/monitoring/indicators")
+                latencies, cells, suppressed = await timed(http, params, headers, repeat, "/api/v1/monitoring/indicators")
+                print(f"  {title:<58} p50 {pct(latencies, 50):6.1f} ms  p95 {pct(latencies, 95):6.1f} ms  "
+                      f"({cells} cells, {suppressed} suppressed)")
+
+
+async def _monitor_token(url: str, username: str = "monitor") -> str:
+    """A monitor's token (the account made on first use)."""
+    from sqlalchemy import select
+
     from app.config import Settings
     from app.db import create_engine, create_sessionmaker
+    from app.models import User
     from app.security import issue_token
     from app.services import users
     from app.vocabulary import Role
@@ -210,7 +224,9 @@ async def _monitor_token(url: str) -> str:
                         var_dir=harness.ROOT / "var" / "bench")
     engine = create_engine(settings)
     async with create_sessionmaker(engine)() as session, session.begin():
-        user, _ = await users.create_user(session, None, username="monitor", password="bench-monitor-pw", role=Role.monitor)
+        user = (await session.execute(select(User).where(User.username == username))).scalar_one_or_none()
+        if user is None:
+            user, _ = await users.create_user(session, None, username=username, password="bench-monitor-pw", role=Role.monitor)
     await engine.dispose()
     return issue_token(settings, subject=user.id, role=Role.monitor, office=None, scheme=None)[0]
 

@@ -3,9 +3,11 @@ transaction as the event rows, and the indicators that dashboards read from the 
 
 Three kinds of state, all written by `ingest` (docs/monitoring.md):
 - rollups: additive counters per metric, period and dimension values, one table per cuboid: F
-  (`monitoring_rollup`, every dimension, by day) and, by month, S (province by sex), P (province by
-  sex, age band and disability), H (province by area, IDPoor level and female-headed) and O (office
-  and district by sex). A query reads the smallest cuboid that holds its dimensions.
+  (`monitoring_rollup`, every dimension, by day; a log of increments that readers sum) and, by month,
+  S (province by sex), P (province by sex, age band and disability), H (province by area, IDPoor
+  level and female-headed) and O (office and district by sex). A query reads the smallest cuboid
+  that holds its dimensions. Each event is reduced to counted rows (Counts), which PostgreSQL sums
+  into every table in one statement and Python sums elsewhere (Increments).
 - `monitoring_subject`: the days a person, household or beneficiary was seen. A unique count per
   day, week, month or quarter is a counter incremented when a subject is first seen in that period.
 - `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
@@ -243,8 +245,6 @@ def open_item_change(fact: Fact) -> tuple[str, str, dict[str, Any]] | None:
             return "grievance", p.grievance, {"closed_on": fact.day, "detail": p.category.value}
     return None
 
-
-_ALL_DIMENSIONS = frozenset(DIMENSIONS)
 
 # Every (cuboid, grain) that a rollup table is kept at has a bit; a counted row's mask names those it
 # counts in. Additive metrics count in each cuboid's ADDITIVE_GRAINS; a subject seen for the first

@@ -94,7 +94,7 @@ async def problem_catalogue() -> list[dict[str, object]]:
             for slug, (status, title, description) in PROBLEM_TYPES.items()]
 
 
-@router.get("/problems/{slug}")
+@router.get("/problems/{slug}", responses={404: {"description": "No such problem type"}})
 async def problem_type(slug: Annotated[str, Path(max_length=64)]) -> dict[str, object]:
     if slug not in PROBLEM_TYPES:
         raise NotFound(f"No problem type {slug}.")

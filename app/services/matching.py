@@ -3,6 +3,7 @@
 Candidates are the people of the same commune born within a year or two of the newcomer; each is
 scored on a transliteration-tolerant name, the birth date or year, the village and the sex."""
 
+import math
 import uuid
 from dataclasses import dataclass, field
 from datetime import date
@@ -63,23 +64,35 @@ _name_key = lru_cache(maxsize=4096)(name_key)
 
 
 @lru_cache(maxsize=4096)
-def _key_ratio(key_a: str, key_b: str) -> float:
-    return SequenceMatcher(None, key_a.replace(" ", ""), key_b.replace(" ", "")).ratio()
+def _key_ratio(key_a: str, key_b: str, floor: float) -> float:
+    """The similarity of two keys, or an upper bound of it below `floor` (then the exact value cannot
+    change the outcome, and SequenceMatcher's cheap bounds spare computing it)."""
+    matcher = SequenceMatcher(None, key_a.replace(" ", ""), key_b.replace(" ", ""))
+    bound = matcher.real_quick_ratio()
+    if bound < floor:
+        return bound
+    bound = matcher.quick_ratio()
+    if bound < floor:
+        return bound
+    return matcher.ratio()
 
 
-def _name_similarity(a_given: str, a_family: str, b_given: str, b_family: str) -> tuple[float, bool]:
+def _name_similarity(a_given: str, a_family: str, b_given: str, b_family: str, floor: float = 0.0) -> tuple[float, bool]:
     if _folded(a_given, a_family) == _folded(b_given, b_family):
         return 1.0, True
     key_a, key_b = _name_key(a_given, a_family), _name_key(b_given, b_family)
     if key_a == key_b:
         return 0.95, True
-    ratio = _key_ratio(key_a, key_b)
+    # The floor a little lower and coarse: rounding the score to 3 places must not lift a bounded one
+    # over the threshold, and few distinct floors keep the cache useful.
+    ratio = _key_ratio(key_a, key_b, max(0.0, math.floor(min(floor, 0.85) * 100) / 100 - 0.01))
     return ratio, ratio >= 0.85
 
 
-def score(newcomer: Newcomer, person: Person, village_code: str) -> Candidate:
-    name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name, person.family_name)
-    matched = ["name"] if name_matched else []
+def score(newcomer: Newcomer, person: Person, village_code: str, threshold: float = 0.0) -> Candidate:
+    """The candidate's score. With a threshold, a score that cannot reach it may be returned as any
+    value below it (the name's similarity is then only bounded)."""
+    matched: list[str] = []
     birth = 0.0
     if newcomer.birth_date is not None and person.birth_date is not None and newcomer.birth_date == person.birth_date:
         birth = 1.0
@@ -98,12 +111,16 @@ def score(newcomer: Newcomer, person: Person, village_code: str) -> Candidate:
         matched.append("village")
     else:
         matched.append("commune")
-    total = 0.6 * name + 0.3 * birth + 0.1 * place
-    if newcomer.sex is not None:
-        if newcomer.sex == person.sex:
-            matched.append("sex")
-        else:
-            total *= 0.7
+    sex_factor = 0.7 if newcomer.sex is not None and newcomer.sex != person.sex else 1.0
+    # The name similarity below which the total cannot reach the threshold.
+    floor = (threshold / sex_factor - 0.3 * birth - 0.1 * place) / 0.6 if threshold else 0.0
+    name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name,
+                                          person.family_name, floor)
+    total = (0.6 * name + 0.3 * birth + 0.1 * place) * sex_factor
+    if name_matched:
+        matched.insert(0, "name")
+    if newcomer.sex is not None and newcomer.sex == person.sex:
+        matched.append("sex")
     return Candidate(person=person, village_code=village_code, score=round(total, 3), matched_fields=matched)
 
 
@@ -149,7 +166,7 @@ async def find_candidates(
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [
-            score(newcomer, person, village)
+            score(newcomer, person, village, threshold)
             for person, village in rows
             if person.birth_year in window and village[:6] == newcomer.village_code[:6]
             and (person.family_key in newcomer_keys or person.given_key in newcomer_keys)

@@ -286,12 +286,19 @@ async def list_for_partner(session: AsyncSession, actor: Principal, settings, *,
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     soonest_first = query.order_by(Referral.due_date, Referral.issued_at, Referral.id)
     rows = (await session.execute(soonest_first.limit(limit).offset(offset))).scalars().all()
-    reads = []
+    reads, shared_with = [], []
     for referral in rows:
         read, shared = await _partner_read(session, referral)
         reads.append(read)
-        audit.record(session, actor, action="read", entity_type="referral", entity_id=referral.id, office_id=referral.office_id,
-                     details={"partner": actor.scheme_code, "client_shared": shared})
+        if shared:
+            shared_with.append(str(referral.id))
+    # One row per request, like every read; the office's when the page holds one office's referrals
+    # (an office's own database), so that its supervisors see it.
+    offices = {referral.office_id for referral in rows}
+    audit.record(session, actor, action="search", entity_type="referral", entity_id=None,
+                 office_id=offices.pop() if len(offices) == 1 else None,
+                 details={"partner": actor.scheme_code, "results": [str(r.id) for r in rows], "total": total,
+                          "client_shared": shared_with})
     return reads, total
 
 

@@ -8,7 +8,9 @@ included); `uvicorn app.asgi:app` (one worker) started and polled every 5 ms unt
 then until an authenticated search (a database round trip) answers (also: the CPU time the worker
 used until then, which a busy machine does not inflate); then a warm-up mix (household
 registrations, name searches, reads, duplicate matching, screenings) at 4 clients, after which the
-worker's VmRSS is read from /proc. Each figure is the median of --rounds fresh runs. openIMIS, on this
+worker's VmRSS is read from /proc. Beside it, the floor of the same run: bench/floor_app.py (the fixed
+stack — uvicorn, FastAPI, SQLAlchemy async, the same driver — with one route running SELECT 1), started,
+answered and warmed the same way. Each figure is the median of --rounds fresh runs. openIMIS, on this
 kind of machine: about 200 MiB a worker, 5 s to first answer, 31 s to migrate an empty database."""
 
 import argparse
@@ -145,6 +147,35 @@ async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, floa
             "warm_rss": warm_rss, "warm_private": warm_private, "threads": threads, "errors": errors}
 
 
+async def measure_floor(backend: str, warm_requests: int) -> dict[str, float]:
+    """bench/floor_app.py started the same way: first answer (a query), then RSS after as many requests."""
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite+aiosqlite:///{Path(tmp) / 'floor.db'}" if backend == "sqlite" else \
+            await harness.create_database("guichet_footprint")
+        port = harness.free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", "1", "--no-access-log", "--log-level", "warning"],
+            cwd=Path(__file__).parent, env=harness.server_env(url),
+        )
+        try:
+            alive = first_answer(base_url, process, "/ping")
+            cpu = cpu_seconds(process.pid)
+            cold = harness.rss_mib(process.pid)
+            run = await harness.load("floor", base_url, lambda client, i: client.get("/ping"), concurrency=4,
+                                     total=warm_requests)
+            warm_rss, warm_private = harness.rss_mib(process.pid), private_mib(process.pid)
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+            if backend != "sqlite":
+                await harness.drop_database(url)
+    return {"migrate": float("nan"), "alive": alive, "first_search": alive, "cpu": cpu, "cold_rss": cold,
+            "warm_rss": warm_rss, "warm_private": warm_private, "threads": float("nan"), "errors": run.errors}
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
@@ -156,8 +187,14 @@ async def main() -> None:
     for backend in ("sqlite", "postgresql"):
         runs = [await measure(backend, args.warm_requests, seed) for seed in range(args.rounds)]
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        floors = [await measure_floor(backend, args.warm_requests) for _ in range(args.rounds)]
+        f = {k: statistics.median(r[k] for r in floors) for k in floors[0]}
+        print(f"{'  floor':<10}{'':>18}{f['alive']:>14.2f} s{f['first_search']:>12.2f} s{f['cpu']:>10.2f} s"
+              f"{f['cold_rss']:>9.0f} MiB{f['warm_rss']:>6.0f} MiB{f['warm_private']:>7.0f} MiB{'':>9}{f['errors']:>8.0f}")
         print(f"{backend:<10}{m['migrate']:>16.2f} s{m['alive']:>14.2f} s{m['first_search']:>12.2f} s{m['cpu']:>10.2f} s"
               f"{m['cold_rss']:>9.0f} MiB{m['warm_rss']:>6.0f} MiB{m['warm_private']:>7.0f} MiB{m['threads']:>9.0f}{m['errors']:>8.0f}")
+    print("floor: bench/floor_app.py, the same stack (uvicorn, FastAPI, SQLAlchemy async, same driver) with one route "
+          "running SELECT 1; its first answer is its first query")
     print("goals: migrate < 5 s, first answer < 1 s, warm worker < 100 MiB "
           "(openIMIS: 31 s, 5 s, ~200 MiB)")
 

@@ -10,7 +10,7 @@ from datetime import date
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from sqlalchemy import or_, select, union_all
+from sqlalchemy import Select, bindparam, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
@@ -141,28 +141,19 @@ async def find_candidates(
     for newcomer_keys, window in zip(keys, windows, strict=True):
         for key in newcomer_keys:
             key_years.setdefault(key, set()).update(window)
-    # A common family name born in those years is thousands of people in a province; only those of
-    # the commune are wanted. The blocks read (key, year, household, id) indexes alone, the commune's
-    # households come from the (village, office, id) index, and only the few people left are read in full.
-    # UNION ALL: a person found through two keys comes twice and is kept once below; deduplicating the
-    # thousands of block rows in the database would cost more than the few rows left after the commune.
-    blocked = union_all(*(
-        select(Person.id, Person.household_id).where(column == key, Person.birth_year.in_(sorted(years)))
-        for key, years in sorted(key_years.items()) if years
-        for column in (Person.family_key, Person.given_key)
-    )).subquery()
-    query = (
-        select(*_CANDIDATE, Household.village_code)
-        .select_from(blocked)
-        .join(Household, Household.id == blocked.c.household_id)
-        .join(Person, Person.id == blocked.c.id)
-        .where(or_(*(within_location(Household.village_code, c) for c in {n.village_code[:6] for n in newcomers})))
-    )
+    blocks = [(key, first, last) for key, years in sorted(key_years.items()) for first, last in _runs(years)]
+    communes = sorted({n.village_code[:6] for n in newcomers})
+    params: dict[str, object] = {}
+    for i, (key, first, last) in enumerate(blocks):
+        params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last})
+    for i, commune in enumerate(communes):
+        params.update({f"commune_{i}_from": commune.ljust(8, "0"), f"commune_{i}_to": commune.ljust(8, "9")})
     if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+        params["office_id"] = actor.office_scope
     if exclude_household is not None:
-        query = query.where(Person.household_id != exclude_household)
-    rows = list({row.id: (row, row.village_code) for row in (await session.execute(query)).all()}.values())
+        params["exclude_household"] = exclude_household
+    query = _candidate_query(len(blocks), len(communes), actor.office_scope is not None, exclude_household is not None)
+    rows = list({row.id: (row, row.village_code) for row in (await session.execute(query, params)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [
@@ -173,6 +164,49 @@ async def find_candidates(
         ]
         results.append(sorted((c for c in scored if c.score >= threshold), key=lambda c: -c.score)[:10])
     return results
+
+
+@lru_cache(maxsize=256)
+def _candidate_query(blocks: int, communes: int, scoped: bool, excluding: bool) -> Select:
+    """The candidates' statement for a shape (how many key blocks and communes), values as parameters:
+    built, keyed and compiled once per shape rather than once per registration, and one prepared
+    statement in the database.
+
+    A common family name born in those years is thousands of people in a province; only those of
+    the commune are wanted. The blocks read (key, year, household, id) indexes alone, the commune's
+    households come from the (village, office, id) index, and only the few people left are read in full.
+    UNION ALL: a person found through two keys comes twice and is kept once by the caller; deduplicating
+    the thousands of block rows in the database would cost more than the few rows left after the commune."""
+    blocked = union_all(*(
+        select(Person.id, Person.household_id).where(
+            column == bindparam(f"key_{i}"), Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")))
+        for i in range(blocks)
+        for column in (Person.family_key, Person.given_key)
+    )).subquery()
+    query = (
+        select(*_CANDIDATE, Household.village_code)
+        .select_from(blocked)
+        .join(Household, Household.id == blocked.c.household_id)
+        .join(Person, Person.id == blocked.c.id)
+        .where(or_(*(Household.village_code.between(bindparam(f"commune_{i}_from"), bindparam(f"commune_{i}_to"))
+                     for i in range(communes))))
+    )
+    if scoped:
+        query = query.where(Household.office_id == bindparam("office_id"))
+    if excluding:
+        query = query.where(Person.household_id != bindparam("exclude_household"))
+    return query
+
+
+def _runs(years: set[int]) -> list[tuple[int, int]]:
+    """Years as runs of consecutive years: 1979-1981 and 2010-2012 rather than six values."""
+    runs: list[list[int]] = []
+    for year in sorted(years):
+        if runs and year == runs[-1][1] + 1:
+            runs[-1][1] = year
+        else:
+            runs.append([year, year])
+    return [(first, last) for first, last in runs]
 
 
 def _birth_years(newcomer: Newcomer) -> set[int]:

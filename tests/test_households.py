@@ -658,3 +658,24 @@ async def test_consent_of_another_office_is_404(client, world):
     assert_problem(await client.post(f"{HOUSEHOLDS}/{household['id']}/consent", json=consent,
                                      headers=world.monitor.headers), 403)
     assert_problem(await client.get(f"{HOUSEHOLDS}/{uuid.uuid4()}/consent", headers=world.clerk_a.headers), 404)
+
+
+@pytest.mark.parametrize("member_field, value", [
+    ("monthly_income", False), ("monthly_income", "400000"), ("monthly_income", 400000.5), ("birth_year", True),
+    ("school_attendance_percent", "90"), ("pregnant", 1), ("school_enrolled", "yes"), ("nssf_member", 0),
+])
+async def test_numbers_and_booleans_are_taken_as_json_types_not_coerced(client, world, app, member_field, value):
+    """Found by fuzzing: Pydantic's lax mode read `false` as the income 0, `"90"` as 90 and `1` as true.
+    The contract says integer and boolean: anything else is a 422 naming the field, and nothing is stored."""
+    body = household_body()
+    body["members"][0][member_field] = value
+    before = await table_counts(app)
+    response = await client.post(HOUSEHOLDS, json=body, headers=world.clerk_a.headers)
+    assert f"#/members/0/{member_field}" in pointers(assert_problem(response, 422, "validation"))
+    assert await table_counts(app) == before
+
+
+async def test_an_idpoor_level_of_true_is_not_level_1(client, world):
+    body = household_body() | {"idpoor": {"level": True}}
+    response = await client.post(HOUSEHOLDS, json=body, headers=world.clerk_a.headers)
+    assert "#/idpoor/level" in pointers(assert_problem(response, 422, "validation"))

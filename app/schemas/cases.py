@@ -91,7 +91,7 @@ class CaseRead(ReadModel):
 
 class NoteCreate(InputModel):
     text: Text4000
-    confidential: bool = Field(default=False, description="Readable by supervisors and admins only.")
+    confidential: bool = Field(default=False, strict=True, description="Readable by supervisors and admins only.")
 
 
 class NoteRead(ReadModel):
@@ -141,7 +141,7 @@ class ApplicationUpdate(InputModel):
 
 class BenefitIn(InputModel):
     type: EventCode = Field(description="e.g. cash_transfer, health_coverage, training_stipend")
-    amount: int | None = Field(default=None, ge=0, le=10**12)
+    amount: int | None = Field(default=None, strict=True, ge=0, le=10**12)
     currency: Currency = "KHR"
     frequency: BenefitFrequency | None = None
     start_date: date | None = None
@@ -424,7 +424,7 @@ class GrievanceUpdate(InputModel):
     status: Literal[GrievanceStatus.in_review, GrievanceStatus.resolved, GrievanceStatus.escalated,
                     GrievanceStatus.rejected] | None = None
     resolution: Text2000 | None = Field(default=None, description="What the complainant is told; required to resolve or reject.")
-    upheld: bool | None = Field(default=None, description="For an appeal being resolved: was it upheld?")
+    upheld: bool | None = Field(default=None, strict=True, description="For an appeal being resolved: was it upheld?")
     note: Text1000 | None = Field(default=None, description="A note for the record (e.g. why it is escalated).")
 
     @model_validator(mode="after")

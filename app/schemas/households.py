@@ -5,7 +5,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
+from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from app import clock
 from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode, field_error
@@ -53,8 +53,15 @@ class Disability(InputModel):
     communicating: DisabilityLevel = DisabilityLevel.none
 
 
+def _not_a_boolean(value: Any) -> Any:
+    # Pydantic would read JSON true as the level 1 (True == 1); the contract says 1, 2 or null.
+    if isinstance(value, bool):
+        raise ValueError("1, 2 or null, not true or false")
+    return value
+
+
 class IdPoor(InputModel):
-    level: Literal[1, 2] | None = None
+    level: Annotated[Literal[1, 2] | None, BeforeValidator(_not_a_boolean)] = None
     card_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
     valid_until: date | None = None
 
@@ -84,20 +91,20 @@ class PersonFacts(InputModel):
     family_name: Name
     sex: Sex
     birth_date: date | None = None
-    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
-    birth_date_approximate: bool = False
+    birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    birth_date_approximate: bool = Field(default=False, strict=True)
     national_id: NationalId | None = None
     phone: Phone | None = None
     relationship: Relationship
     disability: Disability = Field(default_factory=Disability)
-    pregnant: bool = False
+    pregnant: bool = Field(default=False, strict=True)
     expected_delivery_date: date | None = None
     employment_status: EmploymentStatus | None = None
-    monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000, description="KHR per month")
-    school_enrolled: bool | None = None
-    school_attendance_percent: int | None = Field(default=None, ge=0, le=100)
-    nssf_member: bool | None = None
-    nssf_contribution_months: int | None = Field(default=None, ge=0, le=900)
+    monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000, description="KHR per month")
+    school_enrolled: bool | None = Field(default=None, strict=True)
+    school_attendance_percent: int | None = Field(strict=True, default=None, ge=0, le=100)
+    nssf_member: bool | None = Field(default=None, strict=True)
+    nssf_contribution_months: int | None = Field(strict=True, default=None, ge=0, le=900)
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] = Field(default_factory=dict)
 
 
@@ -144,7 +151,7 @@ class MemberCreate(PersonFacts):
 
 
 class MemberAdd(MemberCreate):
-    confirm_new: bool = Field(default=False, description="Register even though likely duplicates exist.")
+    confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
 
 
 class HouseholdCreate(InputModel):
@@ -155,7 +162,7 @@ class HouseholdCreate(InputModel):
     consent: ConsentIn
     members: Annotated[list[MemberCreate], Field(min_length=1, max_length=MAX_MEMBERS)]
     office_code: Code | None = Field(default=None, description="Only for admins; staff register for their own office.")
-    confirm_new: bool = Field(default=False, description="Register even though likely duplicates exist.")
+    confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
 
     @model_validator(mode="after")
     def _household_rules(self) -> "HouseholdCreate":
@@ -195,20 +202,20 @@ class PersonUpdate(InputModel):
     family_name: Name | None = None
     sex: Sex | None = None
     birth_date: date | None = None
-    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
-    birth_date_approximate: bool | None = None
+    birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    birth_date_approximate: bool | None = Field(default=None, strict=True)
     national_id: NationalId | None = None
     phone: Phone | None = None
     relationship: Relationship | None = None
     disability: Disability | None = None
-    pregnant: bool | None = None
+    pregnant: bool | None = Field(default=None, strict=True)
     expected_delivery_date: date | None = None
     employment_status: EmploymentStatus | None = None
-    monthly_income: int | None = Field(default=None, ge=0, le=1_000_000_000)
-    school_enrolled: bool | None = None
-    school_attendance_percent: int | None = Field(default=None, ge=0, le=100)
-    nssf_member: bool | None = None
-    nssf_contribution_months: int | None = Field(default=None, ge=0, le=900)
+    monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000)
+    school_enrolled: bool | None = Field(default=None, strict=True)
+    school_attendance_percent: int | None = Field(strict=True, default=None, ge=0, le=100)
+    nssf_member: bool | None = Field(default=None, strict=True)
+    nssf_contribution_months: int | None = Field(strict=True, default=None, ge=0, le=900)
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] | None = None
 
 
@@ -217,7 +224,7 @@ class MatchQuery(InputModel):
     family_name: Name
     sex: Sex | None = None
     birth_date: date | None = None
-    birth_year: int | None = Field(default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
+    birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     village_code: VillageCode
     national_id: NationalId | None = None
 

@@ -247,3 +247,11 @@ async def test_patch_of_another_offices_person_is_404(client, world):
     assert_problem(await client.patch(url, json={"phone": "012345678"}, headers=_if_match(world.monitor, 1)), 403)
     response = await client.patch(url, json={"phone": "012345678"}, headers=_if_match(world.admin, 1))
     assert response.status_code == 200 and response.json()["phone"] == "012345678"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/households", "/api/v1/persons"])
+@pytest.mark.parametrize("name", ["---", "!?", " . "])
+async def test_a_name_of_punctuation_only_is_refused_not_a_list_of_everyone(client, world, path, name):
+    await register(client, world.clerk_a)
+    response = await client.get(path, params={"name": name}, headers=world.clerk_a.headers)
+    assert "#/query/name" in pointers(assert_problem(response, 422, "validation"))

@@ -198,7 +198,11 @@ async def bounded_sample(session: AsyncSession) -> None:
 
 def name_filters(name: str | None) -> list:
     """Each term the clerk typed must appear somewhere in the folded name ("chanth" finds Chanthou)."""
-    return [Person.search_name.contains(term, autoescape=True) for term in search_terms(name or "")]
+    terms = search_terms(name or "")
+    if name and name.strip() and not terms:
+        # Punctuation alone folds to nothing, which would match everyone.
+        raise InvalidInput("Type some letters or digits of the name to search for.", field="#/query/name")
+    return [Person.search_name.contains(term, autoescape=True) for term in terms]
 
 
 async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> list[HouseholdSummary]:

@@ -2,6 +2,7 @@
 call what."""
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -106,6 +107,22 @@ async def test_a_lock_that_has_run_out_lets_the_user_in_and_clears_the_count(cli
         await session.execute(update(LoginThrottle).values(locked_until=LoginThrottle.last_failure_at))
     assert (await strict_client.post(TOKEN, data=_password("clerk.b"))).status_code == 200
     assert await db_rows(app, LoginThrottle) == []
+
+
+
+async def test_failures_older_than_the_window_are_pruned_so_probing_names_cannot_grow_the_table(strict_client, app):
+    """Every failed sign-in drops the rows of other usernames whose failures are past the window (they
+    are forgiven anyway); a lock still running is kept."""
+    long_ago = datetime.now(UTC) - timedelta(days=2)
+    async with app.state.sessionmaker() as session, session.begin():
+        session.add_all([
+            LoginThrottle(username="probe.1", failures=1, last_failure_at=long_ago),
+            LoginThrottle(username="probe.2", failures=3, last_failure_at=long_ago, locked_until=long_ago),
+            LoginThrottle(username="still.locked", failures=3, last_failure_at=long_ago,
+                          locked_until=datetime.now(UTC) + timedelta(hours=1)),
+        ])
+    assert_problem(await strict_client.post(TOKEN, data=_password("probe.3", "guess")), 401, "invalid-credentials")
+    assert sorted(row.username for row in await db_rows(app, LoginThrottle)) == ["probe.3", "still.locked"]
 
 
 # ---- revocation -----------------------------------------------------------------------------------------

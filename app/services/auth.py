@@ -6,7 +6,7 @@ sign-in is remembered although the request fails; after too many, the username i
 import math
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
@@ -35,6 +35,13 @@ async def _record_failure(sessionmaker: async_sessionmaker, settings: Settings, 
         row.last_failure_at = now
         if row.failures >= settings.login_max_failures:
             row.locked_until = now + timedelta(minutes=settings.login_lock_minutes)
+        # Failures older than the window are forgiven anyway: without this, probing random usernames
+        # would grow the table without end.
+        await session.execute(delete(LoginThrottle).where(
+            LoginThrottle.username != username,
+            LoginThrottle.last_failure_at < now - timedelta(minutes=settings.login_lock_minutes),
+            or_(LoginThrottle.locked_until.is_(None), LoginThrottle.locked_until < now),
+        ))
 
 
 async def sign_in(

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, Header, Request, Response
+from fastapi import Depends, Header, Request, Response, params
 from fastapi.routing import APIRoute
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
@@ -43,11 +43,23 @@ class IdempotentReplay(Exception):
         return Response(self.key.response_body, status_code=self.key.response_status, headers=headers)
 
 
+def _json_media_type(content_type: str) -> bool:
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type == "application/json" or (media_type.startswith("application/") and media_type.endswith("+json"))
+
+
 class TransactionalRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
         handler = super().get_route_handler()
+        # Bodies that are JSON documents (not the token endpoint's form): another declared content type
+        # is a 415, not a validation error about a body the API never read as JSON.
+        takes_json = self.body_field is not None and not isinstance(self.body_field.field_info, params.Form)
 
         async def run_in_transaction(request: Request) -> Response:
+            content_type = request.headers.get("content-type")
+            if takes_json and content_type and not _json_media_type(content_type) and await request.body():
+                raise DomainError(f"The body must be JSON (Content-Type: application/json), not {content_type[:100]}.",
+                                  slug="unsupported-media-type")
             sessionmaker = request.app.state.sessionmaker
             async with sessionmaker() as session:
                 request.state.session = session

@@ -60,12 +60,25 @@ async def test_405_names_every_allowed_method(client, world):
         assert response.headers["Allow"] == allow
 
 
-async def test_a_body_of_another_media_type_is_a_client_error(client, world, app):
+@pytest.mark.parametrize("content_type, body", [
+    ("application/x-www-form-urlencoded", b"village_code=17010101"),
+    ("text/plain", None),  # a JSON document under the wrong label is refused too
+    ("multipart/form-data; boundary=x", b"--x--"),
+])
+async def test_a_body_of_another_media_type_is_415(client, world, app, content_type, body):
     before = await table_counts(app)
-    response = await client.post(HOUSEHOLDS, content=b"village_code=17010101", headers={
-        **world.clerk_a.headers, "Content-Type": "application/x-www-form-urlencoded"})
-    assert_problem(response, 422, "validation")
+    response = await client.post(HOUSEHOLDS, content=body or json.dumps(household_body()).encode(), headers={
+        **world.clerk_a.headers, "Content-Type": content_type})
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert content_type.split(";")[0] in problem["detail"]
     assert await table_counts(app) == before
+
+
+@pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "Application/JSON", "application/problem+json"])
+async def test_json_under_any_json_media_type_is_read(client, world, content_type):
+    response = await client.post(HOUSEHOLDS, content=json.dumps(household_body()).encode(), headers={
+        **world.clerk_a.headers, "Content-Type": content_type})
+    assert response.status_code == 201, response.text
 
 
 # ---- size limit -----------------------------------------------------------------------------------------

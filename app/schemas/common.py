@@ -107,6 +107,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     403: {"description": "The caller's role may not do this"},
     404: {"description": "Not found (or another office's record)"},
     413: {"description": "Body over 1 MiB"},
+    415: {"description": "A body that is not JSON where JSON is expected"},
     422: {"description": "Invalid fields; see errors"},
     500: {"description": "Internal error; nothing was changed"},
     503: {"description": "Database unavailable; retry later"},

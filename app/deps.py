@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
@@ -47,6 +47,15 @@ class Principal:
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
+# Every request reads its user: one statement built once (columns, not the whole account with its
+# password hash), so that SQLAlchemy neither rebuilds nor re-keys it each time.
+_USER = (
+    select(User.id, User.username, User.role, User.office_id, User.scheme_code, User.is_active, User.tokens_valid_after,
+           Office.code.label("office_code"))
+    .outerjoin(Office, Office.id == User.office_id)
+    .where(User.id == bindparam("user_id"))
+)
+
 
 async def current_principal(
     request: Request, session: SessionDep, settings: SettingsDep, token: Annotated[str | None, Depends(_bearer)]
@@ -57,14 +66,9 @@ async def current_principal(
         claims = verify_token(settings, token)
     except InvalidToken:
         raise Unauthenticated("The token is invalid or expired; sign in again.") from None
-    row = (
-        await session.execute(
-            select(User, Office.code).outerjoin(Office, Office.id == User.office_id).where(User.id == claims.subject)
-        )
-    ).first()
-    if row is None:
+    user = (await session.execute(_USER, {"user_id": claims.subject})).first()
+    if user is None:
         raise Unauthenticated("The token's user no longer exists.")
-    user, office_code = row
     if not user.is_active or claims.issued_at < user.tokens_valid_after.timestamp() or claims.role != user.role:
         raise Unauthenticated("The token was revoked; sign in again.")
     principal = Principal(
@@ -72,7 +76,7 @@ async def current_principal(
         username=user.username,
         role=Role(user.role),
         office_id=user.office_id,
-        office_code=office_code,
+        office_code=user.office_code,
         scheme_code=user.scheme_code,
     )
     request.state.principal = principal

@@ -49,6 +49,17 @@ def private_mib(pid: int) -> float:
     return kib / 1024
 
 
+def start_worker(app: str, cwd: Path, database_url: str) -> tuple[str, subprocess.Popen]:
+    """One uvicorn worker serving `app` on a free loopback port."""
+    port = harness.free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+         "--workers", "1", "--no-access-log", "--log-level", "warning"],
+        cwd=cwd, env=harness.server_env(database_url),
+    )
+    return f"http://127.0.0.1:{port}", process
+
+
 def first_answer(base_url: str, process: subprocess.Popen, path: str, headers: dict[str, str] | None = None,
                  timeout: float = 30) -> float:
     """Seconds until `path` answers 200, polling every 5 ms."""
@@ -118,14 +129,8 @@ async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, floa
             async with create_sessionmaker(engine)() as session:
                 area = await synthetic.resolve_area(session, world.office_code)
             await engine.dispose()
-            port = harness.free_port()
-            base_url = f"http://127.0.0.1:{port}"
             started = time.perf_counter()
-            process = subprocess.Popen(
-                [sys.executable, "-m", "uvicorn", "app.asgi:app", "--host", "127.0.0.1", "--port", str(port),
-                 "--workers", "1", "--no-access-log", "--log-level", "warning"],
-                cwd=harness.ROOT, env=harness.server_env(url),
-            )
+            base_url, process = start_worker("app.asgi:app", harness.ROOT, url)
             try:
                 alive = first_answer(base_url, process, "/healthz")
                 served = first_answer(base_url, process, "/api/v1/households", headers=world.headers("clerk"))
@@ -152,14 +157,7 @@ async def measure_floor(backend: str, warm_requests: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'floor.db'}" if backend == "sqlite" else \
             await harness.create_database("guichet_footprint")
-        port = harness.free_port()
-        base_url = f"http://127.0.0.1:{port}"
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "floor_app:app", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", "1", "--no-access-log", "--log-level", "warning"],
-            cwd=Path(__file__).parent, env=harness.server_env(url),
-        )
+        base_url, process = start_worker("floor_app:app", Path(__file__).parent, url)
         try:
             alive = first_answer(base_url, process, "/ping")
             cpu = cpu_seconds(process.pid)

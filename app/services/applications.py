@@ -500,10 +500,6 @@ async def list_for_partner(session: AsyncSession, actor: Principal, *, status: A
         query = query.where(Application.status == status)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await session.execute(query.order_by(Application.submitted_at, Application.id).limit(limit).offset(offset))).scalars().all()
-    # One row per request, like every read; the office's when the page holds one office's applications.
-    offices = {application.office_id for application in rows}
-    audit.record(session, actor, action="search", entity_type="application", entity_id=None,
-                 office_id=offices.pop() if len(offices) == 1 else None,
-                 details={"partner": actor.scheme_code, "results": [str(a.id) for a in rows], "total": total})
+    audit.record_partner_search(session, actor, "application", rows, total)
     return [partner_read(a) for a in rows], total
 

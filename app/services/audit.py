@@ -37,6 +37,16 @@ def record(
     )
 
 
+def record_partner_search(session: AsyncSession, actor: Principal, entity_type: str, records: list, total: int,
+                          **details: Any) -> None:
+    """A partner's list page: one row for the request, like every read, under the office when the page
+    holds one office's records (an office's own database), so that its supervisors see it."""
+    offices = {r.office_id for r in records}
+    record(session, actor, action="search", entity_type=entity_type, entity_id=None,
+           office_id=offices.pop() if len(offices) == 1 else None,
+           details={"partner": actor.scheme_code, "results": [str(r.id) for r in records], "total": total} | details)
+
+
 async def list_events(
     session: AsyncSession,
     actor: Principal,

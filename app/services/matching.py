@@ -46,9 +46,14 @@ class Candidate:
     matched_fields: list[str] = field(default_factory=list)
 
 
+def location_range(code: str) -> tuple[str, str]:
+    """The first and last village codes under a location: codes nest by prefix, and a range keeps the
+    comparison on an ordinary b-tree index."""
+    return code.ljust(8, "0"), code.ljust(8, "9")
+
+
 def within_location(column, code: str):
-    """Codes nest by prefix; a range keeps the comparison on an ordinary b-tree index."""
-    return column.between(code.ljust(8, "0"), code.ljust(8, "9"))
+    return column.between(*location_range(code))
 
 
 # A registration scores each member against the commune's people who share a name key: a few hundred
@@ -147,7 +152,7 @@ async def find_candidates(
     for i, (key, first, last) in enumerate(blocks):
         params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last})
     for i, commune in enumerate(communes):
-        params.update({f"commune_{i}_from": commune.ljust(8, "0"), f"commune_{i}_to": commune.ljust(8, "9")})
+        params[f"commune_{i}_from"], params[f"commune_{i}_to"] = location_range(commune)
     if actor.office_scope is not None:
         params["office_id"] = actor.office_scope
     if exclude_household is not None:

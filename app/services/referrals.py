@@ -292,13 +292,7 @@ async def list_for_partner(session: AsyncSession, actor: Principal, settings, *,
         reads.append(read)
         if shared:
             shared_with.append(str(referral.id))
-    # One row per request, like every read; the office's when the page holds one office's referrals
-    # (an office's own database), so that its supervisors see it.
-    offices = {referral.office_id for referral in rows}
-    audit.record(session, actor, action="search", entity_type="referral", entity_id=None,
-                 office_id=offices.pop() if len(offices) == 1 else None,
-                 details={"partner": actor.scheme_code, "results": [str(r.id) for r in rows], "total": total,
-                          "client_shared": shared_with})
+    audit.record_partner_search(session, actor, "referral", rows, total, client_shared=shared_with)
     return reads, total
 
 

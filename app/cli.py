@@ -437,7 +437,7 @@ def rescreen(
     async def work():
         engine = create_engine(current)
         try:
-            from app.services.screening import count_households
+            from app.services.rescreen import count_households
 
             async with create_sessionmaker(engine)() as session:
                 total = await count_households(session, office_code=office)

@@ -23,7 +23,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_pool_size,
         pool_timeout=settings.db_pool_timeout_seconds,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         hide_parameters=True,
         connect_args={
             "timeout": settings.db_pool_timeout_seconds,

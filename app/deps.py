@@ -16,11 +16,13 @@ from app.security import InvalidToken, verify_token
 from app.vocabulary import Role
 
 
-def get_session(request: Request) -> AsyncSession:
+# Both are `async def` so that FastAPI calls them in the event loop: a plain `def` dependency is run in
+# the thread pool, a thread hop on every request for a dictionary lookup.
+async def get_session(request: Request) -> AsyncSession:
     return request.state.session
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 

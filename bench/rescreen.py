@@ -125,7 +125,7 @@ async def read_floor(database_url: str, batch_size: int) -> tuple[float, int]:
     from app.config import Settings
     from app.db import create_engine, create_sessionmaker
     from app.models import Person
-    from app.services.screening import _HOUSEHOLD_COLUMNS, _PERSON_COLUMNS, households_to_rescreen
+    from app.services.rescreen import _HOUSEHOLD_COLUMNS, _PERSON_COLUMNS, households_to_rescreen
     from app.models import Household
 
     engine = create_engine(Settings(database_url=database_url, secret_key=harness.SECRET_KEY, pseudonym_key=harness.PSEUDONYM_KEY))

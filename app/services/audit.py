@@ -10,10 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.context import request_id_var
 from app.deps import Principal
 from app.models import AuditEvent
+from app.models.base import utcnow
 
 
-def record(
-    session: AsyncSession,
+def record(session: AsyncSession, actor: Principal | None, **what: Any) -> None:
+    session.add(AuditEvent(**row(actor, **what)))
+
+
+def row(
     actor: Principal | None,
     *,
     action: str,
@@ -21,20 +25,21 @@ def record(
     entity_id: uuid.UUID | str | None,
     office_id: uuid.UUID | None,
     details: dict[str, Any] | None = None,
-) -> None:
-    session.add(
-        AuditEvent(
-            actor_id=actor.id if actor else None,
-            actor_username=actor.username if actor else "system",
-            actor_role=actor.role if actor else None,
-            office_id=office_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id) if entity_id is not None else None,
-            request_id=request_id_var.get(),
-            details=details or {},
-        )
-    )
+) -> dict[str, Any]:
+    """The audit row as the table's columns: `record` adds it to the session, bulk writers
+    (app.bulk.insert_rows) insert it with the rest of their rows."""
+    return {
+        "at": utcnow(),
+        "actor_id": actor.id if actor else None,
+        "actor_username": actor.username if actor else "system",
+        "actor_role": actor.role if actor else None,
+        "office_id": office_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id) if entity_id is not None else None,
+        "request_id": request_id_var.get(),
+        "details": details or {},
+    }
 
 
 def record_partner_search(session: AsyncSession, actor: Principal, entity_type: str, records: list, total: int,

@@ -14,7 +14,7 @@ import logging
 import secrets
 import uuid
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -23,10 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import clock
+from app.bulk import insert_rows
 from app.context import request_id_var
 from app.deps import Principal
 from app.errors import InvalidInput, NotFound
-from app.models import ActivityEvent, ConsentRecord, Household, Office, Person, Screening, ScreeningDetermination
+from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person, Screening, ScreeningDetermination
 from app.models.base import new_id, utcnow
 from app.schemas.households import HouseholdCreate
 from app.schemas.screening import (
@@ -249,6 +250,7 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
                   eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible))
 
 
+_AUDIT = AuditEvent.__table__
 _DETERMINATIONS = ScreeningDetermination.__table__
 _EVENTS = ActivityEvent.__table__
 _SCREENINGS = Screening.__table__
@@ -267,53 +269,66 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     # Partners are called first; what needs no partner is stored while they answer, so a screening
     # with a 200 ms partner takes about 200 ms, not 200 ms plus the rest.
     pending = start_remote(adapters, request)
-    screening = Screening(
-        id=new_id(), household_id=household.id, office_id=household.office_id, screened_at=utcnow(), screened_by=actor.id,
-        trigger="clerk", as_of=on, household_version=household.version, schemes=[a.metadata.code for a in adapters],
-        facts=_facts_used(request, adapters), request_id=request_id_var.get(),
-    )
-    session.add(screening)
-    audit.record(session, actor, action="screen", entity_type="screening", entity_id=screening.id, office_id=household.office_id,
-                 details={"household_id": str(household.id), "schemes": screening.schemes,
-                          "members": [str(m.id) for m in members]})
+    screening = {
+        "id": new_id(), "household_id": household.id, "office_id": household.office_id, "screened_at": utcnow(),
+        "screened_by": actor.id, "trigger": "clerk", "as_of": on, "household_version": household.version,
+        "schemes": [a.metadata.code for a in adapters], "facts": _facts_used(request, adapters),
+        "request_id": request_id_var.get(),
+    }
+    record = [(_SCREENINGS, [screening]), (_AUDIT, [audit.row(
+        actor, action="screen", entity_type="screening", entity_id=screening["id"], office_id=household.office_id,
+        details={"household_id": str(household.id), "schemes": screening["schemes"], "members": [str(m.id) for m in members]})])]
+    store = _Store(screening, household, {m.id: m for m in members}, head_of(household), office_code, on)
     try:
-        await session.flush()
-        head = head_of(household)
-        by_id = {m.id: m for m in members}
         local = _ordered_rows(run_local(adapters, request), members)
-        await _store(session, screening, household, by_id, head, office_code, local, on)
-        remote = _ordered_rows(await finish_remote(pending, request), members)
+        remote = []
+        if pending:
+            await store.write(session, local, leading=record)
+            record, local = [], []
+            remote = _ordered_rows(await finish_remote(pending, request), members)
     except BaseException:
         for _, task in pending:
             task.cancel()
         raise
-    rows = sorted(local + remote, key=_row_order)
+    rows = sorted(store.written + local + remote, key=_row_order)
     outcomes = [r.determination.outcome for r in rows]
-    completed = {"screening": activity.pseudonym("screening", screening.id), "schemes": len(adapters),
+    completed = {"screening": activity.pseudonym("screening", screening["id"]), "schemes": len(adapters),
                  "determinations": len(rows), "eligible": outcomes.count(Outcome.eligible)}
-    await _store(session, screening, household, by_id, head, office_code, remote, on, completed=completed)
+    await store.write(session, local + remote, leading=record, completed=completed)
     return ScreeningRead(
-        id=screening.id, household_id=household.id, screened_at=screening.screened_at, screened_by=actor.id, trigger="clerk",
-        as_of=on, schemes=screening.schemes, counts=_counts(o.value for o in outcomes),
+        id=screening["id"], household_id=household.id, screened_at=screening["screened_at"], screened_by=actor.id,
+        trigger="clerk", as_of=on, schemes=screening["schemes"], counts=_counts(o.value for o in outcomes),
         determinations=[_determination_read(r.columns(), r.member_index) for r in rows],
     )
 
 
-async def _store(session: AsyncSession, screening: Screening, household: Household, members: dict, head, office_code: str,
-                 rows: list[_Row], on: date, completed: dict[str, Any] | None = None) -> None:
-    """Determinations and one activity event each (plus, last, screening.completed), in two multi-row INSERTs."""
-    columns = [r.columns() for r in rows]
-    if columns:
-        await bulk_insert(session, _DETERMINATIONS, [
-            c | {"screening_id": screening.id, "household_id": household.id, "screened_at": screening.screened_at}
-            for c in columns])
-    collector = _Collector()
-    _emit_events(collector, office_code=office_code, screening_id=screening.id, household=household, members=members,
-                 head=head, rows=columns, scheme_count=0, on=on, completed=False)
-    if completed is not None:
-        activity.emit(collector, "screening.completed", office_code=office_code, household_id=household.id,
-                      dimensions=activity.household_dimensions(household, on, head), **completed)
-    await bulk_insert(session, _EVENTS, collector.rows)
+@dataclass
+class _Store:
+    """Writes a screening's determinations, one activity event each and, last, screening.completed:
+    in one statement with the screening and its audit row when no partner is called, else in two
+    (what needs no partner while the partners answer, then theirs)."""
+
+    screening: dict[str, Any]
+    household: Household
+    members: dict[uuid.UUID, Person]
+    head: Person | None
+    office_code: str
+    on: date
+    written: list[_Row] = field(default_factory=list)
+
+    async def write(self, session: AsyncSession, rows: list[_Row], *, leading: list = (),
+                    completed: dict[str, Any] | None = None) -> None:
+        columns = [r.columns() for r in rows]
+        collector = _Collector()
+        _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
+                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on, completed=False)
+        if completed is not None:
+            activity.emit(collector, "screening.completed", office_code=self.office_code, household_id=self.household.id,
+                          dimensions=activity.household_dimensions(self.household, self.on, self.head), **completed)
+        stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
+                 "screened_at": self.screening["screened_at"]}
+        await insert_rows(session, *leading, (_DETERMINATIONS, [c | stamp for c in columns]), (_EVENTS, collector.rows))
+        self.written += rows
 
 
 async def _load_for_screening(session: AsyncSession, actor: Principal,

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.events import EVENT_TYPES, Dimensions
 from app.models import ActivityEvent, Household, Person
+from app.models.base import new_id, utcnow
 from app.services.demography import has_severe_disability, idpoor_valid, person_age_band
 
 _pseudonym_key = b""
@@ -48,8 +49,11 @@ def person_dimensions(person: Person, household: Household, on: date, head: Pers
     }
 
 
-def emit(
-    session: AsyncSession,
+def emit(session: AsyncSession, event_type: str, **what: Any) -> None:
+    session.add(ActivityEvent(**event(event_type, **what)))
+
+
+def event(
     event_type: str,
     *,
     office_code: str,
@@ -58,7 +62,9 @@ def emit(
     person_id: uuid.UUID | None = None,
     schema_version: int = 1,
     **facts: Any,
-) -> None:
+) -> dict[str, Any]:
+    """The event's outbox row, its payload checked against the event's contract: `emit` adds it to the
+    session, bulk writers (app.bulk.insert_rows) insert it with the rest of their rows."""
     model = EVENT_TYPES[(event_type, schema_version)]
     payload = model(
         household=pseudonym("household", household_id) if household_id else None,
@@ -66,11 +72,7 @@ def emit(
         dimensions=Dimensions(**dimensions),
         **facts,
     )
-    session.add(
-        ActivityEvent(
-            type=event_type,
-            schema_version=schema_version,
-            office_code=office_code,
-            payload=payload.model_dump(mode="json", exclude_none=True),
-        )
-    )
+    now = utcnow()
+    return {"id": new_id(), "type": event_type, "schema_version": schema_version, "occurred_at": now,
+            "office_code": office_code, "payload": payload.model_dump(mode="json", exclude_none=True),
+            "next_attempt_at": now, "attempts": 0}

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import JSON, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app import clock
 from app.bulk import insert_rows
@@ -48,8 +47,8 @@ from app.schemes.base import (
 from app.schemes.facts import FlatMember, household_facts, jsonable, person_facts
 from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit
-from app.services.households import head_of, load_household
-from app.vocabulary import Outcome
+from app.services.households import load_household
+from app.vocabulary import Outcome, Relationship
 
 logger = logging.getLogger("guichet.screening")
 
@@ -209,16 +208,13 @@ def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[st
 
 
 class _Collector:
-    """Stands in for the session in activity.emit, so that events go through the one emitter (its
-    contract checks and pseudonyms) and are then written with one multi-row INSERT."""
+    """A screening's activity events as outbox rows, to be written with its other rows in one statement."""
 
     def __init__(self):
         self.rows: list[dict[str, Any]] = []
-        self.now = utcnow()
 
-    def add(self, event: ActivityEvent) -> None:
-        self.rows.append({"id": new_id(), "type": event.type, "schema_version": event.schema_version, "occurred_at": self.now,
-                          "office_code": event.office_code, "payload": event.payload, "next_attempt_at": self.now, "attempts": 0})
+    def emit(self, event_type: str, **what: Any) -> None:
+        self.rows.append(activity.event(event_type, **what))
 
     def again(self, **changes: Any) -> None:
         """The last event once more with other values for fields of the same contract (a subject's next
@@ -238,14 +234,14 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
     for person_id, subject_rows in by_subject.items():
         dims = household_dims if person_id is None else activity.person_dimensions(members[person_id], household, on, head)
         first, *others = subject_rows
-        activity.emit(collector, "screening.determination", office_code=office_code, household_id=household.id,
+        collector.emit("screening.determination", office_code=office_code, household_id=household.id,
                       person_id=person_id, dimensions=dims, screening=screening, scheme=first["scheme_code"],
                       scheme_kind=first["scheme_kind"], outcome=first["outcome"])
         for row in others:
             collector.again(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
     if not completed:
         return
-    activity.emit(collector, "screening.completed", office_code=office_code, household_id=household.id,
+    collector.emit("screening.completed", office_code=office_code, household_id=household.id,
                   dimensions=household_dims, screening=screening, schemes=scheme_count, determinations=len(rows),
                   eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible))
 
@@ -263,8 +259,7 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
                            schemes: list[str] | None) -> ScreeningRead:
     on = clock.today()
     adapters = select_schemes(registry, schemes, on)
-    household, office_code, purposes = await _load_for_screening(session, actor, household_id)
-    members = list(household.members)
+    household, members, office_code, purposes = await _load_for_screening(session, actor, household_id)
     request = build_request(household, members, frozenset(purposes or ()), on)
     # Partners are called first; what needs no partner is stored while they answer, so a screening
     # with a 200 ms partner takes about 200 ms, not 200 ms plus the rest.
@@ -278,7 +273,8 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     record = [(_SCREENINGS, [screening]), (_AUDIT, [audit.row(
         actor, action="screen", entity_type="screening", entity_id=screening["id"], office_id=household.office_id,
         details={"household_id": str(household.id), "schemes": screening["schemes"], "members": [str(m.id) for m in members]})])]
-    store = _Store(screening, household, {m.id: m for m in members}, head_of(household), office_code, on)
+    head = next((m for m in members if m.relationship == Relationship.head), None)
+    store = _Store(screening, household, {m.id: m for m in members}, head, office_code, on)
     try:
         local = _ordered_rows(run_local(adapters, request), members)
         remote = []
@@ -309,9 +305,9 @@ class _Store:
     (what needs no partner while the partners answer, then theirs)."""
 
     screening: dict[str, Any]
-    household: Household
-    members: dict[uuid.UUID, Person]
-    head: Person | None
+    household: _Household
+    members: dict[uuid.UUID, Any]
+    head: Any
     office_code: str
     on: date
     written: list[_Row] = field(default_factory=list)
@@ -323,7 +319,7 @@ class _Store:
         _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
                      members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on, completed=False)
         if completed is not None:
-            activity.emit(collector, "screening.completed", office_code=self.office_code, household_id=self.household.id,
+            collector.emit("screening.completed", office_code=self.office_code, household_id=self.household.id,
                           dimensions=activity.household_dimensions(self.household, self.on, self.head), **completed)
         stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
                  "screened_at": self.screening["screened_at"]}
@@ -331,21 +327,36 @@ class _Store:
         self.written += rows
 
 
+# What the schemes and the activity events read of each member.
+MEMBER_COLUMNS = tuple(getattr(Person, c) for c in (
+    "id", "sex", "birth_date", "birth_year", "birth_date_approximate", "national_id", "relationship",
+    "disability_seeing", "disability_hearing", "disability_walking", "disability_remembering", "disability_self_care",
+    "disability_communicating", "pregnant", "employment_status", "monthly_income", "school_enrolled",
+    "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at"))
+
+
 async def _load_for_screening(session: AsyncSession, actor: Principal,
-                              household_id: uuid.UUID) -> tuple[Household, str, list[str] | None]:
-    """The household with its members (if the caller's office may see it), its office's code and the
-    consent in force (the newest record, as households.current_consent) in two round trips: partners
-    are called only once this is known, so every round trip here adds to a screening's latency."""
-    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == Household.id)
+                              household_id: uuid.UUID) -> tuple[_Household, list[Any], str, list[str] | None]:
+    """The household's facts and its members' (if the caller's office may see it), its office's code
+    and the consent in force (the newest record, as households.current_consent) in one round trip, as
+    plain rows: partners are called only once this is known, so all of it adds to a screening's latency."""
+    h = Household
+    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
                .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
-    query = (select(Household, Office.code, consent).join(Office, Office.id == Household.office_id)
-             .options(selectinload(Household.members)).where(Household.id == household_id))
+    query = (select(h.office_id, h.version, h.village_code, h.area_type, h.idpoor_level, h.idpoor_valid_until,
+                    Office.code.label("office_code"), consent.label("consent_purposes"), *MEMBER_COLUMNS)
+             .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
+             .where(h.id == household_id).order_by(Person.created_at, Person.id))
     if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
-    row = (await session.execute(query)).one_or_none()
-    if row is None:
+        query = query.where(h.office_id == actor.office_scope)
+    members = (await session.execute(query)).all()
+    if not members:
         raise NotFound("No such household.")
-    return row[0], row[1], row[2]
+    first = members[0]
+    household = _Household(id=household_id, office_id=first.office_id, version=first.version, village_code=first.village_code,
+                           area_type=first.area_type, idpoor_level=first.idpoor_level,
+                           idpoor_valid_until=first.idpoor_valid_until)
+    return household, members, first.office_code, first.consent_purposes
 
 
 async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,
@@ -355,7 +366,7 @@ async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegis
     on = clock.today()
     adapters = select_schemes(registry, schemes, on)
     idpoor = body.idpoor
-    household = _PreviewHousehold(village_code=body.village_code, area_type=body.area_type.value,
+    household = _Household(village_code=body.village_code, area_type=body.area_type.value,
                                   idpoor_level=idpoor.level if idpoor else None,
                                   idpoor_valid_until=idpoor.valid_until if idpoor else None)
     members = [FlatMember(m) for m in body.members]
@@ -373,12 +384,16 @@ async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegis
 
 
 @dataclass
-class _PreviewHousehold:
+class _Household:
+    """What screening reads of a household (a preview's has no id, office or version)."""
+
     village_code: str
     area_type: str
     idpoor_level: int | None
     idpoor_valid_until: date | None
     id: uuid.UUID | None = None
+    office_id: uuid.UUID | None = None
+    version: int | None = None
 
 
 async def _member_positions(session: AsyncSession, household_id: uuid.UUID) -> dict[uuid.UUID, int]:

@@ -8,6 +8,7 @@ the statement, a row may reference one inserted beside it. Large batches (a re-s
 On SQLite, in process, a multi-row INSERT per table costs no round trip."""
 
 import uuid
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
@@ -24,8 +25,8 @@ Rows = list[dict[str, Any]]
 
 async def insert_rows(session: AsyncSession, *batches: tuple[Table, Rows]) -> None:
     """Insert each (table, rows) in the session's transaction, in the given order. The rows of one
-    table all have the same keys; a key left out takes NULL (not the column's Python-side default)."""
-    batches = tuple((table, rows) for table, rows in batches if rows)
+    table all have the same keys; a column left out takes its default, as with the ORM."""
+    batches = tuple((table, with_defaults(table, rows)) for table, rows in batches if rows)
     if not batches:
         return
     connection = await session.connection()
@@ -40,6 +41,29 @@ async def insert_rows(session: AsyncSession, *batches: tuple[Table, Rows]) -> No
         return
     shape = tuple((table, tuple(rows[0])) for table, rows in batches)
     await driver.execute(_statement(shape), _json([rows for _, rows in batches]))
+
+
+def with_defaults(table: Table, rows: Rows) -> Rows:
+    """The rows with the Python-side defaults of the columns they leave out, as the ORM would insert them."""
+    defaults = _defaults(table, frozenset(rows[0]))
+    if not defaults:
+        return rows
+    return [row | {name: make() for name, make in defaults} for row in rows]
+
+
+@lru_cache(maxsize=256)
+def _defaults(table: Table, keys: frozenset[str]) -> tuple[tuple[str, Callable[[], Any]], ...]:
+    """The Python-side defaults of the columns a row leaves out (server defaults apply by themselves)."""
+    found = []
+    for column in table.columns:
+        default = column.default
+        if column.name in keys or default is None:
+            continue
+        if default.is_callable:
+            found.append((column.name, lambda make=default.arg: make(None)))
+        elif default.is_scalar:
+            found.append((column.name, lambda value=default.arg: value))
+    return tuple(found)
 
 
 def _json(value: Any) -> str:

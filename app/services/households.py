@@ -6,6 +6,7 @@ writes, and writes an activity event for every change."""
 
 import uuid
 from datetime import date, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import distinct, func, select, text
@@ -17,8 +18,9 @@ from app import clock
 from app.deps import Principal
 from app.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import ConsentRecord, Household, Office, Person
-from app.models.base import utcnow
+from app.bulk import insert_rows, with_defaults
+from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person
+from app.models.base import new_id, utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
     ConsentIn,
@@ -70,17 +72,18 @@ async def current_consent(session: AsyncSession, household_id: uuid.UUID) -> Con
 
 
 async def household_read(
-    session: AsyncSession, household: Household, *, consent: ConsentRecord | None = None
+    session: AsyncSession, household: Household, *, consent: ConsentRecord | None = None, office_code: str | None = None
 ) -> HouseholdRead:
-    """The household as the API shows it; `consent` saves a query when the caller just wrote it."""
+    """The household as the API shows it; `consent` and `office_code` save queries when the caller
+    knows them."""
     today = clock.today()
     head = head_of(household)
     consent = consent or await current_consent(session, household.id)
-    office = await session.get(Office, household.office_id)
+    office_code = office_code or (await session.get(Office, household.office_id)).code
     return HouseholdRead(
         id=household.id,
         version=household.version,
-        office_code=office.code,
+        office_code=office_code,
         village_code=household.village_code,
         location=LocationPath(**await location_path(session, household.village_code)),
         address=household.address,
@@ -262,17 +265,18 @@ def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
     return columns
 
 
-async def _registering_office(session: AsyncSession, actor: Principal, office_code: str | None) -> Office:
+async def _registering_office(session: AsyncSession, actor: Principal, office_code: str | None) -> tuple[uuid.UUID, str]:
+    """The office's id and code: staff register for their own (known from the sign-in, no query)."""
     if actor.office_scope is None:
         if office_code is None:
             raise InvalidInput("An admin registering a household names the office (office_code).", field="#/office_code")
-        office = (await session.execute(select(Office).where(Office.code == office_code))).scalar_one_or_none()
+        office = (await session.execute(select(Office.id, Office.code).where(Office.code == office_code))).first()
         if office is None:
             raise InvalidInput(f"There is no office with code {office_code}.", field="#/office_code")
-        return office
+        return office.id, office.code
     if office_code is not None and office_code != actor.office_code:
         raise Forbidden("Staff register households for their own office only.")
-    return await session.get(Office, actor.office_scope)
+    return actor.office_scope, actor.office_code
 
 
 async def check_national_ids(
@@ -351,7 +355,7 @@ async def _screen_duplicates(
 
 
 async def register_household(session: AsyncSession, actor: Principal, data: HouseholdCreate) -> HouseholdRead:
-    office = await _registering_office(session, actor, data.office_code)
+    office_id, office_code = await _registering_office(session, actor, data.office_code)
     await require_village(session, data.village_code, field="#/village_code")
     await check_national_ids(
         session, actor, {f"#/members/{i}/national_id": m.national_id for i, m in enumerate(data.members) if m.national_id}
@@ -359,49 +363,50 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
     overridden = await _screen_duplicates(
         session, actor, data.members, data.village_code, confirm_new=data.confirm_new, pointer="#/members/{index}"
     )
-    idpoor = data.idpoor
-    household = Household(
-        office_id=office.id,
-        village_code=data.village_code,
-        address=data.address,
-        area_type=data.area_type,
-        idpoor_level=idpoor.level if idpoor else None,
-        idpoor_card_number=idpoor.card_number if idpoor else None,
-        idpoor_valid_until=idpoor.valid_until if idpoor else None,
-        registered_by=actor.id,
-    )
-    session.add(household)
-    await session.flush()
+    # Written as rows in one statement with its members, consent, audit and events (app.bulk): the
+    # ORM's unit of work would take a round trip per table and build an object per row.
     now = utcnow()
-    members = []
-    for i, member in enumerate(data.members):
+    idpoor = data.idpoor
+    household = {
+        "id": new_id(), "office_id": office_id, "village_code": data.village_code, "address": data.address,
+        "area_type": data.area_type, "idpoor_level": idpoor.level if idpoor else None,
+        "idpoor_card_number": idpoor.card_number if idpoor else None,
+        "idpoor_valid_until": idpoor.valid_until if idpoor else None, "registered_by": actor.id, "version": 1,
+        "created_at": now, "updated_at": now,
+    }
+    members = with_defaults(Person.__table__, [
         # Distinct creation instants keep the members in the order the clerk entered them.
-        person = Person(household_id=household.id, office_id=office.id, registered_by=actor.id, created_at=now + timedelta(microseconds=i),
-                        **_person_columns(member.model_dump()))
-        members.append(person)
-    session.add_all(members)
-    consent = ConsentRecord(household_id=household.id, recorded_by=actor.id, **data.consent.model_dump())
-    session.add(consent)
-    await session.flush()
-    set_committed_value(household, "members", members)
-    audit.record(session, actor, action="create", entity_type="household", entity_id=household.id, office_id=office.id,
-                 details={"members": [str(m.id) for m in members]})
+        {"id": new_id(), "household_id": household["id"], "office_id": office_id, "registered_by": actor.id, "version": 1,
+         "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(member.model_dump())}
+        for i, member in enumerate(data.members)
+    ])
+    consent = {"id": new_id(), "household_id": household["id"], "recorded_by": actor.id, "recorded_at": now,
+               **data.consent.model_dump()}
+    audits = [audit.row(actor, action="create", entity_type="household", entity_id=household["id"], office_id=office_id,
+                        details={"members": [str(m["id"]) for m in members]})]
     if overridden:
-        audit.record(session, actor, action="dedup_override", entity_type="household", entity_id=household.id,
-                     office_id=office.id, details={"duplicates": overridden})
-    _emit_registration(session, office.code, household, members)
-    return await household_read(session, household, consent=consent)
+        audits.append(audit.row(actor, action="dedup_override", entity_type="household", entity_id=household["id"],
+                                office_id=office_id, details={"duplicates": overridden}))
+    # Attribute views of the rows, for the code that reads households and persons.
+    registered = SimpleNamespace(**household, members=[SimpleNamespace(**m) for m in members])
+    events = _registration_events(office_code, registered, registered.members)
+    await insert_rows(session, (Household.__table__, [household]), (Person.__table__, members),
+                      (ConsentRecord.__table__, [consent]), (AuditEvent.__table__, audits), (ActivityEvent.__table__, events))
+    return await household_read(session, registered, consent=SimpleNamespace(**consent), office_code=office_code)
 
 
-def _emit_registration(session: AsyncSession, office_code: str, household: Household, new_members: list[Person]) -> None:
+def _registration_events(office_code: str, household: Any, new_members: list[Any]) -> list[dict[str, Any]]:
     today = clock.today()
     head = head_of(household)
+    events = []
     if len(new_members) == len(household.members):
-        activity.emit(session, "household.registered", office_code=office_code, household_id=household.id,
-                      dimensions=activity.household_dimensions(household, today, head), size=len(household.members))
+        events.append(activity.event("household.registered", office_code=office_code, household_id=household.id,
+                                     dimensions=activity.household_dimensions(household, today, head),
+                                     size=len(household.members)))
     for person in new_members:
-        activity.emit(session, "person.registered", office_code=office_code, household_id=household.id, person_id=person.id,
-                      dimensions=activity.person_dimensions(person, household, today, head))
+        events.append(activity.event("person.registered", office_code=office_code, household_id=household.id,
+                                     person_id=person.id, dimensions=activity.person_dimensions(person, household, today, head)))
+    return events
 
 
 async def add_member(session: AsyncSession, actor: Principal, household_id: uuid.UUID, data: MemberAdd) -> PersonRead:
@@ -425,7 +430,7 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
         audit.record(session, actor, action="dedup_override", entity_type="person", entity_id=person.id,
                      office_id=household.office_id, details={"duplicates": overridden})
     office = await session.get(Office, household.office_id)
-    _emit_registration(session, office.code, household, [person])
+    session.add_all(ActivityEvent(**event) for event in _registration_events(office.code, household, [person]))
     return person_read(person, clock.today())
 
 

@@ -34,13 +34,15 @@ async def insert_rows(session: AsyncSession, *batches: tuple[Table, Rows]) -> No
         for table, rows in batches:
             await session.execute(table.insert(), rows)
         return
-    driver = (await connection.get_raw_connection()).driver_connection
     if sum(len(rows) for _, rows in batches) > COPY_ABOVE:
+        driver = (await connection.get_raw_connection()).driver_connection
         for table, rows in batches:
             await _copy(driver, table, rows)
         return
     shape = tuple((table, tuple(rows[0])) for table, rows in batches)
-    await driver.execute(_statement(shape), _json([rows for _, rows in batches]))
+    # Through SQLAlchemy's connection (not the driver's) so that a unique violation is an IntegrityError
+    # (a 409) and a lost connection invalidates the pool, as for every other statement.
+    await connection.exec_driver_sql(_statement(shape), (_json([rows for _, rows in batches]),))
 
 
 def with_defaults(table: Table, rows: Rows) -> Rows:

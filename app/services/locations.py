@@ -2,6 +2,7 @@
 
 import csv
 import io
+import time
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -118,12 +119,26 @@ async def require_village(session: AsyncSession, code: str, *, field: str) -> No
     _known_villages.add(code)
 
 
+# A village's path of names, as household reads show it, kept a minute: every registration and read
+# shows one, and a gazetteer import (another process) renames rarely; a rename shows within a minute.
+PATH_TTL_SECONDS = 60.0
+_paths: dict[str, tuple[float, dict[str, str | None]]] = {}
+
+
 async def location_path(session: AsyncSession, village_code: str) -> dict[str, str | None]:
+    now = time.monotonic()
+    cached = _paths.get(village_code)
+    if cached is not None and cached[0] > now:
+        return cached[1]
     codes = [village_code[:n] for n in (2, 4, 6, 8)]
     names = dict((await session.execute(select(Location.code, Location.name).where(Location.code.in_(codes)))).all())
-    return {
+    path = {
         "province": names.get(codes[0]),
         "district": names.get(codes[1]),
         "commune": names.get(codes[2]),
         "village": names.get(codes[3]),
     }
+    if len(_paths) > 100_000:  # more than the country's villages: something odd, start again
+        _paths.clear()
+    _paths[village_code] = (now + PATH_TTL_SECONDS, path)
+    return path

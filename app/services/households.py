@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import distinct, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
@@ -209,43 +209,31 @@ def name_filters(name: str | None) -> list:
 
 
 async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> list[HouseholdSummary]:
+    """A page of households as lists show them, in one query of columns (no entities): a page of 50
+    read as households, heads and sizes apart took three round trips and several times the CPU."""
     if not ids:
         return []
-    households = {
-        h.id: (h, code)
-        for h, code in (await session.execute(
-            select(Household, Office.code).join(Office, Office.id == Household.office_id).where(Household.id.in_(ids))
-        )).all()
-    }
-    sizes = dict((await session.execute(
-        select(Person.household_id, func.count()).where(Person.household_id.in_(ids)).group_by(Person.household_id)
-    )).all())
-    heads = {
-        p.household_id: p
-        for p in (await session.execute(
-            select(Person).where(Person.household_id.in_(ids), Person.relationship == Relationship.head)
-        )).scalars()
-    }
-    summaries = []
-    for household_id in ids:
-        household, office_code = households[household_id]
-        head = heads.get(household_id)
-        summaries.append(
-            HouseholdSummary(
-                id=household.id,
-                version=household.version,
-                office_code=office_code,
-                village_code=household.village_code,
-                address=household.address,
-                idpoor_level=household.idpoor_level,
-                head_name=f"{head.family_name} {head.given_name}" if head else None,
-                head_national_id=head.national_id if head else None,
-                size=sizes.get(household_id, 0),
-                female_headed=head is not None and head.sex == "female",
-                created_at=household.created_at,
-            )
+    head = aliased(Person)
+    size = select(func.count()).where(Person.household_id == Household.id).scalar_subquery()
+    rows = (await session.execute(
+        select(Household.id, Household.version, Office.code, Household.village_code, Household.address,
+               Household.idpoor_level, Household.created_at, head.family_name, head.given_name, head.national_id,
+               head.sex, size.label("size"))
+        .join(Office, Office.id == Household.office_id)
+        .outerjoin(head, (head.household_id == Household.id) & (head.relationship == Relationship.head))
+        .where(Household.id.in_(ids))
+    )).all()
+    found = {row.id: row for row in rows}
+    return [
+        HouseholdSummary(
+            id=row.id, version=row.version, office_code=row.code, village_code=row.village_code, address=row.address,
+            idpoor_level=row.idpoor_level,
+            head_name=f"{row.family_name} {row.given_name}" if row.family_name is not None else None,
+            head_national_id=row.national_id, size=row.size, female_headed=row.sex == "female",
+            created_at=row.created_at,
         )
-    return summaries
+        for row in map(found.__getitem__, ids)
+    ]
 
 
 # ---- registering ----------------------------------------------------------------------------------

@@ -92,6 +92,10 @@ async def search_persons(
             candidates = candidates.join(Household, Household.id == Person.household_id).where(
                 matching.within_location(Household.village_code, location))
         rows, total = await _name_page(session, candidates, limit=limit, offset=offset)
+    elif national_id:
+        # A national ID is unique: the whole result is one row at most, read in one round trip.
+        found = (await session.execute(query)).all()
+        total, rows = len(found), found[offset:offset + limit]
     else:
         total = (await session.execute(select(func.count()).select_from(
             query.with_only_columns(Person.id).limit(SEARCH_COUNT_LIMIT + 1).subquery()))).scalar_one()

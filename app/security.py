@@ -6,7 +6,9 @@ Swapping the JWT library is a change to this module alone."""
 
 import functools
 import secrets
+import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -61,9 +63,32 @@ def issue_token(settings: Settings, *, subject: uuid.UUID, role: str, office: st
     return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM), lifetime
 
 
+# A worker sees the same few hundred tokens all day, and checking a signature again proves nothing
+# new: a token verified once is remembered, under the key and claims it was checked against, and only
+# its validity window (nbf, exp) is checked again on each use. Revocation is the caller's database
+# check (deps.current_principal), made every time.
+_VERIFIED_MAX = 4096
+_verified: OrderedDict[tuple, tuple[TokenClaims, float, float]] = OrderedDict()
+
+
 def verify_token(settings: Settings, token: str) -> TokenClaims:
     if len(token) > MAX_TOKEN_BYTES:
         raise InvalidToken("token too large")
+    key = (token, settings.secret_key.get_secret_value(), settings.jwt_issuer, settings.jwt_audience)
+    known = _verified.get(key)
+    if known is not None:
+        claims, not_before, expires = known
+        if not_before - CLOCK_LEEWAY_SECONDS <= time.time() < expires + CLOCK_LEEWAY_SECONDS:
+            _verified.move_to_end(key)
+            return claims
+    claims, not_before, expires = _decode(settings, token)
+    _verified[key] = (claims, not_before, expires)
+    if len(_verified) > _VERIFIED_MAX:
+        _verified.popitem(last=False)
+    return claims
+
+
+def _decode(settings: Settings, token: str) -> tuple[TokenClaims, float, float]:
     try:
         claims = jwt.decode(
             token,
@@ -85,7 +110,8 @@ def verify_token(settings: Settings, token: str) -> TokenClaims:
         # python-jose accepts a token without "aud" even when an audience is expected; check it here.
         if claims.get("aud") != settings.jwt_audience:
             raise InvalidToken("wrong audience")
-        return TokenClaims(subject=uuid.UUID(claims["sub"]), issued_at=float(claims["iat"]), role=str(claims["role"]))
+        verified = TokenClaims(subject=uuid.UUID(claims["sub"]), issued_at=float(claims["iat"]), role=str(claims["role"]))
+        return verified, float(claims["nbf"]), float(claims["exp"])
     except (JWTError, KeyError, ValueError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None
 

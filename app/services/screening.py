@@ -15,10 +15,11 @@ import secrets
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from datetime import date
 from typing import Any
 
-from sqlalchemy import JSON, func, select
+from sqlalchemy import JSON, bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -340,16 +341,10 @@ async def _load_for_screening(session: AsyncSession, actor: Principal,
     """The household's facts and its members' (if the caller's office may see it), its office's code
     and the consent in force (the newest record, as households.current_consent) in one round trip, as
     plain rows: partners are called only once this is known, so all of it adds to a screening's latency."""
-    h = Household
-    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
-               .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
-    query = (select(h.office_id, h.version, h.village_code, h.area_type, h.idpoor_level, h.idpoor_valid_until,
-                    Office.code.label("office_code"), consent.label("consent_purposes"), *MEMBER_COLUMNS)
-             .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
-             .where(h.id == household_id).order_by(Person.created_at, Person.id))
+    params = {"household_id": household_id}
     if actor.office_scope is not None:
-        query = query.where(h.office_id == actor.office_scope)
-    members = (await session.execute(query)).all()
+        params["office_id"] = actor.office_scope
+    members = (await session.execute(_screening_query(actor.office_scope is not None), params)).all()
     if not members:
         raise NotFound("No such household.")
     first = members[0]
@@ -357,6 +352,19 @@ async def _load_for_screening(session: AsyncSession, actor: Principal,
                            area_type=first.area_type, idpoor_level=first.idpoor_level,
                            idpoor_valid_until=first.idpoor_valid_until)
     return household, members, first.office_code, first.consent_purposes
+
+
+@cache
+def _screening_query(scoped: bool):
+    """Built once per shape: building the statement costs more than running it."""
+    h = Household
+    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
+               .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
+    query = (select(h.office_id, h.version, h.village_code, h.area_type, h.idpoor_level, h.idpoor_valid_until,
+                    Office.code.label("office_code"), consent.label("consent_purposes"), *MEMBER_COLUMNS)
+             .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
+             .where(h.id == bindparam("household_id")).order_by(Person.created_at, Person.id))
+    return query.where(h.office_id == bindparam("office_id")) if scoped else query
 
 
 async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,

@@ -15,8 +15,8 @@ import secrets
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import cache
 from datetime import date
+from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, bindparam, func, select

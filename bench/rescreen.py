@@ -7,7 +7,8 @@ Makes a fresh database (dropped afterwards), writes the households straight into
 schooling, work), then runs the real command three times:
   1. first re-screen of every household, 8 schemes: every determination is new and written;
   2. the same again, rules unchanged: every subject's fingerprint (rules version digest and the facts
-     it reads) is compared with its latest determination's; nothing is evaluated or written;
+     it reads) is compared with its latest determination's (by PostgreSQL, which sends back only those
+     that differ); nothing is evaluated or written;
   3. a rules change (the scholarship's attendance threshold 80% -> 70%, from GUICHET_SCHEMES_PATH),
      `--scheme KH-SCHOLAR`: every member is evaluated again; the determinations that now say something
      else (the verdict, or reasons that quote the new threshold) are written.

@@ -41,6 +41,12 @@ async def test_rescreen_writes_what_changed_and_counts_it(client, world, app, tm
     assert first.screenings_written == 4 and first.determinations_written == 4 * (6 * 2 + 2)
     assert first.changed[("KH-SCHOLAR", None, "not_eligible")] == 8  # both members of 4 households
     assert await count(app, Screening, Screening.trigger == "rescreen") == 4
+    # The households have the same facts (one evaluation serves them all), each keeps its own people.
+    async with app.state.sessionmaker() as session:
+        subjects = (await session.execute(select(ScreeningDetermination.household_id, ScreeningDetermination.person_id,
+                                                 ScreeningDetermination.scheme_code)
+                                          .join(Screening).where(Screening.trigger == "rescreen"))).all()
+    assert len(subjects) == len(set(subjects)) == first.determinations_written
     assert await count(app, AuditEvent, AuditEvent.action == "rescreen") == 3  # one per batch
 
     again = await rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=50)
@@ -87,3 +93,25 @@ def test_rescreen_command(tmp_path):
     assert unknown.returncode == 1 and "no office NOPE" in unknown.stderr
     bad = subprocess.run(guichet + ["rescreen", "--scheme", "KH-NOPE"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no scheme KH-NOPE" in bad.stderr
+
+
+def test_input_fingerprint_is_the_same_whether_remembered_or_not():
+    """The rules engine remembers input fingerprints by the values of the facts they read: a
+    remembered one is the one computed afresh, and values that are equal but of other types (an
+    attribute recorded as true, or as 1) keep digests of their own."""
+    adapter = load_registry(SimpleNamespace(schemes_path=None, partner_tokens={}, partner_urls={})).get("KH-NEA-JOB")
+    version = adapter.versions[-1]
+    facts = {name: None for name in version.fact_order} | {"person.age_years": 30, "person.employment_status": "unemployed"}
+    digests = {}
+    for value in (True, 1, 1.0, ["a list"], None):
+        version.fingerprints.clear()
+        fresh = version.input_fingerprint(facts | {"person.attributes.seeking_work": value}, "en")
+        assert version.input_fingerprint(facts | {"person.attributes.seeking_work": value}, "en") == fresh
+        digests[repr(value)] = fresh
+    for value in (True, 1, 1.0, None):  # now all remembered together
+        assert version.input_fingerprint(facts | {"person.attributes.seeking_work": value}, "en") == digests[repr(value)]
+    assert len(set(digests.values())) == 5
+    assert version.input_fingerprint(facts, "km") != version.input_fingerprint(facts, "en")
+    # Facts without some the version reads (a caller's own dictionary): computed, not remembered.
+    version.fingerprints.clear()
+    assert version.input_fingerprint({}, "en") == version.input_fingerprint({name: None for name in version.fact_order}, "en")

@@ -92,12 +92,17 @@ def is_person_fact(name: str) -> bool:
 # ---- deriving the facts ------------------------------------------------------------------------------
 
 
+_DISABILITY_FACTS = tuple((f"disability_{d}", f"person.disability.{d}") for d in DISABILITY_DOMAINS)
+_NO_DIFFICULTY = DisabilityLevel.none.value
+_HEAD, _SPOUSE, _FEMALE = Relationship.head.value, Relationship.spouse.value, Sex.female.value
+
+
 def person_facts(person: Any, as_of: date) -> dict[str, Any]:
     """`person` is anything with the person table's attribute names (an ORM row, a Core row, a preview
     member flattened by `flatten_member`)."""
     birth_date = person.birth_date
     months = age_in_months(birth_date, person.birth_year, as_of)
-    disability = {d: getattr(person, f"disability_{d}") or DisabilityLevel.none.value for d in DISABILITY_DOMAINS}
+    disability = [(name, getattr(person, column) or _NO_DIFFICULTY) for column, name in _DISABILITY_FACTS]
     facts: dict[str, Any] = {
         "person.age_years": months // 12,
         "person.age_months": months,
@@ -107,7 +112,7 @@ def person_facts(person: Any, as_of: date) -> dict[str, Any]:
         "person.sex": person.sex,
         "person.relationship": person.relationship,
         "person.pregnant": bool(person.pregnant),
-        "person.severe_disability": any(level in SEVERE_DISABILITY_LEVELS for level in disability.values()),
+        "person.severe_disability": any(level in SEVERE_DISABILITY_LEVELS for _, level in disability),
         "person.employment_status": person.employment_status,
         "person.monthly_income": person.monthly_income,
         "person.school_enrolled": person.school_enrolled,
@@ -115,54 +120,68 @@ def person_facts(person: Any, as_of: date) -> dict[str, Any]:
         "person.nssf_member": person.nssf_member,
         "person.nssf_contribution_months": person.nssf_contribution_months,
     }
-    for domain, level in disability.items():
-        facts[f"person.disability.{domain}"] = level
-    for key, value in (person.attributes or {}).items():
-        facts[ATTRIBUTE_PREFIX + key] = value
+    facts.update(disability)
+    attributes = person.attributes
+    if attributes:
+        for key, value in attributes.items():
+            facts[ATTRIBUTE_PREFIX + key] = value
     return facts
 
 
 def household_facts(household: Any, members: list[dict[str, Any]], as_of: date) -> dict[str, Any]:
-    """`members` are the members' person facts (from `person_facts`)."""
+    """`members` are the members' person facts (from `person_facts`). One pass over the members: a
+    re-screen derives these for every household of an office."""
     idpoor_level = household.idpoor_level
     valid_until = household.idpoor_valid_until
     idpoor_valid = idpoor_level is not None and (valid_until is None or valid_until >= as_of)
-    head = next((m for m in members if m["person.relationship"] == Relationship.head), None)
-    incomes = [m["person.monthly_income"] for m in members if m["person.monthly_income"] is not None]
-    income = sum(incomes) if incomes else None
+    head = None
+    income = None
+    has_spouse = False
+    children = under_2 = under_6 = under_18 = over_60 = severe = pregnant = hiv = vulnerable = female_nssf = female_civil = 0
+    for m in members:
+        relationship = m["person.relationship"]
+        if relationship == _HEAD:
+            head = head or m
+        elif relationship == _SPOUSE:
+            has_spouse = True
+        if m["person.monthly_income"] is not None:
+            income = (income or 0) + m["person.monthly_income"]
+        years = m["person.age_years"]
+        living_with_hiv = m.get(ATTRIBUTE_PREFIX + "living_with_hiv") is True
+        under_2 += m["person.age_months"] < 24
+        under_6 += years <= 5
+        under_18 += years < 18
+        children += years < 18 and relationship != _HEAD
+        over_60 += years >= 60
+        severe += bool(m["person.severe_disability"])
+        pregnant += bool(m["person.pregnant"])
+        hiv += living_with_hiv
+        vulnerable += years <= 5 or years >= 60 or bool(m["person.severe_disability"]) or living_with_hiv
+        if m["person.sex"] == _FEMALE:
+            female_nssf += m["person.nssf_member"] is True
+            female_civil += m.get(ATTRIBUTE_PREFIX + "civil_servant") is True
     size = len(members)
-
-    def count(test) -> int:
-        return sum(1 for m in members if test(m))
-
-    def hiv(m):
-        return m.get(ATTRIBUTE_PREFIX + "living_with_hiv") is True
-
-    children = count(lambda m: m["person.age_years"] < 18 and m["person.relationship"] != Relationship.head)
-    has_spouse = any(m["person.relationship"] == Relationship.spouse for m in members)
+    female_head = head is not None and head["person.sex"] == _FEMALE
     return {
         "household.size": size,
         "household.area_type": household.area_type,
         "household.village_code": household.village_code,
         "household.idpoor_level": idpoor_level or 0,
         "household.idpoor_valid": idpoor_valid,
-        "household.female_headed": head is not None and head["person.sex"] == Sex.female,
+        "household.female_headed": female_head,
         "household.monthly_income": income,
         "household.monthly_income_per_person": income // size if income is not None and size else None,
-        "household.members_under_2": count(lambda m: m["person.age_months"] < 24),
-        "household.members_under_6": count(lambda m: m["person.age_years"] <= 5),
-        "household.members_under_18": count(lambda m: m["person.age_years"] < 18),
-        "household.members_60_plus": count(lambda m: m["person.age_years"] >= 60),
-        "household.members_with_severe_disability": count(lambda m: m["person.severe_disability"]),
-        "household.members_pregnant": count(lambda m: m["person.pregnant"]),
-        "household.members_living_with_hiv": count(hiv),
-        "household.vulnerable_members": count(lambda m: m["person.age_years"] <= 5 or m["person.age_years"] >= 60
-                                              or m["person.severe_disability"] or hiv(m)),
-        "household.female_nssf_members": count(lambda m: m["person.sex"] == Sex.female and m["person.nssf_member"] is True),
-        "household.female_civil_servants": count(
-            lambda m: m["person.sex"] == Sex.female and m.get(ATTRIBUTE_PREFIX + "civil_servant") is True),
-        "household.single_woman_raising_children": head is not None and head["person.sex"] == Sex.female
-        and not has_spouse and children > 0,
+        "household.members_under_2": under_2,
+        "household.members_under_6": under_6,
+        "household.members_under_18": under_18,
+        "household.members_60_plus": over_60,
+        "household.members_with_severe_disability": severe,
+        "household.members_pregnant": pregnant,
+        "household.members_living_with_hiv": hiv,
+        "household.vulnerable_members": vulnerable,
+        "household.female_nssf_members": female_nssf,
+        "household.female_civil_servants": female_civil,
+        "household.single_woman_raising_children": female_head and not has_spouse and children > 0,
     }
 
 

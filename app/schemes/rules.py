@@ -18,6 +18,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from operator import itemgetter
 from typing import Any
 
 from app.schemes.base import (
@@ -34,7 +35,7 @@ from app.schemes.base import (
     SchemeVersion,
     say,
 )
-from app.schemes.facts import FactSpec, fact_spec
+from app.schemes.facts import ATTRIBUTE_PREFIX, FactSpec, fact_spec
 from app.schemes.yamlfile import LDict, LList
 from app.vocabulary import BenefitFrequency, Outcome, SchemeKind
 
@@ -480,17 +481,42 @@ class RulesVersion:
     decide: Any = None
     digest: str = ""  # of the version as written in its file: a change of any rule, figure or message changes it
     fact_order: tuple[str, ...] = ()
+    fingerprints: dict = field(default_factory=dict, compare=False, repr=False)  # input fingerprints by their facts' values
+    _known: Any = field(default=None, compare=False, repr=False)
+    _attributes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
         self.decide = _compile(self.root)
         self.fact_order = tuple(sorted(self.facts))
+        catalogue = [name for name in self.fact_order if not name.startswith(ATTRIBUTE_PREFIX)]
+        self._known = itemgetter(*catalogue) if catalogue else (lambda facts: None)
+        self._attributes = tuple(name for name in self.fact_order if name.startswith(ATTRIBUTE_PREFIX))
 
     def input_fingerprint(self, facts: dict[str, Any], language: str) -> str:
         """A digest of everything a determination of this version depends on: the version itself, the
         language, and the values of the facts it reads. Equal fingerprints mean equal determinations,
         so a re-screen can skip evaluating a subject whose facts did not change."""
+        # Most subjects share their few facts' values with many others: a re-screen hashes each set once.
+        # A catalogue fact's values have one type (True == 1 == 1.0, but their digests differ); an
+        # attribute's may have any, so its type is part of the key.
+        key = None
+        try:
+            key = (language, self._known(facts))
+            if self._attributes:
+                attributes = tuple(map(facts.get, self._attributes))
+                key += (attributes, tuple(map(type, attributes)))
+            return self.fingerprints[key]
+        except KeyError:  # not seen yet (or a catalogue fact missing from `facts`: key is None)
+            pass
+        except TypeError:  # an unhashable attribute value
+            key = None
         said = (self.digest, language, tuple(_plain(facts.get(name)) for name in self.fact_order))
-        return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
+        digest = hashlib.sha256(repr(said).encode()).hexdigest()[:32]
+        if key is not None:
+            if len(self.fingerprints) >= 10_000:
+                self.fingerprints.clear()
+            self.fingerprints[key] = digest
+        return digest
 
     def _say(self, leaf: Leaf, result: bool | None, language: str, value: Any) -> str:
         try:
@@ -577,38 +603,47 @@ class RulesAdapter:
     def __init__(self, metadata: SchemeMetadata, versions: list[RulesVersion]):
         self._metadata = metadata
         self.versions = versions
+        self._in_force: dict[date, RulesVersion | None] = {}
 
     @property
     def metadata(self) -> SchemeMetadata:
         return self._metadata
 
     def version_on(self, on: date) -> RulesVersion | None:
-        info = self._metadata.version_on(on)
-        return next((v for v in self.versions if v.info is info), None)
+        try:
+            return self._in_force[on]
+        except KeyError:
+            info = self._metadata.version_on(on)
+            version = self._in_force[on] = next((v for v in self.versions if v.info is info), None)
+            return version
 
     async def check(self, request: CheckRequest) -> list[Determination]:
         return self.check_now(request)
 
     def check_now(self, request: CheckRequest) -> list[Determination]:
         """Rules need no I/O: callers that batch (the re-screen) skip the event loop's overhead."""
+        return self.check_subjects(request, None)
+
+    def input_fingerprints(self, request: CheckRequest) -> list[tuple[Any, str | None]]:
+        """(person id or None for the household, input fingerprint) of each subject: a re-screen evaluates
+        only those whose fingerprint differs from their latest determination's. None when no version is
+        in force (nothing to compare: always evaluated)."""
+        version = self.version_on(request.as_of)
+        subjects = request.subjects(self._metadata.level)
+        if version is None:
+            return [(s.person_id, None) for s in subjects]
+        return [(s.person_id, version.input_fingerprint(s.facts, request.language)) for s in subjects]
+
+    def check_subjects(self, request: CheckRequest, person_ids: Any) -> list[Determination]:
+        """The subjects whose person id (None for the household) is in `person_ids`; all when it is None."""
         version = self.version_on(request.as_of)
         code = self._metadata.code
+        subjects = [s for s in request.subjects(self._metadata.level) if person_ids is None or s.person_id in person_ids]
         if version is None:
             return [Determination(code, s.person_id, Outcome.error, None,
                                   [Reason("in_force", ReasonResult.failed, f"No version of {code} is in force on {request.as_of}.")])
-                    for s in request.subjects(self._metadata.level)]
-        return [version.evaluate(code, s.person_id, s.facts, request.language) for s in request.subjects(self._metadata.level)]
-
-    def check_changed(self, request: CheckRequest, known: dict) -> list[Determination]:
-        """Only the subjects whose input fingerprint differs from the `known` one (by person id, None for
-        the household) are evaluated: the re-screen's fast path."""
-        version = self.version_on(request.as_of)
-        if version is None:
-            return self.check_now(request)
-        code = self._metadata.code
-        return [version.evaluate(code, s.person_id, s.facts, request.language)
-                for s in request.subjects(self._metadata.level)
-                if known.get(s.person_id) != version.input_fingerprint(s.facts, request.language)]
+                    for s in subjects]
+        return [version.evaluate(code, s.person_id, s.facts, request.language) for s in subjects]
 
     def describe(self, language: str = "en") -> dict[str, Any]:
         return {

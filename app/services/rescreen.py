@@ -11,23 +11,24 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections import Counter
+from collections import Counter, namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import String, Uuid, bindparam, func, select, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import clock
+from app.bulk import insert_rows
 from app.errors import InvalidInput
 from app.models import ConsentRecord, Household, Office, Person, ScreeningDetermination
-from app.schemes.base import SchemeAdapter
+from app.schemes.base import CheckRequest, SchemeAdapter
 from app.schemes.registry import SchemeRegistry
 from app.models.base import new_id, utcnow
 from app.services import audit
 from app.services.screening import (
+    _AUDIT,
     _DETERMINATIONS,
     _EVENTS,
     _SCREENINGS,
@@ -36,20 +37,23 @@ from app.services.screening import (
     _facts_used,
     _Row,
     build_request,
-    bulk_insert,
-    fingerprint,
     run_schemes,
     select_schemes,
 )
 from app.vocabulary import Relationship
 
-_HOUSEHOLD_COLUMNS = (Household.id, Household.office_id, Household.version, Household.village_code, Household.area_type,
-                      Household.idpoor_level, Household.idpoor_valid_until)
-_PERSON_COLUMNS = tuple(getattr(Person, c) for c in (
+# Core columns, not the ORM's attributes: a batch's rows are read without the ORM's loading machinery.
+_HOUSEHOLD, _PERSON = Household.__table__, Person.__table__
+_HOUSEHOLD_COLUMNS = tuple(_HOUSEHOLD.c[c] for c in ("id", "office_id", "version", "village_code", "area_type", "idpoor_level",
+                                                    "idpoor_valid_until"))
+_PERSON_COLUMNS = tuple(_PERSON.c[c] for c in (
     "id", "household_id", "sex", "birth_date", "birth_year", "birth_date_approximate", "national_id", "relationship",
     "disability_seeing", "disability_hearing", "disability_walking", "disability_remembering", "disability_self_care",
     "disability_communicating", "pregnant", "employment_status", "monthly_income", "school_enrolled",
     "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at"))
+# A named tuple reads a field several times faster than a Row (facts and events read each one or more).
+_HouseholdRow = namedtuple("_HouseholdRow", [c.name for c in _HOUSEHOLD_COLUMNS])
+_PersonRow = namedtuple("_PersonRow", [c.name for c in _PERSON_COLUMNS])
 
 
 @dataclass
@@ -62,34 +66,49 @@ class RescreenSummary:
     total: int = 0
 
 
-async def _latest_for(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str]) -> dict[tuple, dict]:
-    """The latest stored determination per (household, person, scheme) for a batch of households, as
-    {(household, scheme): {person or None: (outcome, fingerprint, input fingerprint)}}: DISTINCT ON per household on
-    PostgreSQL, a window function elsewhere."""
+async def _stale(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str],
+                 subjects: list[tuple]) -> dict[int, tuple[str, str] | None]:
+    """Of `subjects` [(household, person or None, scheme, input fingerprint or None)], by position, those
+    whose latest determination was made from other inputs (or unknown ones, None), each with the latest
+    determination's (outcome, fingerprint), or None when there is none. On PostgreSQL the server compares
+    the fingerprints, so a batch where nothing changed sends nothing back."""
     d = ScreeningDetermination
+    connection = await session.connection()
+    if connection.dialect.name == "postgresql":
+        households, persons, schemes, inputs = zip(*subjects) if subjects else ((), (), (), ())
+        driver = (await connection.get_raw_connection()).driver_connection
+        rows = await driver.fetch(_STALE, list(households), list(persons), list(schemes), list(inputs), household_ids, codes)
+        return {n - 1: None if outcome is None else (outcome, said) for n, outcome, said in rows}
     subject = (d.household_id, d.person_id, d.scheme_code)
-    newest = (d.screened_at.desc(), d.id.desc())
-    where = (d.household_id.in_(household_ids), d.scheme_code.in_(codes))
-    if (await session.connection()).dialect.name == "postgresql":
-        # One index range per household (LATERAL), whatever the planner's statistics say: right after a
-        # large first run they are stale, and a plan that scans the whole table for every batch makes
-        # the re-screen quadratic.
-        query = text(
-            "SELECT h.id, x.person_id, x.scheme_code, x.outcome, x.fingerprint, x.input_fingerprint FROM unnest(:households) "
-            "AS h(id) CROSS JOIN LATERAL (SELECT DISTINCT ON (d.person_id, d.scheme_code) d.person_id, d.scheme_code, d.outcome, "
-            "d.fingerprint, d.input_fingerprint FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY(:codes) "
-            "ORDER BY d.person_id, d.scheme_code, d.screened_at DESC, d.id DESC) AS x"
-        ).bindparams(bindparam("households", value=list(household_ids), type_=ARRAY(Uuid())),
-                     bindparam("codes", value=list(codes), type_=ARRAY(String())))
-    else:
-        ranked = select(*subject, d.outcome, d.fingerprint, d.input_fingerprint,
-                        func.row_number().over(partition_by=subject, order_by=newest).label("rank")).where(*where).subquery()
-        query = select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
-                       ranked.c.fingerprint, ranked.c.input_fingerprint).where(ranked.c.rank == 1)
-    latest: dict[tuple, dict] = {}
-    for household_id, person_id, scheme_code, outcome, said, inputs in (await session.execute(query)).all():
-        latest.setdefault((household_id, scheme_code), {})[person_id] = (outcome, said, inputs)
-    return latest
+    ranked = select(*subject, d.outcome, d.fingerprint, d.input_fingerprint, func.row_number().over(
+        partition_by=subject, order_by=(d.screened_at.desc(), d.id.desc())).label("rank")
+    ).where(d.household_id.in_(household_ids), d.scheme_code.in_(codes)).subquery()
+    query = select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
+                   ranked.c.fingerprint, ranked.c.input_fingerprint).where(ranked.c.rank == 1)
+    latest = {(h, p, c): (outcome, said, inputs) for h, p, c, outcome, said, inputs in (await session.execute(query)).all()}
+    stale = {}
+    for n, (household_id, person_id, code, inputs) in enumerate(subjects):
+        known = latest.get((household_id, person_id, code))
+        if inputs is None or known is None or known[2] != inputs:
+            stale[n] = None if known is None else known[:2]
+    return stale
+
+
+# The latest determination per subject by one index range per household (LATERAL), whatever the
+# planner's statistics say: right after a large first run they are stale, and a plan that scans the
+# whole table for every batch makes the re-screen quadratic. A household's own subject is its id.
+_STALE = """
+SELECT s.n, x.outcome, x.fingerprint
+FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[]) WITH ORDINALITY AS s(household_id, person_id, scheme_code, input, n)
+LEFT JOIN (
+    SELECT coalesce(x.person_id, h.id) AS subject, x.scheme_code, x.outcome, x.fingerprint, x.input_fingerprint
+    FROM unnest($5::uuid[]) AS h(id) CROSS JOIN LATERAL (
+        SELECT DISTINCT ON (d.person_id, d.scheme_code) d.person_id, d.scheme_code, d.outcome, d.fingerprint, d.input_fingerprint
+        FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY($6::text[])
+        ORDER BY d.person_id, d.scheme_code, d.screened_at DESC, d.id DESC) AS x
+) AS x ON x.subject = coalesce(s.person_id, s.household_id) AND x.scheme_code = s.scheme_code
+WHERE s.input IS NULL OR x.input_fingerprint IS DISTINCT FROM s.input
+"""
 
 
 async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
@@ -101,50 +120,67 @@ async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -
 
 
 async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
-                         household_ids: list[uuid.UUID], summary: RescreenSummary, *, run_id: str) -> None:
+                         household_ids: list[uuid.UUID], summary: RescreenSummary, *, run_id: str,
+                         said: dict | None = None) -> None:
     """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
     written only for a household where some determination says something else than its latest one
     (outcome, rules version, reasons, missing facts, hints, benefit), holding just those. A subject
-    whose facts and whose scheme's rules (as written) are as they were is not even evaluated."""
+    whose facts and whose scheme's rules (as written) are as they were is not even evaluated. `said` keeps
+    what was evaluated by input fingerprint across the batches of a run."""
+    said = {} if said is None else said
     on = clock.today()
     codes = [a.metadata.code for a in adapters]
     if (await session.connection()).dialect.name == "postgresql":
         # The batch's queries are many small index lookups; compiling them (JIT) costs more than it saves.
         await session.execute(text("SET LOCAL jit = off"))
-    households = (await session.execute(select(*_HOUSEHOLD_COLUMNS).where(Household.id.in_(household_ids)))).all()
+    households = [_HouseholdRow._make(h) for h in (await session.execute(
+        select(*_HOUSEHOLD_COLUMNS).where(_HOUSEHOLD.c.id.in_(household_ids)))).all()]
     people: dict[uuid.UUID, list[Any]] = {h.id: [] for h in households}
-    for person in (await session.execute(select(*_PERSON_COLUMNS).where(Person.household_id.in_(household_ids))
-                                         .order_by(Person.household_id, Person.created_at, Person.id))).all():
+    for person in (await session.execute(select(*_PERSON_COLUMNS).where(_PERSON.c.household_id.in_(household_ids))
+                                         .order_by(_PERSON.c.household_id, _PERSON.c.created_at, _PERSON.c.id))).all():
+        person = _PersonRow._make(person)
         people[person.household_id].append(person)
     offices = dict((await session.execute(select(Office.id, Office.code))).all())
-    latest = await _latest_for(session, household_ids, codes)
-    needs_consent = any(not hasattr(a, "check_now") for a in adapters)
-    consents = await _consents_for(session, household_ids) if needs_consent else {}
-    now = utcnow()
-    screenings, determinations = [], []
-    collector = _Collector()
+    # Partners are asked about every subject (their answers may change without anything here changing).
+    partners = any(not hasattr(a, "input_fingerprints") for a in adapters)
+    consents = await _consents_for(session, household_ids) if partners else {}
+    screened, subjects = [], []
     for household in households:
         members = people[household.id]
         request = build_request(household, members, consents.get(household.id, frozenset()), on)
-        if needs_consent:
-            results = await run_schemes(adapters, request)
+        screened.append((household, members, request))
+        for adapter in adapters:
+            code = adapter.metadata.code
+            if partners:
+                subjects.extend((household.id, s.person_id, code, None) for s in request.subjects(adapter.metadata.level))
+            else:
+                subjects.extend((household.id, person_id, code, inputs) for person_id, inputs in adapter.input_fingerprints(request))
+    stale: dict[tuple, dict] = {}  # (household, scheme) -> {person or None: (latest (outcome, fingerprint) or None, inputs)}
+    for n, before in (await _stale(session, household_ids, codes, subjects)).items():
+        household_id, person_id, code, inputs = subjects[n]
+        stale.setdefault((household_id, code), {})[person_id] = (before, inputs)
+    if len(said) > 10_000:
+        said.clear()
+    now = utcnow()
+    screenings, determinations = [], []
+    collector = _Collector()
+    for household, members, request in screened:
+        summary.households += 1
+        if partners:
+            results = [(a, [(stale.get((household.id, a.metadata.code), {}).get(d.person_id, (None,))[0], _Row(a, d, None).columns())
+                            for d in found]) for a, found in await run_schemes(adapters, request)]
         else:
-            # Subjects whose facts and rules are as at their latest determination are not evaluated.
-            results = [(a, a.check_changed(request, {p: known[2] for p, known in latest.get((household.id, a.metadata.code), {}).items()}))
-                       if hasattr(a, "check_changed") else (a, a.check_now(request)) for a in adapters]
+            results = [(a, _evaluate(a, request, known, said)) for a in adapters
+                       if (known := stale.get((household.id, a.metadata.code)))]
         changed_rows = []
         for adapter, found in results:
-            known = latest.get((household.id, adapter.metadata.code), {})
-            for d in found:
-                before = known.get(d.person_id)
-                if before is not None and before[1] == fingerprint(d):
+            for before, columns in found:
+                if before is not None and before[1] == columns["fingerprint"]:
                     continue  # the rules or facts changed, but not what the determination says
-                columns = _Row(adapter, d, None).columns()
                 changed_rows.append(columns)
                 previous = before[0] if before is not None else None
                 if previous != columns["outcome"]:
-                    summary.changed[(d.scheme_code, previous, columns["outcome"])] += 1
-        summary.households += 1
+                    summary.changed[(columns["scheme_code"], previous, columns["outcome"])] += 1
         if not changed_rows:
             continue
         screening_id = new_id()
@@ -157,17 +193,35 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         head = next((m for m in members if m.relationship == Relationship.head), None)
         _emit_events(collector, office_code=offices[household.office_id], screening_id=screening_id, household=household,
                      members={m.id: m for m in members}, head=head, rows=changed_rows, scheme_count=len(adapters), on=on)
-    if screenings:
-        await bulk_insert(session, _SCREENINGS, screenings)
-        await bulk_insert(session, _DETERMINATIONS, determinations)
-        await bulk_insert(session, _EVENTS, collector.rows)
+    # The re-screen read these people's records: one audit row per batch, per office.
+    audits = [audit.row(None, action="rescreen", entity_type="office", entity_id=office_id, office_id=office_id,
+                        details={"run": run_id, "households": n, "schemes": codes})
+              for office_id, n in Counter(h.office_id for h in households).items()]
+    await insert_rows(session, (_SCREENINGS, screenings), (_DETERMINATIONS, determinations), (_EVENTS, collector.rows),
+                      (_AUDIT, audits))
     summary.screenings_written += len(screenings)
     summary.determinations_written += len(determinations)
-    # The re-screen read these people's records: one audit row per batch, per office.
-    by_office = Counter(h.office_id for h in households)
-    for office_id, n in by_office.items():
-        audit.record(session, None, action="rescreen", entity_type="office", entity_id=office_id, office_id=office_id,
-                     details={"run": run_id, "households": n, "schemes": codes})
+
+
+def _evaluate(adapter: SchemeAdapter, request: CheckRequest, known: dict, said: dict) -> list[tuple]:
+    """(latest, determination's columns) of the subjects in `known` ({person or None: (latest, input
+    fingerprint)}), in the request's order. Equal input fingerprints mean equal determinations, so one
+    evaluation serves every subject with the same facts: `said` keeps their columns by (scheme, inputs)."""
+    code = adapter.metadata.code
+    todo = {person_id for person_id, (_, inputs) in known.items() if inputs is None or (code, inputs) not in said}
+    evaluated = {d.person_id: _Row(adapter, d, None).columns() for d in adapter.check_subjects(request, todo)} if todo else {}
+    rows = []
+    for subject in request.subjects(adapter.metadata.level):
+        if subject.person_id not in known:
+            continue
+        before, inputs = known[subject.person_id]
+        columns = evaluated.get(subject.person_id)
+        if columns is None:
+            columns = said[(code, inputs)] | {"person_id": subject.person_id}
+        elif inputs is not None:
+            said[(code, inputs)] = columns
+        rows.append((before, columns))
+    return rows
 
 
 async def households_to_rescreen(session: AsyncSession, *, office_code: str | None, after: uuid.UUID | None,
@@ -206,6 +260,7 @@ async def rescreen(
     run_id = f"rescreen-{uuid.uuid4().hex[:12]}"
     started = time.perf_counter()
     batches: asyncio.Queue = asyncio.Queue(maxsize=jobs)
+    said: dict = {}
 
     async def list_batches() -> None:
         after = None
@@ -223,7 +278,7 @@ async def rescreen(
     async def work() -> None:
         while (ids := await batches.get()) is not None:
             async with sessionmaker() as session, session.begin():
-                await rescreen_batch(session, registry, adapters, ids, summary, run_id=run_id)
+                await rescreen_batch(session, registry, adapters, ids, summary, run_id=run_id, said=said)
             if on_progress:
                 on_progress(len(ids))
 

@@ -279,8 +279,11 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     try:
         local = _ordered_rows(run_local(adapters, request), members)
         remote = []
+        reads: dict[int, DeterminationRead] = {}
         if pending:
             await store.write(session, local, leading=record)
+            # The answer's share of what needs no partner is made while the partners answer, too.
+            reads = {id(r): _determination_read(r.columns(), r.member_index) for r in local}
             record, local = [], []
             remote = _ordered_rows(await finish_remote(pending, request), members)
     except BaseException:
@@ -295,7 +298,7 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     return ScreeningRead(
         id=screening["id"], household_id=household.id, screened_at=screening["screened_at"], screened_by=actor.id,
         trigger="clerk", as_of=on, schemes=screening["schemes"], counts=_counts(o.value for o in outcomes),
-        determinations=[_determination_read(r.columns(), r.member_index) for r in rows],
+        determinations=[reads.get(id(r)) or _determination_read(r.columns(), r.member_index) for r in rows],
     )
 
 

@@ -33,6 +33,8 @@ class InputModel(BaseModel):
     def _no_nul_characters(self):
         # PostgreSQL cannot store U+0000 in text; refused here, on both databases, rather than failing there.
         for name, value in self:
+            if value is None or isinstance(value, int | float | BaseModel):
+                continue  # the common case, checked without walking (nested models check their own)
             for loc, text in _strings(value, (name,)):
                 if "\x00" in text:
                     raise field_error("must not contain the NUL character (U+0000)", *loc, value=text)

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import distinct, func, select, text
+from sqlalchemy import Uuid, bindparam, distinct, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -267,6 +267,15 @@ async def _registering_office(session: AsyncSession, actor: Principal, office_co
     return actor.office_scope, actor.office_code
 
 
+# Built once: every registration runs it, and building it cost more than running it.
+_REGISTERED_IDS = (
+    select(Person.id, Person.household_id, Person.national_id, Office.code, Person.office_id)
+    .join(Office, Office.id == Person.office_id)
+    .where(Person.national_id.in_(bindparam("ids", expanding=True)),
+           or_(bindparam("except_person", type_=Uuid()).is_(None), Person.id != bindparam("except_person", type_=Uuid())))
+)
+
+
 async def check_national_ids(
     session: AsyncSession, actor: Principal, national_ids: dict[str, str], *, except_person: uuid.UUID | None = None
 ) -> None:
@@ -274,12 +283,8 @@ async def check_national_ids(
     names the existing person when the caller may see them, and only their office otherwise."""
     if not national_ids:
         return
-    query = select(Person.id, Person.household_id, Person.national_id, Office.code, Person.office_id).join(
-        Office, Office.id == Person.office_id
-    ).where(Person.national_id.in_(list(national_ids.values())))
-    if except_person is not None:
-        query = query.where(Person.id != except_person)
-    existing = (await session.execute(query)).first()
+    existing = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()),
+                                                        "except_person": except_person})).first()
     if existing is None:
         return
     person_id, household_id, national_id, office_code, office_id = existing

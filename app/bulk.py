@@ -96,6 +96,15 @@ def _statement(shape: tuple[tuple[Table, tuple[str, ...]], ...]) -> str:
 async def _copy(driver, table: Table, rows: Rows) -> None:
     names = list(rows[0])
     as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [tuple(_json(row[n]) if n in as_json and row[n] is not None else row[n] for n in names)
-               for row in rows]
+    # A re-screen's rows share their values (the same reasons for every subject with the same facts):
+    # each object is encoded once. Keyed by identity, which holds while `rows` keeps them alive.
+    encoded: dict[int, str] = {}
+
+    def value(v: Any) -> Any:
+        key = id(v)
+        if key not in encoded:
+            encoded[key] = _json(v)
+        return encoded[key]
+
+    records = [tuple(value(row[n]) if n in as_json and row[n] is not None else row[n] for n in names) for row in rows]
     await driver.copy_records_to_table(table.name, records=records, columns=names)

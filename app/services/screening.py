@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import secrets
 import uuid
@@ -19,7 +18,7 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
@@ -331,12 +330,13 @@ class _Store:
         self.written += rows
 
 
-# What the schemes and the activity events read of each member.
-MEMBER_COLUMNS = tuple(getattr(Person, c) for c in (
+# What the schemes and the activity events read of each member (here and in a re-screen).
+MEMBER_FACTS = (
     "id", "sex", "birth_date", "birth_year", "birth_date_approximate", "national_id", "relationship",
     "disability_seeing", "disability_hearing", "disability_walking", "disability_remembering", "disability_self_care",
     "disability_communicating", "pregnant", "employment_status", "monthly_income", "school_enrolled",
-    "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at"))
+    "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at")
+MEMBER_COLUMNS = tuple(getattr(Person, c) for c in MEMBER_FACTS)
 
 
 async def _load_for_screening(session: AsyncSession, actor: Principal,
@@ -472,19 +472,3 @@ async def latest_determination(session: AsyncSession, *, household_id: uuid.UUID
         .where(ScreeningDetermination.household_id == household_id, person, ScreeningDetermination.scheme_code == scheme_code)
         .order_by(ScreeningDetermination.screened_at.desc(), ScreeningDetermination.id.desc()).limit(1)
     )).scalar_one_or_none()
-
-
-async def bulk_insert(session: AsyncSession, table, rows: list[dict[str, Any]]) -> None:
-    """Many rows at once, in the session's transaction: COPY on PostgreSQL (several times less work for
-    the server than row-by-row INSERTs), a multi-row INSERT elsewhere."""
-    if not rows:
-        return
-    connection = await session.connection()
-    if connection.dialect.name != "postgresql":
-        await session.execute(table.insert(), rows)
-        return
-    names = [c.name for c in table.columns if c.name in rows[0]]
-    as_json = {c.name for c in table.columns if isinstance(c.type, JSON)}
-    records = [tuple(json.dumps(row[n]) if n in as_json and row[n] is not None else row[n] for n in names) for row in rows]
-    raw = await connection.get_raw_connection()
-    await raw.driver_connection.copy_records_to_table(table.name, records=records, columns=names)

@@ -1,16 +1,20 @@
 """Footprint of one API worker, on SQLite and on PostgreSQL: an empty database migrated to head, the
 time from starting the server to its first answer, and its resident memory when warm.
 
-    .venv/bin/python bench/footprint.py [--rounds 3] [--warm-requests 600]
+    .venv/bin/python bench/footprint.py [--rounds 3] [--warm-requests 600] [--backends sqlite,postgresql]
+                                        [--no-floor] [--no-compile]
 
-For each database: `guichet db upgrade` on an empty database (wall time of the command, Python start
-included); `uvicorn app.asgi:app` (one worker) started and polled every 5 ms until /healthz answers,
-then until an authenticated search (a database round trip) answers (also: the CPU time the worker
-used until then, which a busy machine does not inflate); then a warm-up mix (household
-registrations, name searches, reads, duplicate matching, screenings) at 4 clients, after which the
-worker's VmRSS is read from /proc. Beside it, the floor of the same run: bench/floor_app.py (the fixed
-stack — uvicorn, FastAPI, SQLAlchemy async, the same driver — with one route running SELECT 1), started,
-answered and warmed the same way. Each figure is the median of --rounds fresh runs. openIMIS, on this
+First the app's and the migrations' bytecode is written (`compileall`), as the image does (Dockerfile)
+and as any install not run with PYTHONDONTWRITEBYTECODE ends up with: without it every start compiles
+the app's ~90 modules again, about 0.1–0.2 s here (--no-compile measures that case). For each
+database: `guichet db upgrade` on an empty database (wall time of the command, Python start included);
+`uvicorn app.asgi:app` (one worker) started and polled every 5 ms until /healthz answers, then until
+an authenticated search (a database round trip) answers (also: the CPU time the worker used until
+then, which a busy machine does not inflate); then a warm-up mix (household registrations, name
+searches, reads, duplicate matching, screenings) at 4 clients, after which the worker's VmRSS is read
+from /proc. Beside it, the floor of the same run: bench/floor_app.py (the fixed stack — uvicorn, FastAPI,
+SQLAlchemy async, the same driver — with one route running SELECT 1), started, answered and warmed the
+same way. Each figure is the median of --rounds fresh runs. openIMIS, on this
 kind of machine: about 200 MiB a worker, 5 s to first answer, 31 s to migrate an empty database."""
 
 import argparse
@@ -178,14 +182,23 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--warm-requests", type=int, default=600)
+    parser.add_argument("--backends", default="sqlite,postgresql", help="Comma-separated: sqlite, postgresql.")
+    parser.add_argument("--no-floor", action="store_true", help="Skip the floor (quicker, for comparing changes).")
+    parser.add_argument("--no-compile", action="store_true", help="Do not write the app's bytecode first.")
     args = parser.parse_args()
-    print(f"one uvicorn worker; median of {args.rounds} fresh runs; load average {os.getloadavg()[0]:.1f} at start")
+    if not args.no_compile:
+        subprocess.run([sys.executable, "-m", "compileall", "-q", "app", "migrations"], cwd=harness.ROOT, check=True)
+    print(f"bytecode {'not written' if args.no_compile else 'written'} first; one uvicorn worker; "
+          f"median of {args.rounds} fresh runs; load average {os.getloadavg()[0]:.1f} at start")
     print(f"{'':<10}{'migrate empty DB':>18}{'first /healthz':>16}{'first search':>14}{'(CPU used)':>12}"
           f"{'RSS started':>13}{'RSS warm':>10}{'(private)':>11}{'threads':>9}{'errors':>8}")
-    for backend in ("sqlite", "postgresql"):
+    for backend in args.backends.split(","):
         runs = [await measure(backend, args.warm_requests, seed) for seed in range(args.rounds)]
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        floors = [await measure_floor(backend, args.warm_requests) for _ in range(args.rounds)]
+        if args.no_floor:
+            floors = [dict.fromkeys(runs[0], float("nan"))]
+        else:
+            floors = [await measure_floor(backend, args.warm_requests) for _ in range(args.rounds)]
         f = {k: statistics.median(r[k] for r in floors) for k in floors[0]}
         print(f"{'  floor':<10}{'':>18}{f['alive']:>14.2f} s{f['first_search']:>12.2f} s{f['cpu']:>10.2f} s"
               f"{f['cold_rss']:>9.0f} MiB{f['warm_rss']:>6.0f} MiB{f['warm_private']:>7.0f} MiB{'':>9}{f['errors']:>8.0f}")

@@ -271,3 +271,13 @@ def test_a_database_that_is_gone_or_going_is_503_not_500():
     for sqlstate in ("23505", "22021", "42P01", "40001", None):
         assert not database_unavailable(error(sqlstate)), sqlstate
     assert not database_unavailable(error("23505", IntegrityError)) and not database_unavailable(ValueError())
+
+
+def test_the_asgi_module_leaves_the_collector_on_with_the_start_up_objects_frozen(tmp_path):
+    """app.asgi turns the garbage collector off while it imports and builds the app; a server left with it
+    off would never free a reference cycle."""
+    env = {**os.environ, "GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'guichet.db'}",
+           "GUICHET_SECRET_KEY": "k" * 40, "GUICHET_PSEUDONYM_KEY": "p" * 20, "GUICHET_RELAY_INPROCESS": "false"}
+    code = "import gc, app.asgi; print(gc.isenabled(), gc.get_freeze_count() > 10_000)"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["True", "True"]

@@ -97,7 +97,9 @@ def _is_local(adapter: SchemeAdapter) -> bool:
 
 
 def start_remote(adapters: list[SchemeAdapter], request: CheckRequest) -> list[tuple[SchemeAdapter, asyncio.Future]]:
-    """Send every partner call now, each with its own transaction id; they run while we do the rest."""
+    """Send every partner call now, each with its own transaction id; they run while we do the rest.
+    (A task starts at the caller's next await: the caller awaits some I/O before running the rules,
+    which take several milliseconds of CPU without any, or the calls would go out only after them.)"""
     return [(a, asyncio.ensure_future(a.check(_with_transaction(request)))) for a in adapters if not _is_local(a)]
 
 
@@ -125,6 +127,8 @@ async def run_schemes(adapters: list[SchemeAdapter], request: CheckRequest) -> l
     """Every adapter at once: partner calls go out together (the slowest sets the pace, not the sum),
     and rules run in process while they are in flight."""
     pending = start_remote(adapters, request)
+    if pending:
+        await asyncio.sleep(0.001)  # nothing else to await first: let the calls go out (see start_remote)
     results = dict((a.metadata.code, r) for a, r in run_local(adapters, request))
     results |= dict((a.metadata.code, r) for a, r in await finish_remote(pending, request))
     return [(adapter, results[adapter.metadata.code]) for adapter in adapters]
@@ -276,14 +280,18 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     head = next((m for m in members if m.relationship == Relationship.head), None)
     store = _Store(screening, household, {m.id: m for m in members}, head, office_code, on)
     try:
+        if pending:
+            # The partner calls go out while the screening's record is written (see start_remote).
+            await insert_rows(session, *record)
+            record = []
         local = _ordered_rows(run_local(adapters, request), members)
         remote = []
         reads: dict[int, DeterminationRead] = {}
         if pending:
-            await store.write(session, local, leading=record)
+            await store.write(session, local)
             # The answer's share of what needs no partner is made while the partners answer, too.
             reads = {id(r): _determination_read(r.columns(), r.member_index) for r in local}
-            record, local = [], []
+            local = []
             remote = _ordered_rows(await finish_remote(pending, request), members)
     except BaseException:
         for _, task in pending:

@@ -35,6 +35,8 @@ async def insert_rows(session: AsyncSession, *batches: tuple[Table, Rows]) -> No
             await session.execute(table.insert(), rows)
         return
     if sum(len(rows) for _, rows in batches) > COPY_ABOVE:
+        # COPY exists only in the driver, so its errors are the driver's own; only batch commands (the
+        # re-screen) write this many rows at once, never a request.
         driver = (await connection.get_raw_connection()).driver_connection
         for table, rows in batches:
             await _copy(driver, table, rows)

@@ -1,6 +1,6 @@
 """Eligibility screening latency and throughput on PostgreSQL, beside the floor of the same run.
 
-    .venv/bin/python bench/screening.py [--concurrency 16] [--screenings 2000] [--partner-delay-ms 200]
+    .venv/bin/python bench/screening.py [--concurrency 16] [--screenings 2000] [--partner-delay-ms 200] [--partners-only]
 
 Starts its own server on a fresh database (dropped afterwards) and registers 6-member households.
 Part 1: screenings of a 6-member household across the 8 rules schemes of the catalogue (38
@@ -117,12 +117,39 @@ async def screenings(name: str, base_url: str, headers: dict, ids: list[str], *,
     return run
 
 
+async def partners(args, url: str, headers: dict, ids: list[str]) -> list[harness.Run]:
+    """Part 2: the same screenings with one, then two partner schemes over HTTP (each its own server)."""
+    partner_port = harness.free_port()
+    partner_url = f"http://127.0.0.1:{partner_port}/eligibility"
+    partner = partner_process(partner_port, args.partner_delay_ms)
+    try:
+        wait_for_partner(partner_url)
+        with tempfile.TemporaryDirectory() as schemes_dir:
+            (Path(schemes_dir) / "kh-youth-jobs.yaml").write_text(PARTNER_SCHEME.format(code="KH-YOUTH-JOBS", url=partner_url))
+            env = {"GUICHET_SCHEMES_PATH": schemes_dir,
+                   "GUICHET_PARTNER_TOKENS": '{"KH-YOUTH-JOBS": "bench-partner-token", "KH-YOUTH-JOBS-2": "bench-partner-token"}'}
+            with harness.server(url, **env) as (base_url, _):
+                await screenings("warm-up", base_url, headers, ids, concurrency=4, total=40)
+                one_partner = await screenings("+ 1 partner, 1 client", base_url, headers, ids, concurrency=1, total=100)
+                one_partner_4 = await screenings("+ 1 partner, 4 clients", base_url, headers, ids, concurrency=4, total=200)
+            (Path(schemes_dir) / "kh-youth-jobs-2.yaml").write_text(PARTNER_SCHEME.format(code="KH-YOUTH-JOBS-2", url=partner_url))
+            with harness.server(url, **env) as (base_url, _):
+                await screenings("warm-up", base_url, headers, ids, concurrency=4, total=40)
+                two_partners = await screenings("+ 2 partners at once, 1 client", base_url, headers, ids,
+                                                concurrency=1, total=100)
+    finally:
+        partner.terminate()
+        partner.wait(timeout=10)
+    return [one_partner, one_partner_4, two_partners]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--screenings", type=int, default=2000)
     parser.add_argument("--households", type=int, default=200)
     parser.add_argument("--partner-delay-ms", type=float, default=200.0)
+    parser.add_argument("--partners-only", action="store_true", help="Only the part with partner schemes.")
     args = parser.parse_args()
 
     async with harness.fresh_database() as url:
@@ -133,62 +160,43 @@ async def main() -> None:
             ids = await register(base_url, headers, args.households)
             sample = (await httpx.AsyncClient(base_url=base_url).post(
                 f"/api/v1/households/{ids[0]}/screenings", headers=headers)).json()
-            await harness.floor(base_url, concurrency=args.concurrency, total=500)
-            await screenings("warm-up", base_url, headers, ids, concurrency=args.concurrency, total=300)
-            before = await harness.floor(base_url, concurrency=args.concurrency, total=args.screenings)
-            rules = await screenings("screening (6 members, 8 schemes)", base_url, headers, ids,
-                                     concurrency=args.concurrency, total=args.screenings)
-            single = await screenings("same, one client at a time", base_url, headers, ids, concurrency=1, total=300)
-            after = await harness.floor(base_url, concurrency=args.concurrency, total=args.screenings)
-            rss = harness.rss_mib(pid)
+            if not args.partners_only:
+                await harness.floor(base_url, concurrency=args.concurrency, total=500)
+                await screenings("warm-up", base_url, headers, ids, concurrency=args.concurrency, total=300)
+                before = await harness.floor(base_url, concurrency=args.concurrency, total=args.screenings)
+                rules = await screenings("screening (6 members, 8 schemes)", base_url, headers, ids,
+                                         concurrency=args.concurrency, total=args.screenings)
+                single = await screenings("same, one client at a time", base_url, headers, ids, concurrency=1, total=300)
+                after = await harness.floor(base_url, concurrency=args.concurrency, total=args.screenings)
+                rss = harness.rss_mib(pid)
+        partner_runs = await partners(args, url, headers, ids)
 
-        partner_port = harness.free_port()
-        partner_url = f"http://127.0.0.1:{partner_port}/eligibility"
-        partner = partner_process(partner_port, args.partner_delay_ms)
-        try:
-            wait_for_partner(partner_url)
-            with tempfile.TemporaryDirectory() as schemes_dir:
-                (Path(schemes_dir) / "kh-youth-jobs.yaml").write_text(PARTNER_SCHEME.format(code="KH-YOUTH-JOBS", url=partner_url))
-                env = {"GUICHET_SCHEMES_PATH": schemes_dir,
-                       "GUICHET_PARTNER_TOKENS": '{"KH-YOUTH-JOBS": "bench-partner-token", "KH-YOUTH-JOBS-2": "bench-partner-token"}'}
-                with harness.server(url, **env) as (base_url, _):
-                    await screenings("warm-up", base_url, headers, ids, concurrency=4, total=40)
-                    one_partner = await screenings("+ 1 partner, 1 client", base_url, headers, ids, concurrency=1, total=100)
-                    one_partner_4 = await screenings("+ 1 partner, 4 clients", base_url, headers, ids, concurrency=4, total=200)
-                (Path(schemes_dir) / "kh-youth-jobs-2.yaml").write_text(PARTNER_SCHEME.format(code="KH-YOUTH-JOBS-2", url=partner_url))
-                with harness.server(url, **env) as (base_url, _):
-                    await screenings("warm-up", base_url, headers, ids, concurrency=4, total=40)
-                    two_partners = await screenings("+ 2 partners at once, 1 client", base_url, headers, ids,
-                                                    concurrency=1, total=100)
-        finally:
-            partner.terminate()
-            partner.wait(timeout=10)
-
-    floor_rate = (before.rate + after.rate) / 2
-    determinations = len(sample["determinations"])
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs "
           "(the machine is shared; a busy machine inflates every figure, the floor's too)")
-    print(f"PostgreSQL, 1 uvicorn worker; household of 6 members, {len(sample['schemes'])} rules schemes, "
-          f"{determinations} determinations per screening (each stored with its reasons, plus {determinations + 1} "
-          f"activity events and an audit row)")
-    print(before.line().replace("floor", "floor (before)", 1))
-    print(rules.line())
-    print(single.line())
-    print(after.line().replace("floor", "floor (after) ", 1))
-    print(f"screening / floor rate: {rules.rate / floor_rate:.0%}   screening server-side p50: "
-          f"{rules.pct(50, rules.server_ms):.2f} ms at {args.concurrency} clients, "
-          f"{single.pct(50, single.server_ms):.2f} ms alone (goal < 15 ms)")
-    print(f"server RSS after run: {rss:.0f} MiB   statuses: {rules.statuses}")
-    print()
+    if not args.partners_only:
+        floor_rate = (before.rate + after.rate) / 2
+        determinations = len(sample["determinations"])
+        print(f"PostgreSQL, 1 uvicorn worker; household of 6 members, {len(sample['schemes'])} rules schemes, "
+              f"{determinations} determinations per screening (each stored with its reasons, plus {determinations + 1} "
+              f"activity events and an audit row)")
+        print(before.line().replace("floor", "floor (before)", 1))
+        print(rules.line())
+        print(single.line())
+        print(after.line().replace("floor", "floor (after) ", 1))
+        print(f"screening / floor rate: {rules.rate / floor_rate:.0%}   screening server-side p50: "
+              f"{rules.pct(50, rules.server_ms):.2f} ms at {args.concurrency} clients, "
+              f"{single.pct(50, single.server_ms):.2f} ms alone (goal < 15 ms)")
+        print(f"server RSS after run: {rss:.0f} MiB   statuses: {rules.statuses}")
+        print()
     print(f"With partner schemes over HTTP answering in {args.partner_delay_ms:.0f} ms (reference partner server, "
           "its own process), besides the 8 rules schemes:")
-    for run in (one_partner, one_partner_4, two_partners):
+    for run in partner_runs:
         print(run.line())
     budget = args.partner_delay_ms + 20
-    for run in (one_partner, one_partner_4, two_partners):
+    for run in partner_runs:
         print(f"  {run.name}: on top of the partner call's own latency, the screening adds "
               f"p50 {run.pct(50, run.overheads):.1f} ms, p99 {run.pct(99, run.overheads):.1f} ms")
-    for run in (one_partner, one_partner_4, two_partners):
+    for run in partner_runs:
         print(f"  {run.name}: server-side p50 {run.pct(50, run.server_ms):.1f} ms, p99 {run.pct(99, run.server_ms):.1f} ms "
               f"(budget {budget:.0f} ms: p50 {'within' if run.pct(50, run.server_ms) <= budget else 'OVER'}, "
               f"p99 {'within' if run.pct(99, run.server_ms) <= budget else 'OVER'})")

@@ -28,6 +28,7 @@ from app.schemes.registry import SchemeRegistry
 from app.models.base import new_id, utcnow
 from app.services import audit
 from app.services.screening import (
+    HOUSEHOLD_FACTS,
     MEMBER_FACTS,
     _AUDIT,
     _DETERMINATIONS,
@@ -45,8 +46,7 @@ from app.vocabulary import Relationship
 
 # Core columns, not the ORM's attributes: a batch's rows are read without the ORM's loading machinery.
 _HOUSEHOLD, _PERSON = Household.__table__, Person.__table__
-_HOUSEHOLD_COLUMNS = tuple(_HOUSEHOLD.c[c] for c in ("id", "office_id", "version", "village_code", "area_type", "idpoor_level",
-                                                    "idpoor_valid_until"))
+_HOUSEHOLD_COLUMNS = tuple(_HOUSEHOLD.c[c] for c in ("id", *HOUSEHOLD_FACTS))
 _PERSON_COLUMNS = tuple(_PERSON.c[c] for c in ("household_id", *MEMBER_FACTS))
 # A named tuple reads a field several times faster than a Row (facts and events read each one or more).
 _HouseholdRow = namedtuple("_HouseholdRow", [c.name for c in _HOUSEHOLD_COLUMNS])

@@ -347,6 +347,8 @@ MEMBER_FACTS = (
     "disability_communicating", "pregnant", "employment_status", "monthly_income", "school_enrolled",
     "school_attendance_percent", "nssf_member", "nssf_contribution_months", "attributes", "created_at")
 MEMBER_COLUMNS = tuple(getattr(Person, c) for c in MEMBER_FACTS)
+# And of the household (besides its id).
+HOUSEHOLD_FACTS = ("office_id", "version", "village_code", "area_type", "idpoor_level", "idpoor_valid_until")
 
 
 async def _load_for_screening(session: AsyncSession, actor: Principal,
@@ -361,9 +363,7 @@ async def _load_for_screening(session: AsyncSession, actor: Principal,
     if not members:
         raise NotFound("No such household.")
     first = members[0]
-    household = _Household(id=household_id, office_id=first.office_id, version=first.version, village_code=first.village_code,
-                           area_type=first.area_type, idpoor_level=first.idpoor_level,
-                           idpoor_valid_until=first.idpoor_valid_until)
+    household = _Household(id=household_id, **{c: getattr(first, c) for c in HOUSEHOLD_FACTS})
     return household, members, first.office_code, first.consent_purposes
 
 
@@ -373,8 +373,8 @@ def _screening_query(scoped: bool):
     h = Household
     consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
                .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
-    query = (select(h.office_id, h.version, h.village_code, h.area_type, h.idpoor_level, h.idpoor_valid_until,
-                    Office.code.label("office_code"), consent.label("consent_purposes"), *MEMBER_COLUMNS)
+    query = (select(*(getattr(h, c) for c in HOUSEHOLD_FACTS), Office.code.label("office_code"),
+                    consent.label("consent_purposes"), *MEMBER_COLUMNS)
              .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
              .where(h.id == bindparam("household_id")).order_by(Person.created_at, Person.id))
     return query.where(h.office_id == bindparam("office_id")) if scoped else query

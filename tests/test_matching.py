@@ -2,6 +2,7 @@
 POST /persons/matches. Plus the scoring function on its own."""
 
 import copy
+import uuid
 from datetime import date
 
 import pytest
@@ -135,6 +136,31 @@ async def test_a_member_added_later_is_checked_too(client, world, app):
     assert response.status_code == 201, response.text
     [override] = await db_rows(app, AuditEvent, AuditEvent.action == "dedup_override")
     assert override.entity_type == "person" and override.entity_id == response.json()["id"]
+
+
+async def test_members_carry_their_households_village_and_are_matched_where_it_moved(client, world, app):
+    """Matching finds people through the village each member carries (their household's): registering,
+    adding a member and moving the household must all keep it, or a moved family would be missed."""
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    added = await client.post(f"{HOUSEHOLDS}/{existing['id']}/members", headers=world.clerk_a.headers, json={
+        "given_name": "Bopha", "family_name": "Keo", "sex": "female", "birth_year": 1990, "relationship": "sibling"})
+    assert added.status_code == 201, added.text
+    moved = await client.patch(f"{HOUSEHOLDS}/{existing['id']}", json={"village_code": "17010201"},
+                               headers={**world.clerk_a.headers, "If-Match": '"2"'})  # the member's addition was 1 -> 2
+    assert moved.status_code == 200, moved.text
+    members = await db_rows(app, Person, Person.household_id == uuid.UUID(existing["id"]))
+    assert len(members) == len(existing["members"]) + 1
+    assert {m.village_code for m in members} == {"17010201"}
+    assert {m.version for m in members} == {1}  # a household's move is not a change of its members' records
+    query = {"given_name": "Chanthou", "family_name": "Sok", "sex": "female", "birth_date": "1986-03-14"}
+    in_old_commune = await client.post(MATCHES, json=query | {"village_code": "17010101"}, headers=world.clerk_a.headers)
+    assert in_old_commune.json()["items"] == []
+    in_new_commune = await client.post(MATCHES, json=query | {"village_code": "17010202"}, headers=world.clerk_a.headers)
+    [candidate] = in_new_commune.json()["items"]
+    assert candidate["person_id"] == existing["members"][0]["id"] and candidate["village_code"] == "17010201"
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=_lookalike("17010202"), headers=world.clerk_a.headers),
+                             409, "possible-duplicate")
+    assert problem["duplicates"][0]["candidates"][0]["person_id"] == existing["members"][0]["id"]
 
 
 # ---- POST /persons/matches ------------------------------------------------------------------------------

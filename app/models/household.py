@@ -28,7 +28,7 @@ class Household(Versioned, Base):
 
     __table_args__ = (
         Index("ix_household_office_created", "office_id", "created_at"),
-        # Location searches, and the commune's households for duplicate matching, from the index alone.
+        # Location searches (households of a village or a commune, of an office) from the index alone.
         Index("ix_household_village_office", "village_code", "office_id", "id"),
     )
 
@@ -39,6 +39,9 @@ class Person(Versioned, Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     household_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("household.id"), index=True)
     office_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("office.id"))
+    # The household's village, carried by each member (kept equal by the household services) so that
+    # duplicate matching finds a commune's namesakes in one index range.
+    village_code: Mapped[str] = mapped_column(String(8))
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
     # Lower-case, accent-free "family given" for case- and accent-insensitive substring search.
@@ -78,10 +81,10 @@ class Person(Versioned, Base):
         # Substring search ("chanth" finds "Sok Chanthou") on PostgreSQL; a plain index on SQLite.
         Index("ix_person_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
-        # Duplicate-matching blocks: who shares a name key and a birth year, and in which household,
-        # answered from the index alone (app/services/matching.py).
-        Index("ix_person_family_key_block", "family_key", "birth_year", "household_id", "id"),
-        Index("ix_person_given_key_block", "given_key", "birth_year", "household_id", "id"),
+        # Duplicate-matching blocks: who shares a name key, lives in the commune (a range of village
+        # codes) and was born in those years (app/services/matching.py).
+        Index("ix_person_family_key_block", "family_key", "village_code", "birth_year"),
+        Index("ix_person_given_key_block", "given_key", "village_code", "birth_year"),
     )
 
 

@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, distinct, func, or_, select, text
+from sqlalchemy import Uuid, bindparam, distinct, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -369,7 +369,8 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
     }
     members = with_defaults(Person.__table__, [
         # Distinct creation instants keep the members in the order the clerk entered them.
-        {"id": new_id(), "household_id": household["id"], "office_id": office_id, "registered_by": actor.id, "version": 1,
+        {"id": new_id(), "household_id": household["id"], "office_id": office_id, "village_code": data.village_code,
+         "registered_by": actor.id, "version": 1,
          "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(member.model_dump())}
         for i, member in enumerate(data.members)
     ])
@@ -411,8 +412,8 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
         await check_national_ids(session, actor, {"#/national_id": data.national_id})
     overridden = await _screen_duplicates(session, actor, [data], household.village_code, confirm_new=data.confirm_new,
                                           pointer="#", exclude_household=None)
-    person = Person(household_id=household.id, office_id=household.office_id, registered_by=actor.id,
-                    **_person_columns(data.model_dump()))
+    person = Person(household_id=household.id, office_id=household.office_id, village_code=household.village_code,
+                    registered_by=actor.id, **_person_columns(data.model_dump()))
     session.add(person)
     household.updated_at = utcnow()  # the household's representation changed: new ETag
     await session.flush()
@@ -442,6 +443,11 @@ async def update_household(
             raise InvalidInput("village_code cannot be cleared.", field="#/village_code")
         await require_village(session, data.village_code, field="#/village_code")
         household.village_code = data.village_code
+        # The members carry the village for duplicate matching; not a change of their records (no new ETag).
+        await session.execute(update(Person).where(Person.household_id == household.id)
+                              .values(village_code=data.village_code).execution_options(synchronize_session=False))
+        for member in household.members:
+            set_committed_value(member, "village_code", data.village_code)
         changed.append("village_code")
     if "address" in changes:
         household.address = data.address

@@ -10,11 +10,11 @@ from datetime import date
 from difflib import SequenceMatcher
 from functools import lru_cache
 
-from sqlalchemy import Select, bindparam, or_, select, union_all
+from sqlalchemy import CompoundSelect, bindparam, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.deps import Principal
-from app.models import Household, Person
+from app.models import Person
 from app.services.names import fold, name_key, part_key
 
 LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to confirm
@@ -35,7 +35,8 @@ class Newcomer:
 # What scoring and the answers read of a candidate, as columns: a commune's block can be a few hundred
 # people, and loading each as a whole Person costs more CPU than scoring them.
 _CANDIDATE = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.sex, Person.birth_date,
-              Person.birth_year, Person.birth_date_approximate, Person.national_id, Person.family_key, Person.given_key)
+              Person.birth_year, Person.birth_date_approximate, Person.national_id, Person.family_key, Person.given_key,
+              Person.village_code)
 
 
 @dataclass(slots=True)
@@ -119,8 +120,14 @@ def score(newcomer: Newcomer, person: Person, village_code: str, threshold: floa
     sex_factor = 0.7 if newcomer.sex is not None and newcomer.sex != person.sex else 1.0
     # The name similarity below which the total cannot reach the threshold.
     floor = (threshold / sex_factor - 0.3 * birth - 0.1 * place) / 0.6 if threshold else 0.0
-    name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name,
-                                          person.family_name, floor)
+    if floor > 1.01:
+        # Not even the same name would reach it (another sex, or born in another year): most of a common
+        # name's block, at a million persons, is spared comparing names. The margin keeps a total that
+        # rounds up to the threshold.
+        name, name_matched = 0.0, False
+    else:
+        name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name,
+                                              person.family_name, floor)
     total = (0.6 * name + 0.3 * birth + 0.1 * place) * sex_factor
     if name_matched:
         matched.insert(0, "name")
@@ -142,29 +149,28 @@ async def find_candidates(
     # thousands; this keeps it to a few. Each key is looked for in the years of the newcomers who carry
     # it only: a household's ten members would otherwise cross every name with every member's years.
     keys = [{part_key(n.given_name), part_key(n.family_name)} for n in newcomers]
-    key_years: dict[str, set[int]] = {}
-    for newcomer_keys, window in zip(keys, windows, strict=True):
+    key_years: dict[tuple[str, str], set[int]] = {}
+    for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         for key in newcomer_keys:
-            key_years.setdefault(key, set()).update(window)
-    blocks = [(key, first, last) for key, years in sorted(key_years.items()) for first, last in _runs(years)]
-    communes = sorted({n.village_code[:6] for n in newcomers})
+            key_years.setdefault((key, newcomer.village_code[:6]), set()).update(window)
+    blocks = [(key, commune, first, last) for (key, commune), years in sorted(key_years.items())
+              for first, last in _runs(years)]
     params: dict[str, object] = {}
-    for i, (key, first, last) in enumerate(blocks):
+    for i, (key, commune, first, last) in enumerate(blocks):
         params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last})
-    for i, commune in enumerate(communes):
         params[f"commune_{i}_from"], params[f"commune_{i}_to"] = location_range(commune)
     if actor.office_scope is not None:
         params["office_id"] = actor.office_scope
     if exclude_household is not None:
         params["exclude_household"] = exclude_household
-    query = _candidate_query(len(blocks), len(communes), actor.office_scope is not None, exclude_household is not None)
-    rows = list({row.id: (row, row.village_code) for row in (await session.execute(query, params)).all()}.values())
+    query = _candidate_query(len(blocks), actor.office_scope is not None, exclude_household is not None)
+    rows = list({row.id: row for row in (await session.execute(query, params)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
         scored = [
-            score(newcomer, person, village, threshold)
-            for person, village in rows
-            if person.birth_year in window and village[:6] == newcomer.village_code[:6]
+            score(newcomer, person, person.village_code, threshold)
+            for person in rows
+            if person.birth_year in window and person.village_code[:6] == newcomer.village_code[:6]
             and (person.family_key in newcomer_keys or person.given_key in newcomer_keys)
         ]
         results.append(sorted((c for c in scored if c.score >= threshold), key=lambda c: -c.score)[:10])
@@ -172,35 +178,29 @@ async def find_candidates(
 
 
 @lru_cache(maxsize=256)
-def _candidate_query(blocks: int, communes: int, scoped: bool, excluding: bool) -> Select:
-    """The candidates' statement for a shape (how many key blocks and communes), values as parameters:
-    built, keyed and compiled once per shape rather than once per registration, and one prepared
-    statement in the database.
+def _candidate_query(blocks: int, scoped: bool, excluding: bool) -> CompoundSelect:
+    """The candidates' statement for a shape (how many blocks), values as parameters: built, keyed and
+    compiled once per shape rather than once per registration, and one prepared statement in the database.
 
-    A common family name born in those years is thousands of people in a province; only those of
-    the commune are wanted. The blocks read (key, year, household, id) indexes alone, the commune's
-    households come from the (village, office, id) index, and only the few people left are read in full.
-    UNION ALL: a person found through two keys comes twice and is kept once by the caller; deduplicating
-    the thousands of block rows in the database would cost more than the few rows left after the commune."""
-    blocked = union_all(*(
-        select(Person.id, Person.household_id).where(
-            column == bindparam(f"key_{i}"), Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")))
-        for i in range(blocks)
-        for column in (Person.family_key, Person.given_key)
-    )).subquery()
-    query = (
-        select(*_CANDIDATE, Household.village_code)
-        .select_from(blocked)
-        .join(Household, Household.id == blocked.c.household_id)
-        .join(Person, Person.id == blocked.c.id)
-        .where(or_(*(Household.village_code.between(bindparam(f"commune_{i}_from"), bindparam(f"commune_{i}_to"))
-                     for i in range(communes))))
-    )
-    if scoped:
-        query = query.where(Household.office_id == bindparam("office_id"))
-    if excluding:
-        query = query.where(Person.household_id != bindparam("exclude_household"))
-    return query
+    A block is the people sharing a name key, born in those years, in the newcomer's commune: each
+    member carries the household's village, so that a block is one range of a (name key, village,
+    birth year) index. A common family name born in those years is thousands of people in a province,
+    and filtering them by their households' commune read thousands of index entries for a few dozen
+    candidates. UNION ALL: a person found through two keys comes twice and is kept once by the caller."""
+    branches = []
+    for i in range(blocks):
+        for column in (Person.family_key, Person.given_key):
+            branch = select(*_CANDIDATE).where(
+                column == bindparam(f"key_{i}"),
+                Person.village_code.between(bindparam(f"commune_{i}_from"), bindparam(f"commune_{i}_to")),
+                Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")),
+            )
+            if scoped:
+                branch = branch.where(Person.office_id == bindparam("office_id"))
+            if excluding:
+                branch = branch.where(Person.household_id != bindparam("exclude_household"))
+            branches.append(branch)
+    return union_all(*branches)
 
 
 def _runs(years: set[int]) -> list[tuple[int, int]]:

@@ -436,6 +436,7 @@ def generate(area: Area, *, seed: int, index: int, as_of: date) -> SyntheticHous
             "updated_at": created,
             "household_id": household_id,
             "office_id": office_id,
+            "village_code": village,
             "given_name": m.given_name,
             "family_name": m.family_name,
             "search_name": _search_name(m.given_name, m.family_name),

@@ -45,7 +45,8 @@ HOUSEHOLD_COLUMNS = ["id", "office_id", "village_code", "address", "area_type", 
 CONSENT_COLUMNS = ["id", "household_id", "purposes", "given_by", "method", "note", "recorded_at", "recorded_by"]
 
 
-def person(rng: random.Random, household_id, office_id, relationship: str, birth_year: int, now: datetime) -> dict:
+def person(rng: random.Random, household_id, office_id, village: str, relationship: str, birth_year: int,
+           now: datetime) -> dict:
     sex = rng.choice(["female", "male"])
     given, family = rng.choice(NAMES).capitalize(), rng.choice(NAMES).capitalize()
     approximate = rng.random() < 0.2
@@ -58,7 +59,8 @@ def person(rng: random.Random, household_id, office_id, relationship: str, birth
     nssf = (status == "formal" or rng.random() < 0.1) if working else None
     school = 6 <= age <= 19
     row = {
-        "id": uuid.uuid4(), "household_id": household_id, "office_id": office_id, "given_name": given, "family_name": family,
+        "id": uuid.uuid4(), "household_id": household_id, "office_id": office_id, "village_code": village,
+        "given_name": given, "family_name": family,
         "search_name": f"{family} {given}".lower(), "name_key": f"{family} {given}".lower(), "family_key": family.lower(),
         "given_key": given.lower(), "sex": sex, "birth_date": None if approximate else date(birth_year, rng.randint(1, 12), rng.randint(1, 28)),
         "birth_year": birth_year, "birth_date_approximate": approximate, "relationship": relationship,
@@ -81,7 +83,8 @@ def make_rows(count: int, office_id) -> tuple[list, list, list]:
     for i in range(count):
         household_id = uuid.uuid4()
         level = rng.choice([None, None, None, 1, 2])
-        households.append((household_id, office_id, rng.choice(VILLAGES), None, rng.choice(["rural", "rural", "urban"]),
+        village = rng.choice(VILLAGES)
+        households.append((household_id, office_id, village, None, rng.choice(["rural", "rural", "urban"]),
                            level, None, date(2027, 12, 31) if level and rng.random() < 0.9 else (date(2025, 1, 1) if level else None),
                            None, 1, now, now))
         head_year = rng.randint(1940, 2004)
@@ -93,7 +96,7 @@ def make_rows(count: int, office_id) -> tuple[list, list, list]:
         if rng.random() < 0.2 and head_year >= 1950:
             members.append(("parent", rng.randint(1930, head_year - 15)))
         for relationship, year in members:
-            people.append(person(rng, household_id, office_id, relationship, min(year, 2026), now))
+            people.append(person(rng, household_id, office_id, village, relationship, min(year, 2026), now))
         purposes = ["registry", "eligibility_sharing"] if rng.random() < 0.9 else ["registry"]
         consents.append((uuid.uuid4(), household_id, json.dumps(purposes), "Head", "verbal", None, now, None))
     return households, people, consents

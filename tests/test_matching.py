@@ -100,6 +100,31 @@ async def test_an_approximate_birth_year_is_enough_for_a_likely_duplicate(client
     assert "birth_year_approximate" in candidate["matched_fields"] and "village" in candidate["matched_fields"]
 
 
+async def test_an_approximate_year_of_the_registered_person_is_enough_too(client, world):
+    """Registration looks in the years around a newcomer's exact birth date only among people whose
+    year is approximate; they must still be found."""
+    body = household_body(members=1)
+    body["members"][0] |= {"given_name": "Chanthou", "family_name": "Sok", "sex": "female", "birth_year": 1985,
+                           "birth_date": None, "birth_date_approximate": True, "national_id": None}
+    existing = await register(client, world.clerk_a, body)
+    newcomer = _lookalike("17010101", given_name="Chanthou", family_name="Sok")  # born 1986-03-14, exactly
+    problem = assert_problem(await client.post(HOUSEHOLDS, json=newcomer, headers=world.clerk_a.headers), 409,
+                             "possible-duplicate")
+    [candidate] = problem["duplicates"][0]["candidates"]
+    assert candidate["person_id"] == existing["members"][0]["id"]
+    assert "birth_year_approximate" in candidate["matched_fields"]
+
+
+async def test_the_other_sex_is_listed_as_a_match_but_does_not_stop_a_registration(client, world):
+    existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
+    query = {"given_name": "Chanthou", "family_name": "Sok", "sex": "male", "birth_date": "1986-03-14",
+             "village_code": "17010101"}
+    [candidate] = (await client.post(MATCHES, json=query, headers=world.clerk_a.headers)).json()["items"]
+    assert candidate["person_id"] == existing["members"][0]["id"]
+    assert WORTH_SHOWING <= candidate["score"] < LIKELY_DUPLICATE and "sex" not in candidate["matched_fields"]
+    await register(client, world.clerk_a, _lookalike(sex="male"))
+
+
 @pytest.mark.parametrize("difference", [
     {"village_code": "17010201"},  # another commune
     {"birth_date": "1988-03-14"},  # born two years apart, both dates exact

@@ -19,6 +19,9 @@ from app.services.names import fold, name_key, part_key
 
 LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to confirm
 WORTH_SHOWING = 0.6  # at or above: listed by /persons/matches
+OTHER_SEX = 0.7  # a candidate of the other sex scores this share at most (a sex mistyped at intake)
+ANOTHER_YEAR = 0.7  # the most a candidate born in another year scores, neither birth year approximate
+BLOCKS_ROUNDED_TO = 4
 
 
 @dataclass(slots=True)
@@ -117,7 +120,7 @@ def score(newcomer: Newcomer, person: Person, village_code: str, threshold: floa
         matched.append("village")
     else:
         matched.append("commune")
-    sex_factor = 0.7 if newcomer.sex is not None and newcomer.sex != person.sex else 1.0
+    sex_factor = OTHER_SEX if newcomer.sex is not None and newcomer.sex != person.sex else 1.0
     # The name similarity below which the total cannot reach the threshold.
     floor = (threshold / sex_factor - 0.3 * birth - 0.1 * place) / 0.6 if threshold else 0.0
     if floor > 1.01:
@@ -148,22 +151,41 @@ async def find_candidates(
     # family name typed as given name) and born in the newcomer's window are scored. A commune holds
     # thousands; this keeps it to a few. Each key is looked for in the years of the newcomers who carry
     # it only: a household's ten members would otherwise cross every name with every member's years.
+    # Above what a candidate could score otherwise (registration's threshold, not the matches list's),
+    # only the newcomer's sex is looked for, and other years than the newcomer's only among people
+    # whose birth year is approximate: at a million persons, most of a common name's block.
+    by_sex = threshold > OTHER_SEX and all(n.sex is not None for n in newcomers)
+    by_year = threshold > ANOTHER_YEAR
     keys = [{part_key(n.given_name), part_key(n.family_name)} for n in newcomers]
-    key_years: dict[tuple[str, str], set[int]] = {}
+    windows_of: dict[tuple[str, str, str | None], set[int]] = {}  # block -> years looked in
+    exact_of: dict[tuple[str, str, str | None], set[int]] = {}  # -> years where anyone may match
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
+        exact = {newcomer.birth_year} if window and by_year and not newcomer.approximate else window
         for key in newcomer_keys:
-            key_years.setdefault((key, newcomer.village_code[:6]), set()).update(window)
-    blocks = [(key, commune, first, last) for (key, commune), years in sorted(key_years.items())
-              for first, last in _runs(years)]
+            block = (key, newcomer.village_code[:6], newcomer.sex if by_sex else None)
+            windows_of.setdefault(block, set()).update(window)
+            exact_of.setdefault(block, set()).update(exact)
     params: dict[str, object] = {}
-    for i, (key, commune, first, last) in enumerate(blocks):
-        params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last})
+    blocks = [(block, first, last) for block, years in sorted(windows_of.items()) for first, last in _runs(years)]
+    for i, ((key, commune, sex), first, last) in enumerate(blocks):
+        exact = [year for year in exact_of[(key, commune, sex)] if first <= year <= last]
+        params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last,
+                       # an empty range (1, 0) when no one of the block was born in these very years
+                       f"exact_first_{i}": min(exact, default=1), f"exact_last_{i}": max(exact, default=0)})
         params[f"commune_{i}_from"], params[f"commune_{i}_to"] = location_range(commune)
+        if by_sex:
+            params[f"sex_{i}"] = sex
+    # Block counts rounded up with blocks that match nothing: a handful of statement shapes, each compiled
+    # and prepared once per connection, rather than one per count.
+    shape = -(-len(blocks) // BLOCKS_ROUNDED_TO) * BLOCKS_ROUNDED_TO
+    for i in range(len(blocks), shape):
+        params.update({f"key_{i}": "", f"first_{i}": 1, f"last_{i}": 0, f"exact_first_{i}": 1, f"exact_last_{i}": 0,
+                       f"commune_{i}_from": "", f"commune_{i}_to": "", f"sex_{i}": ""})
     if actor.office_scope is not None:
         params["office_id"] = actor.office_scope
     if exclude_household is not None:
         params["exclude_household"] = exclude_household
-    query = _candidate_query(len(blocks), actor.office_scope is not None, exclude_household is not None)
+    query = _candidate_query(shape, by_sex, by_year, actor.office_scope is not None, exclude_household is not None)
     rows = list({row.id: row for row in (await session.execute(query, params)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):
@@ -178,28 +200,38 @@ async def find_candidates(
 
 
 @lru_cache(maxsize=256)
-def _candidate_query(blocks: int, scoped: bool, excluding: bool) -> CompoundSelect:
+def _candidate_query(blocks: int, by_sex: bool, by_year: bool, scoped: bool, excluding: bool) -> CompoundSelect:
     """The candidates' statement for a shape (how many blocks), values as parameters: built, keyed and
     compiled once per shape rather than once per registration, and one prepared statement in the database.
 
-    A block is the people sharing a name key, born in those years, in the newcomer's commune: each
-    member carries the household's village, so that a block is one range of a (name key, village,
-    birth year) index. A common family name born in those years is thousands of people in a province,
-    and filtering them by their households' commune read thousands of index entries for a few dozen
-    candidates. UNION ALL: a person found through two keys comes twice and is kept once by the caller."""
+    A block is the people sharing a name key, in the newcomer's commune (and of their sex, by_sex),
+    born in those years; by_year, anyone born in the newcomers' own years and, in the years around them,
+    only people whose birth year is approximate. Each member carries the household's village, so that a
+    block is one range of a (name key, village, sex, birth year, approximate) index, the rest checked in
+    the index before any row is read. A common family name is thousands of people in a province;
+    filtering them by their households' commune read thousands of index entries for a few dozen
+    candidates. UNION ALL: a person found twice (two keys, or an approximate year among the exact ones)
+    is kept once by the caller."""
     branches = []
     for i in range(blocks):
         for column in (Person.family_key, Person.given_key):
-            branch = select(*_CANDIDATE).where(
+            block = select(*_CANDIDATE).where(
                 column == bindparam(f"key_{i}"),
                 Person.village_code.between(bindparam(f"commune_{i}_from"), bindparam(f"commune_{i}_to")),
-                Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")),
             )
+            if by_sex:
+                block = block.where(Person.sex == bindparam(f"sex_{i}"))
             if scoped:
-                branch = branch.where(Person.office_id == bindparam("office_id"))
+                block = block.where(Person.office_id == bindparam("office_id"))
             if excluding:
-                branch = branch.where(Person.household_id != bindparam("exclude_household"))
-            branches.append(branch)
+                block = block.where(Person.household_id != bindparam("exclude_household"))
+            if by_year:
+                branches.append(block.where(Person.birth_year.between(bindparam(f"exact_first_{i}"),
+                                                                      bindparam(f"exact_last_{i}"))))
+                branches.append(block.where(Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")),
+                                            Person.birth_date_approximate.is_(True)))
+            else:
+                branches.append(block.where(Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}"))))
     return union_all(*branches)
 
 

@@ -82,9 +82,9 @@ class Person(Versioned, Base):
         Index("ix_person_search_name_trgm", "search_name", postgresql_using="gin",
               postgresql_ops={"search_name": "gin_trgm_ops"}),
         # Duplicate-matching blocks: who shares a name key, lives in the commune (a range of village
-        # codes), is of that sex and was born in those years, approximately or not (app/services/matching.py).
-        Index("ix_person_family_key_block", "family_key", "village_code", "sex", "birth_year", "birth_date_approximate"),
-        Index("ix_person_given_key_block", "given_key", "village_code", "sex", "birth_year", "birth_date_approximate"),
+        # codes), is of that sex and was born in those years (app/services/matching.py).
+        Index("ix_person_family_key_block", "family_key", "village_code", "sex", "birth_year"),
+        Index("ix_person_given_key_block", "given_key", "village_code", "sex", "birth_year"),
     )
 
 

@@ -18,8 +18,8 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # At a million persons a common family name born in a three-year window is thousands of people
     # in a province; filtering them by their households' commune read thousands of index entries for
-    # a few dozen candidates. With the village on the member, a block is one range of the index (sex,
-    # birth year and whether it is approximate checked in the index too).
+    # a few dozen candidates. With the village on the member, a block is one range of the index (sex and
+    # birth year checked in the index too).
     op.add_column("person", sa.Column("village_code", sa.String(length=8), nullable=True))
     op.execute("UPDATE person SET village_code = (SELECT household.village_code FROM household "
                "WHERE household.id = person.household_id)")
@@ -27,10 +27,8 @@ def upgrade() -> None:
         batch_op.alter_column("village_code", existing_type=sa.String(length=8), nullable=False)
         batch_op.drop_index("ix_person_family_key_block")
         batch_op.drop_index("ix_person_given_key_block")
-        batch_op.create_index("ix_person_family_key_block",
-                              ["family_key", "village_code", "sex", "birth_year", "birth_date_approximate"], unique=False)
-        batch_op.create_index("ix_person_given_key_block",
-                              ["given_key", "village_code", "sex", "birth_year", "birth_date_approximate"], unique=False)
+        batch_op.create_index("ix_person_family_key_block", ["family_key", "village_code", "sex", "birth_year"], unique=False)
+        batch_op.create_index("ix_person_given_key_block", ["given_key", "village_code", "sex", "birth_year"], unique=False)
 
 
 def downgrade() -> None:

@@ -172,7 +172,7 @@ class Run:
     server_ms: list[float]
     seconds: float
     errors: int
-    statuses: dict[int, int]
+    statuses: dict[int | str, int]  # HTTP status, or the client error's kind
 
     @property
     def rate(self) -> float:
@@ -186,7 +186,8 @@ class Run:
 
     def line(self) -> str:
         return (f"{self.name:<34} {self.rate:9.1f}/s  p50 {self.pct(50):7.2f} ms  p99 {self.pct(99):7.2f} ms  "
-                f"server p50 {self.pct(50, self.server_ms):6.2f} ms  errors {self.errors}")
+                f"server p50 {self.pct(50, self.server_ms):6.2f} ms  errors {self.errors}"
+                + "".join(f" ({kind} {n})" for kind, n in self.statuses.items() if isinstance(kind, str)))
 
 
 Request = Callable[[httpx.AsyncClient, int], Awaitable[httpx.Response]]
@@ -199,7 +200,7 @@ async def load(name: str, base_url: str, request: Request, *, concurrency: int, 
     counter = iter(range(total))
     latencies: list[float] = []
     server: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}
     errors = 0
 
     async def worker(client: httpx.AsyncClient) -> None:
@@ -208,8 +209,9 @@ async def load(name: str, base_url: str, request: Request, *, concurrency: int, 
             sent = time.perf_counter()
             try:
                 response = await request(client, i)
-            except httpx.HTTPError:
+            except httpx.HTTPError as exc:  # counted among the statuses by kind, so that a run says what failed
                 errors += 1
+                statuses[type(exc).__name__] = statuses.get(type(exc).__name__, 0) + 1
                 continue
             latencies.append((time.perf_counter() - sent) * 1000)
             statuses[response.status_code] = statuses.get(response.status_code, 0) + 1

@@ -21,7 +21,7 @@ LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to
 WORTH_SHOWING = 0.6  # at or above: listed by /persons/matches
 OTHER_SEX = 0.7  # a candidate of the other sex scores this share at most (a sex mistyped at intake)
 ANOTHER_YEAR = 0.7  # the most a candidate born in another year scores, neither birth year approximate
-BLOCKS_ROUNDED_TO = 4
+BLOCKS_ROUNDED_TO = 4  # candidates' statements: block counts rounded up to a multiple of this
 
 
 @dataclass(slots=True)
@@ -168,10 +168,10 @@ async def find_candidates(
     params: dict[str, object] = {}
     blocks = [(block, first, last) for block, years in sorted(windows_of.items()) for first, last in _runs(years)]
     for i, ((key, commune, sex), first, last) in enumerate(blocks):
-        exact = [year for year in exact_of[(key, commune, sex)] if first <= year <= last]
+        exact_years = [year for year in exact_of[(key, commune, sex)] if first <= year <= last]
         params.update({f"key_{i}": key, f"first_{i}": first, f"last_{i}": last,
                        # an empty range (1, 0) when no one of the block was born in these very years
-                       f"exact_first_{i}": min(exact, default=1), f"exact_last_{i}": max(exact, default=0)})
+                       f"exact_first_{i}": min(exact_years, default=1), f"exact_last_{i}": max(exact_years, default=0)})
         params[f"commune_{i}_from"], params[f"commune_{i}_to"] = location_range(commune)
         if by_sex:
             params[f"sex_{i}"] = sex

@@ -187,7 +187,8 @@ async def find_candidates(
         params["exclude_household"] = exclude_household
     query = _candidate_query(shape, by_sex, by_year, actor.office_scope is not None, exclude_household is not None)
     # Core rather than the ORM session: the rows are plain columns, and the ORM's handling of each row showed
-    # at a million persons, where a common name's blocks are dozens of rows.
+    # at a million persons, where a common name's blocks are dozens of rows. Core does not flush the session
+    # first: callers look for duplicates before they change anything.
     rows = list({row.id: row for row in (await (await session.connection()).execute(query, params)).all()}.values())
     results = []
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):

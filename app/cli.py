@@ -455,10 +455,16 @@ def rescreen(
                f"(unchanged ones are not written again)")
     if not summary.changed:
         typer.echo("no verdict changed")
-        return
-    typer.echo("verdicts that changed (scheme: before -> after: count):")
-    for (code, before, after), n in sorted(summary.changed.items(), key=lambda item: (item[0][0], -item[1])):
-        typer.echo(f"  {code:<16} {before or '(none)':>17} -> {after:<17} {n}")
+    else:
+        typer.echo("verdicts that changed (scheme: before -> after: count):")
+        for (code, before, after), n in sorted(summary.changed.items(), key=lambda item: (item[0][0], -item[1])):
+            typer.echo(f"  {code:<16} {before or '(none)':>17} -> {after:<17} {n}")
+    if summary.unreached:
+        # Not a failure of the run, but not done either: a script running it must be able to tell.
+        for code, n in sorted(summary.unreached.items()):
+            typer.echo(f"{code}: {n} subjects not reached (the scheme answered with an error); their latest verdict "
+                       f"stays in force; run again later", err=True)
+        raise typer.Exit(code=3)
 
 
 @seed_cli.command("synthetic")

@@ -2,6 +2,7 @@
 and counts the verdicts that changed."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -94,6 +95,33 @@ def test_rescreen_command(tmp_path):
     bad = subprocess.run(guichet + ["rescreen", "--scheme", "KH-NOPE"], env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "no scheme KH-NOPE" in bad.stderr
 
+    # A partner scheme that nobody answers for: the run ends with exit status 3 and says who was not reached.
+    from partner_server import free_socket
+
+    with free_socket() as closed:  # a port bound but not listening: every connection is refused
+        schemes = tmp_path / "schemes"
+        schemes.mkdir()
+        (schemes / "youth.yaml").write_text(f"""
+code: KH-YOUTH-JOBS
+name: Youth employment programme
+kind: employment
+level: person
+agency: Reference partner agency
+legal_reference: Test agreement
+adapter: http
+http:
+  url: http://127.0.0.1:{closed.getsockname()[1]}/eligibility
+  needs: [person.age_years, person.employment_status]
+  timeouts: {{connect: 0.5, read: 0.5, overall: 2}}
+  backoff_seconds: 0.01
+""")
+        down = subprocess.run(guichet + ["rescreen", "--scheme", "KH-YOUTH-JOBS"], env=env | {"GUICHET_SCHEMES_PATH": str(schemes)},
+                              cwd=cwd, capture_output=True, text=True, timeout=120)
+    assert down.returncode == 3, down.stderr
+    assert re.search(r"KH-YOUTH-JOBS: [1-9]\d* subjects not reached", down.stderr), down.stderr
+    assert "-> error" not in down.stdout  # no error recorded as a verdict (a household without consent gets
+    # needs_information: it is not asked about)
+
 
 def test_input_fingerprint_is_the_same_whether_remembered_or_not():
     """The rules engine remembers input fingerprints by the values of the facts they read: a
@@ -115,3 +143,64 @@ def test_input_fingerprint_is_the_same_whether_remembered_or_not():
     # Facts without some the version reads (a caller's own dictionary): computed, not remembered.
     version.fingerprints.clear()
     assert version.input_fingerprint({}, "en") == version.input_fingerprint({name: None for name in version.fact_order}, "en")
+
+
+async def test_rescreen_asks_partners_again_and_keeps_their_verdict_while_they_are_down(client, world, app, monkeypatch):
+    """A partner's answers can change with nothing changing here, so a re-screen asks it about every
+    subject again and writes what it now says differently. A partner that cannot answer (down, after the
+    adapter's retries) leaves the latest verdict in place: the run counts those subjects as not reached
+    instead of recording an error over a verdict."""
+    import partner_server
+    from partner_server import RunningPartner, create_partner_app
+    from test_schemes_http import TOKEN, partner_scheme
+
+    from app.schemes.http import PartnerDetermination, PartnerReason
+    from app.schemes.registry import SchemeRegistry
+
+    ids = []
+    for _ in range(3):
+        body = household_body(members=2)
+        body["members"][0].update(birth_date="2002-03-14", employment_status="unemployed", monthly_income=None)
+        body["members"][1].update(birth_year=2015)  # aged 11: not in the programme's ages
+        ids.append((await client.post("/api/v1/households", json=body, headers=world.clerk_a.headers)).json()["id"])
+
+    async def verdicts():
+        async with app.state.sessionmaker() as session:
+            rows = (await session.execute(select(ScreeningDetermination.person_id, ScreeningDetermination.outcome)
+                                          .where(ScreeningDetermination.scheme_code == "KH-YOUTH-JOBS")
+                                          .order_by(ScreeningDetermination.screened_at))).all()
+        return dict(rows)  # the latest per person
+
+    async with RunningPartner(create_partner_app(token=TOKEN)) as partner:
+        youth = partner_scheme(partner.url, failures=100)
+        registry = SchemeRegistry()
+        registry.register(youth)
+        run = lambda: rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=2)  # noqa: E731
+        try:
+            first = await run()
+            assert first.households == 3 and first.screenings_written == 3 and first.determinations_written == 6
+            # The young unemployed heads are eligible, their children are not.
+            assert first.changed == {("KH-YOUTH-JOBS", None, "eligible"): 3, ("KH-YOUTH-JOBS", None, "not_eligible"): 3}
+            assert len(partner.app.state.received) == 3  # one call per household, with both members
+
+            again = await run()
+            assert len(partner.app.state.received) == 6  # asked again: only the partner knows whether it changed
+            assert again.screenings_written == 0 and not again.changed and not again.unreached
+
+            closed = PartnerReason(code="closed", message="The programme takes no new entrants", result="failed")
+            monkeypatch.setattr(partner_server, "decide", lambda facts, reference_id: PartnerDetermination(
+                reference_id=reference_id, outcome="not_eligible", reasons=[closed]))
+            changed = await run()
+            # The children's verdict stays, with the new reason: written, but not counted as a changed verdict.
+            assert changed.changed == {("KH-YOUTH-JOBS", "eligible", "not_eligible"): 3}
+            assert changed.determinations_written == 6
+            before_outage = await verdicts()
+            assert set(before_outage.values()) == {"not_eligible"}
+
+            partner.app.state.script.extend({"status": 503} for _ in range(3 * 3))  # every try of every household
+            down = await run()
+            assert down.households == 3 and down.unreached == {"KH-YOUTH-JOBS": 6}
+            assert down.screenings_written == 0 and down.determinations_written == 0 and not down.changed
+            assert await verdicts() == before_outage
+        finally:
+            await youth.aclose()

@@ -42,7 +42,7 @@ from app.services.screening import (
     run_schemes,
     select_schemes,
 )
-from app.vocabulary import Relationship
+from app.vocabulary import Outcome, Relationship
 
 # Core columns, not the ORM's attributes: a batch's rows are read without the ORM's loading machinery.
 _HOUSEHOLD, _PERSON = Household.__table__, Person.__table__
@@ -59,6 +59,7 @@ class RescreenSummary:
     screenings_written: int = 0
     determinations_written: int = 0
     changed: Counter = field(default_factory=Counter)  # (scheme, from outcome or None, to outcome) -> count
+    unreached: Counter = field(default_factory=Counter)  # scheme -> subjects it could not decide (error)
     seconds: float = 0.0
     total: int = 0
 
@@ -172,6 +173,11 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         changed_rows = []
         for adapter, found in results:
             for before, columns in found:
+                if columns["outcome"] == Outcome.error:
+                    # A scheme that could not answer (a partner down after its retries) says nothing new:
+                    # its latest verdict stays the one in force, and the run says who was not reached.
+                    summary.unreached[columns["scheme_code"]] += 1
+                    continue
                 if before is not None and before[1] == columns["fingerprint"]:
                     continue  # the rules or facts changed, but not what the determination says
                 changed_rows.append(columns)

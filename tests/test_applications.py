@@ -316,3 +316,37 @@ async def test_contract_example_household_end_to_end_is_pseudonymised(client, wo
     flat = str(await events(app, "case.opened", "application.submitted", "application.decided"))
     for secret in ("Chanthou", "170123456", "1986", household["id"], application["id"], application["reference"]):
         assert secret not in flat
+
+
+async def test_a_partner_outage_does_not_replace_the_verdict_an_application_is_checked_against(client, world, app):
+    """A screening made while a partner is down records `error` for its scheme; the verdict in force for
+    filing stays the partner's last answer (here: not eligible, so filing needs a reason)."""
+    from partner_server import RunningPartner, create_partner_app
+    from test_schemes_http import TOKEN, partner_scheme
+
+    from app.schemes.registry import SchemeRegistry
+
+    async with RunningPartner(create_partner_app(token=TOKEN)) as partner:
+        registry = SchemeRegistry()
+        youth = partner_scheme(partner.url, failures=100)
+        registry.register(youth)
+        original, app.state.schemes = app.state.schemes, registry
+        try:
+            household = await register(client, world.clerk_a, CONTRACT_EXAMPLE)  # the head is 40: not in the programme
+            head = household["members"][0]["id"]
+            answered = await screen(client, world.clerk_a, household["id"])
+            assert [d["outcome"] for d in answered["determinations"] if d["person_id"] == head] == ["not_eligible"]
+            partner.app.state.script.extend({"status": 503} for _ in range(3))  # the call and both retries
+            outage = await screen(client, world.clerk_a, household["id"])
+            assert {d["outcome"] for d in outage["determinations"]} == {"error"}
+            _, case = await open_case(client, world.clerk_a, household, person_id=head)
+            url = f"/api/v1/cases/{case['id']}/applications"
+            problem = assert_problem(await client.post(url, json={"scheme_code": "KH-YOUTH-JOBS"}, headers=world.clerk_a.headers),
+                                     422, "validation")
+            assert pointers(problem) == ["#/against_screening_reason"] and problem["screening_id"] == answered["id"]
+            filed = await file(client, world.clerk_a, case["id"], scheme_code="KH-YOUTH-JOBS",
+                               against_screening_reason="Lost his job last week; the partner's records are older")
+            assert filed["screening_id"] == answered["id"] and filed["screening_outcome"] == "not_eligible"
+        finally:
+            app.state.schemes = original
+            await youth.aclose()

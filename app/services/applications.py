@@ -52,7 +52,7 @@ from app.services.cases import (
     subject_dimensions,
 )
 from app.services.households import head_of
-from app.services.screening import build_request
+from app.services.screening import build_request, latest_determination
 from app.vocabulary import ApplicationRoute, ApplicationStatus, ConsentPurpose, Outcome, SubmissionState
 
 logger = logging.getLogger("guichet.applications")
@@ -145,15 +145,6 @@ async def list_applications(session: AsyncSession, actor: Principal, *, status: 
 # ---- filing ----------------------------------------------------------------------------------------------
 
 
-async def latest_determination(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None,
-                               scheme_code: str) -> ScreeningDetermination | None:
-    query = (select(ScreeningDetermination)
-             .where(ScreeningDetermination.household_id == household_id, ScreeningDetermination.scheme_code == scheme_code,
-                    ScreeningDetermination.person_id == person_id if person_id else ScreeningDetermination.person_id.is_(None))
-             .order_by(ScreeningDetermination.screened_at.desc(), ScreeningDetermination.id.desc()).limit(1))
-    return (await session.execute(query)).scalar_one_or_none()
-
-
 async def file_application(session: AsyncSession, actor: Principal, settings, registry: SchemeRegistry, case_id: uuid.UUID,
                            body: ApplicationCreate) -> ApplicationRead:
     case = await load_case(session, actor, case_id)
@@ -182,7 +173,7 @@ async def file_application(session: AsyncSession, actor: Principal, settings, re
     if duplicate is not None:
         raise Conflict(f"This applicant already has an open application to {meta.name} ({duplicate.reference}).",
                        existing_application=str(duplicate.id), existing_reference=duplicate.reference)
-    latest = await latest_determination(session, household.id, person_id, meta.code)
+    latest = await latest_determination(session, household_id=household.id, person_id=person_id, scheme_code=meta.code)
     against = latest is not None and latest.outcome == Outcome.not_eligible
     if against and body.against_screening_reason is None:
         failed = [r["message"] for r in latest.reasons if r.get("result") == "failed"]

@@ -474,11 +474,14 @@ async def list_screenings(session: AsyncSession, actor: Principal, household_id:
 
 async def latest_determination(session: AsyncSession, *, household_id: uuid.UUID, person_id: uuid.UUID | None,
                                scheme_code: str) -> ScreeningDetermination | None:
-    """The newest determination for (household, person or None for the household, scheme): what an
-    application is checked against. One index range scan (ix_determination_latest)."""
+    """The verdict in force for (household, person or None for the household, scheme): the newest
+    determination that says something, what an application is checked against. An `error` (the scheme
+    could not answer, a partner down) is kept as the record of that screening but does not replace the
+    verdict before it. One index range scan (ix_determination_latest)."""
     person = ScreeningDetermination.person_id.is_(None) if person_id is None else ScreeningDetermination.person_id == person_id
     return (await session.execute(
         select(ScreeningDetermination)
-        .where(ScreeningDetermination.household_id == household_id, person, ScreeningDetermination.scheme_code == scheme_code)
+        .where(ScreeningDetermination.household_id == household_id, person, ScreeningDetermination.scheme_code == scheme_code,
+               ScreeningDetermination.outcome != Outcome.error)
         .order_by(ScreeningDetermination.screened_at.desc(), ScreeningDetermination.id.desc()).limit(1)
     )).scalar_one_or_none()

@@ -170,6 +170,10 @@ INVALID_REGISTRATIONS = {
     "phone too long": (_edit(["members", 0, "phone"], "+855" + "1" * 20), "#/members/0/phone"),
     # out of range
     "negative income": (_edit(["members", 0, "monthly_income"], -1), "#/members/0/monthly_income"),
+    # Beyond 64 bits PostgreSQL's bulk write could not take it (it was a 500 there, a 201 on SQLite).
+    "attribute integer too large": (_edit(["members", 0, "attributes"], {"count": 10**30}), "#/members/0/attributes/count"),
+    "attribute integer beyond doubles": (_edit(["members", 0, "attributes"], {"count": -(2**53)}),
+                                         "#/members/0/attributes/count"),
     "attendance over 100": (_edit(["members", 1, "school_attendance_percent"], 101),
                             "#/members/1/school_attendance_percent"),
     "birth year 1800": (_edit(["members", 1, "birth_year"], 1800), "#/members/1/birth_year"),

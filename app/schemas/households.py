@@ -23,21 +23,27 @@ NationalId = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{5,18}$")]
 AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$")]
 MAX_ATTRIBUTE_TEXT = 200
+# The largest whole number every client holds exactly (a browser's numbers are doubles); beyond it a
+# value would come back changed, and beyond 64 bits PostgreSQL's bulk path could not even write it.
+MAX_ATTRIBUTE_INTEGER = 2**53 - 1
 
 
 def _attribute_value(value: Any) -> bool | int | float | str | None:
     # One check rather than a union of types, whose errors would name each member of the union
     # ("#/attributes/x/bool", "#/attributes/x/int"...) instead of the attribute.
-    if value is None or isinstance(value, bool | int) or (isinstance(value, float) and math.isfinite(value)):
+    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isfinite(value)):
+        return value
+    if isinstance(value, int) and abs(value) <= MAX_ATTRIBUTE_INTEGER:
         return value
     if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT:
         return value
-    raise ValueError(f"an attribute is a finite number, true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} "
-                     "characters")
+    raise ValueError(f"an attribute is a finite number (a whole number at most {MAX_ATTRIBUTE_INTEGER:,} either side of "
+                     f"zero), true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
 
 
 AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema({"anyOf": [
-    {"type": "boolean"}, {"type": "number"}, {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
+    {"type": "boolean"}, {"type": "integer", "minimum": -MAX_ATTRIBUTE_INTEGER, "maximum": MAX_ATTRIBUTE_INTEGER},
+    {"type": "number", "not": {"type": "integer"}}, {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
 EARLIEST_BIRTH_YEAR = 1890
 

@@ -44,7 +44,7 @@ async def insert_rows(session: AsyncSession, *batches: tuple[Table, Rows]) -> No
     shape = tuple((table, tuple(rows[0])) for table, rows in batches)
     # Through SQLAlchemy's connection (not the driver's) so that a unique violation is an IntegrityError
     # (a 409) and a lost connection invalidates the pool, as for every other statement.
-    await connection.exec_driver_sql(_statement(shape), (_json([rows for _, rows in batches]),))
+    await connection.exec_driver_sql(_statement(shape), (to_json([rows for _, rows in batches]),))
 
 
 def with_defaults(table: Table, rows: Rows) -> Rows:
@@ -70,7 +70,9 @@ def _defaults(table: Table, keys: frozenset[str]) -> tuple[tuple[str, Callable[[
     return tuple(found)
 
 
-def _json(value: Any) -> str:
+def to_json(value: Any) -> str:
+    """Rows as one JSON document for PostgreSQL to take apart: orjson, several times faster than the
+    standard library at the sizes a batch reaches."""
     return orjson.dumps(value, default=_uuid).decode()
 
 
@@ -105,7 +107,7 @@ async def _copy(driver, table: Table, rows: Rows) -> None:
     def value(v: Any) -> Any:
         key = id(v)
         if key not in encoded:
-            encoded[key] = _json(v)
+            encoded[key] = to_json(v)
         return encoded[key]
 
     records = [tuple(value(row[n]) if n in as_json and row[n] is not None else row[n] for n in names) for row in rows]

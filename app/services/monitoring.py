@@ -14,7 +14,6 @@ Three kinds of state, all written by `ingest` (docs/monitoring.md):
   as of a date" (due date passed, no closing event yet)."""
 
 import hashlib
-import json
 import re
 import uuid
 from collections import Counter
@@ -24,11 +23,13 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from sqlalchemy import Date, Integer, and_, case, func, or_, select, text, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
+from app.bulk import to_json
 from app.deps import Principal
 from app.errors import InvalidInput
 from app.events import EVENT_TYPES, ActivityEventEnvelope, EventPayload
@@ -339,7 +340,6 @@ def _rollup_statement() -> str:
 
 
 _ROLLUP_STATEMENT = _rollup_statement()
-_json = json.JSONEncoder(separators=(",", ":")).encode  # one encoder, not one per call (json.dumps with options)
 
 
 def first_seen(days: set[int], day: date) -> list[str]:
@@ -530,7 +530,7 @@ class Store:
                 "INSERT INTO monitoring_event (id, office_code, type, schema_version, occurred_at, received_at, payload) "
                 "SELECT (e->>0)::uuid, e->>1, e->>2, (e->>3)::int, (e->>4)::timestamptz, $1, e->5 "
                 "FROM jsonb_array_elements($2::jsonb) AS e ON CONFLICT (id) DO NOTHING RETURNING id",
-                now, _json([(e.id, e.office_code, e.type, e.schema_version, e.occurred_at.isoformat(), e.raw_payload)
+                now, to_json([(e.id, e.office_code, e.type, e.schema_version, e.occurred_at.isoformat(), e.raw_payload)
                             for e in events]))
             return {str(r[0]) for r in rows}
         insert = dialect_insert(self.session, _EVENTS).on_conflict_do_nothing(index_elements=["id"])
@@ -543,7 +543,7 @@ class Store:
         if not counts.rows:
             return
         if self.pg is not None:
-            await self.pg.execute(_ROLLUP_STATEMENT, _json([(metric, day.isoformat(), mask, *dims)
+            await self.pg.execute(_ROLLUP_STATEMENT, to_json([(metric, day.isoformat(), mask, *dims)
                                                             for metric, day, mask, dims in counts.rows]))
             return
         increments = Increments()
@@ -563,7 +563,7 @@ class Store:
                 "SELECT s.kind, s.subject, s.days::text FROM monitoring_subject s "
                 "JOIN unnest($1::text[], $2::text[]) AS k(kind, subject) ON s.kind = k.kind AND s.subject = k.subject",
                 [k for k, _ in keys], [s for _, s in keys])
-            return {(kind, subject): set(json.loads(days)) for kind, subject, days in rows}
+            return {(kind, subject): set(orjson.loads(days)) for kind, subject, days in rows}
         known = {}
         for chunk in _chunks(keys, 400):
             rows = await self.session.execute(select(_SUBJECTS).where(
@@ -576,7 +576,7 @@ class Store:
             await self.pg.execute(
                 "INSERT INTO monitoring_subject (kind, subject, days) SELECT s->>0, s->>1, s->2 "
                 "FROM jsonb_array_elements($1::jsonb) AS s ON CONFLICT (kind, subject) DO UPDATE SET days = excluded.days",
-                _json(rows))
+                to_json(rows))
             return
         upsert = dialect_insert(self.session, _SUBJECTS)
         upsert = upsert.on_conflict_do_update(index_elements=["kind", "subject"], set_={"days": upsert.excluded.days})

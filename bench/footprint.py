@@ -14,7 +14,8 @@ then, which a busy machine does not inflate); then a warm-up mix (household regi
 searches, reads, duplicate matching, screenings) at 4 clients, after which the worker's VmRSS is read
 from /proc. Beside it, the floor of the same run: bench/floor_app.py (the fixed stack — uvicorn, FastAPI,
 SQLAlchemy async, the same driver — with one route running SELECT 1), started, answered and warmed the
-same way. Each figure is the median of --rounds fresh runs. openIMIS, on this
+same way, and a second time importing the libraries the app needs to serve (+libs: what is above it is the
+app's own code and data). Each figure is the median of --rounds fresh runs. openIMIS, on this
 kind of machine: about 200 MiB a worker, 5 s to first answer, 31 s to migrate an empty database."""
 
 import argparse
@@ -53,13 +54,13 @@ def private_mib(pid: int) -> float:
     return kib / 1024
 
 
-def start_worker(app: str, cwd: Path, database_url: str) -> tuple[str, subprocess.Popen]:
+def start_worker(app: str, cwd: Path, database_url: str, **env: str) -> tuple[str, subprocess.Popen]:
     """One uvicorn worker serving `app` on a free loopback port."""
     port = harness.free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
          "--workers", "1", "--no-access-log", "--log-level", "warning"],
-        cwd=cwd, env=harness.server_env(database_url),
+        cwd=cwd, env=harness.server_env(database_url, **env),
     )
     return f"http://127.0.0.1:{port}", process
 
@@ -156,12 +157,14 @@ async def measure(backend: str, warm_requests: int, seed: int) -> dict[str, floa
             "warm_rss": warm_rss, "warm_private": warm_private, "threads": threads, "errors": errors}
 
 
-async def measure_floor(backend: str, warm_requests: int) -> dict[str, float]:
-    """bench/floor_app.py started the same way: first answer (a query), then RSS after as many requests."""
+async def measure_floor(backend: str, warm_requests: int, libraries: bool = False) -> dict[str, float]:
+    """bench/floor_app.py started the same way: first answer (a query), then RSS after as many requests.
+    With `libraries`, the floor also imports the libraries the app needs to serve."""
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{Path(tmp) / 'floor.db'}" if backend == "sqlite" else \
             await harness.create_database("guichet_footprint")
-        base_url, process = start_worker("floor_app:app", Path(__file__).parent, url)
+        base_url, process = start_worker("floor_app:app", Path(__file__).parent, url,
+                                         **({"GUICHET_FLOOR_LIBRARIES": "1"} if libraries else {}))
         try:
             alive = first_answer(base_url, process, "/ping")
             cpu = cpu_seconds(process.pid)
@@ -195,17 +198,20 @@ async def main() -> None:
     for backend in args.backends.split(","):
         runs = [await measure(backend, args.warm_requests, seed) for seed in range(args.rounds)]
         m = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
-        if args.no_floor:
-            floors = [dict.fromkeys(runs[0], float("nan"))]
-        else:
-            floors = [await measure_floor(backend, args.warm_requests) for _ in range(args.rounds)]
-        f = {k: statistics.median(r[k] for r in floors) for k in floors[0]}
-        print(f"{'  floor':<10}{'':>18}{f['alive']:>14.2f} s{f['first_search']:>12.2f} s{f['cpu']:>10.2f} s"
-              f"{f['cold_rss']:>9.0f} MiB{f['warm_rss']:>6.0f} MiB{f['warm_private']:>7.0f} MiB{'':>9}{f['errors']:>8.0f}")
+        for label, libraries in (("  floor", False), ("  +libs", True)):
+            if args.no_floor:
+                floors = [dict.fromkeys(runs[0], float("nan"))]
+            else:
+                floors = [await measure_floor(backend, args.warm_requests, libraries) for _ in range(args.rounds)]
+            f = {k: statistics.median(r[k] for r in floors) for k in floors[0]}
+            print(f"{label:<10}{'':>18}{f['alive']:>14.2f} s{f['first_search']:>12.2f} s{f['cpu']:>10.2f} s"
+                  f"{f['cold_rss']:>9.0f} MiB{f['warm_rss']:>6.0f} MiB{f['warm_private']:>7.0f} MiB{'':>9}{f['errors']:>8.0f}")
         print(f"{backend:<10}{m['migrate']:>16.2f} s{m['alive']:>14.2f} s{m['first_search']:>12.2f} s{m['cpu']:>10.2f} s"
               f"{m['cold_rss']:>9.0f} MiB{m['warm_rss']:>6.0f} MiB{m['warm_private']:>7.0f} MiB{m['threads']:>9.0f}{m['errors']:>8.0f}")
     print("floor: bench/floor_app.py, the same stack (uvicorn, FastAPI, SQLAlchemy async, same driver) with one route "
-          "running SELECT 1; its first answer is its first query")
+          "running SELECT 1; its first answer is its first query. +libs: the same, importing the libraries the app "
+          "needs to serve (python-jose with its cryptography backend, httpx, pydantic-settings, prometheus-client, "
+          "PyYAML, argon2, orjson, python-multipart)")
     print("goals: migrate < 5 s, first answer < 1 s, warm worker < 100 MiB "
           "(openIMIS: 31 s, 5 s, ~200 MiB)")
 

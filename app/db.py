@@ -1,6 +1,9 @@
 """Engine and sessions for SQLite (embedded default) and PostgreSQL (production)."""
 
-from sqlalchemy import event
+import hashlib
+from collections.abc import Iterable
+
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import Settings
@@ -54,3 +57,20 @@ def _configure_sqlite(engine: AsyncEngine, *, busy_timeout_ms: int) -> None:
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+
+
+def advisory_key(namespace: str, value: str) -> int:
+    """The PostgreSQL advisory-lock key of a value within a namespace: 64 bits of its hash."""
+    return int.from_bytes(hashlib.blake2b(f"guichet-{namespace}:{value}".encode(), digest_size=8).digest(), "big", signed=True)
+
+
+_LOCK_KEYS = text("SELECT pg_advisory_xact_lock(k) FROM unnest(CAST(:keys AS bigint[])) AS k")
+
+
+async def lock_values(session: AsyncSession, namespace: str, values: Iterable[str]) -> None:
+    """Hold a lock per value until the transaction ends, so that another transaction working on the same
+    values waits for this one to commit and then sees what it wrote. Taken in one order (sorted keys,
+    which unnest keeps), so two transactions never wait for each other in a circle. On PostgreSQL only:
+    SQLite's writers already take turns (BEGIN IMMEDIATE)."""
+    if session.bind.dialect.name == "postgresql":
+        await session.execute(_LOCK_KEYS, {"keys": sorted({advisory_key(namespace, v) for v in values})})

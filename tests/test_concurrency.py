@@ -45,10 +45,13 @@ async def test_concurrent_registrations_of_one_national_id_make_one_household(cl
     responses = await asyncio.gather(*(client.post(HOUSEHOLDS, json=b, headers=world.clerk_a.headers) for b in bodies))
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * 9, statuses
+    winner = next(r.json() for r in responses if r.status_code == 201)
     for response in responses:
         if response.status_code == 409:
-            # Whichever lost the race: the existing person named, or the database's unique index.
-            assert response.json()["type"] in ("/problems/national-id-registered", "/problems/conflict")
+            # Each that lost the race is told who holds the ID, as it would be a moment later.
+            problem = assert_problem(response, 409, "national-id-registered")
+            assert problem["existing_person_id"] == winner["members"][0]["id"], problem
+            assert problem["field"] == "#/members/0/national_id"
     assert await _count(app, Household) == 1
 
 

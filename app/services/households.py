@@ -19,6 +19,7 @@ from app.deps import Principal
 from app.errors import DomainError, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
 from app.bulk import insert_rows, with_defaults
+from app.db import lock_values
 from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person
 from app.models.base import new_id, utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
@@ -283,6 +284,9 @@ async def check_national_ids(
     names the existing person when the caller may see them, and only their office otherwise."""
     if not national_ids:
         return
+    # Two requests giving one ID at the same moment: the second waits for the first to commit and then
+    # finds its person here (a precise 409), instead of failing on the unique index at commit.
+    await lock_values(session, "national-id", national_ids.values())
     existing = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()),
                                                         "except_person": except_person})).first()
     if existing is None:

@@ -13,7 +13,6 @@ Three kinds of state, all written by `ingest` (docs/monitoring.md):
 - `monitoring_open_item`: referrals and grievances with their due and closing dates, for "overdue
   as of a date" (due date passed, no closing event yet)."""
 
-import hashlib
 import re
 import uuid
 from collections import Counter
@@ -30,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
 from app.bulk import to_json
+from app.db import advisory_key
 from app.deps import Principal
 from app.errors import InvalidInput
 from app.events import EVENT_TYPES, ActivityEventEnvelope, EventPayload
@@ -463,11 +463,6 @@ def check_event(raw: Any, office_code: str | None, now: datetime) -> _Accepted |
     return _Accepted(raw_id, event_type, version, occurred_at.astimezone(UTC), office, payload, raw_payload)
 
 
-def _lock_key(office_code: str) -> int:
-    return int.from_bytes(hashlib.blake2b(f"guichet-monitoring:{office_code}".encode(), digest_size=8).digest(),
-                          "big", signed=True)
-
-
 async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> IngestResult:
     """Store a batch of one office's events once each by id, and bring every rollup up to date, in the
     caller's transaction. A re-sent event is a duplicate and counts nothing."""
@@ -494,7 +489,7 @@ async def ingest(session: AsyncSession, actor: Principal, events: list[Any]) -> 
              for e in sorted(new, key=lambda e: e.occurred_at)]
     # From here one office's batches are applied one at a time: its subjects and open items are its own,
     # so their read-modify-write needs no other lock (PostgreSQL; SQLite has a single writer anyway).
-    await store.lock(_lock_key(actor.office_code or ""))
+    await store.lock(advisory_key("monitoring", actor.office_code or ""))
     await apply(session, facts, store=store)
     duplicates = len(accepted) - len(new) + in_batch_duplicates
     await _record_sync(session, actor.office_code or "", now, new, duplicates, len(rejected))

@@ -35,6 +35,26 @@ from app.schemes.http import (
 SCHEME_CODE = "KH-YOUTH-JOBS"
 
 
+def scheme_yaml(url: str, *, timeouts: str = "{connect: 1, read: 5, overall: 8}", backoff: float = 0.05,
+                service_level_days: int | None = None) -> str:
+    """This partner's scheme as an office declares it in a scheme file (GUICHET_SCHEMES_PATH)."""
+    sla = f"service_level_days: {service_level_days}\n" if service_level_days is not None else ""
+    return f"""
+code: {SCHEME_CODE}
+name: Youth employment programme
+kind: employment
+level: person
+agency: Reference partner agency
+legal_reference: Test agreement
+{sla}adapter: http
+http:
+  url: {url}
+  needs: [person.age_years, person.employment_status, household.area_type]
+  timeouts: {timeouts}
+  backoff_seconds: {backoff}
+"""
+
+
 def decide(subject_facts: dict[str, Any], reference_id: str) -> PartnerDetermination:
     age = subject_facts.get("person.age_years")
     status = subject_facts.get("person.employment_status")

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from helpers import household_body
 from monitoring_support import bound_socket
-from partner_server import RunningPartner, create_partner_app
+from partner_server import RunningPartner, create_partner_app, scheme_yaml
 
 from app.context import request_id_var
 from app.logs import DataLoggerFilter, JsonFormatter, configure_logging, traceback_without_messages
@@ -23,19 +23,6 @@ from app.main import create_app
 
 TOKEN = "partner-secret"
 TEST_CLIENT = "test-client"
-YOUTH_SCHEME = """
-code: KH-YOUTH-JOBS
-name: Youth employment programme
-kind: employment
-level: person
-agency: Reference partner agency
-legal_reference: Test agreement
-adapter: http
-http:
-  url: {url}
-  needs: [person.age_years, person.employment_status, household.area_type]
-  timeouts: {{connect: 1, read: 5, overall: 8}}
-"""
 # Every library that might log what passes through it, at its most talkative.
 CHATTY = ("sqlalchemy.engine", "sqlalchemy.pool", "sqlalchemy.orm", "aiosqlite", "asyncpg", "httpx", "httpcore",
           "uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "guichet", "multipart", "python_multipart")
@@ -99,7 +86,7 @@ async def test_no_personal_data_in_any_log_line_and_the_request_id_travels(clien
     async with RunningPartner(create_partner_app(token=TOKEN)) as partner:
         schemes = tmp_path / "schemes"
         schemes.mkdir()
-        (schemes / "youth.yaml").write_text(YOUTH_SCHEME.format(url=partner.url))
+        (schemes / "youth.yaml").write_text(scheme_yaml(partner.url))
         sock, url = bound_socket()
         # This instance relays its events to its own central routes (standalone), over HTTP.
         office = create_app(settings.model_copy(update={

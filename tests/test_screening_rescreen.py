@@ -96,25 +96,13 @@ def test_rescreen_command(tmp_path):
     assert bad.returncode == 1 and "no scheme KH-NOPE" in bad.stderr
 
     # A partner scheme that nobody answers for: the run ends with exit status 3 and says who was not reached.
-    from partner_server import free_socket
+    from partner_server import free_socket, scheme_yaml
 
     with free_socket() as closed:  # a port bound but not listening: every connection is refused
         schemes = tmp_path / "schemes"
         schemes.mkdir()
-        (schemes / "youth.yaml").write_text(f"""
-code: KH-YOUTH-JOBS
-name: Youth employment programme
-kind: employment
-level: person
-agency: Reference partner agency
-legal_reference: Test agreement
-adapter: http
-http:
-  url: http://127.0.0.1:{closed.getsockname()[1]}/eligibility
-  needs: [person.age_years, person.employment_status]
-  timeouts: {{connect: 0.5, read: 0.5, overall: 2}}
-  backoff_seconds: 0.01
-""")
+        (schemes / "youth.yaml").write_text(scheme_yaml(f"http://127.0.0.1:{closed.getsockname()[1]}/eligibility",
+                                                         timeouts="{connect: 0.5, read: 0.5, overall: 2}", backoff=0.01))
         down = subprocess.run(guichet + ["rescreen", "--scheme", "KH-YOUTH-JOBS"], env=env | {"GUICHET_SCHEMES_PATH": str(schemes)},
                               cwd=cwd, capture_output=True, text=True, timeout=120)
     assert down.returncode == 3, down.stderr

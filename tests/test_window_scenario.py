@@ -17,7 +17,7 @@ from conftest import PASSWORD
 from conftest import _PASSWORD_HASH as PASSWORD_HASH
 from conftest import create_postgres_database, drop_postgres_database, migrate
 from helpers import household_body
-from partner_server import RunningPartner, create_partner_app, free_socket
+from partner_server import RunningPartner, create_partner_app, free_socket, scheme_yaml
 
 from app import clock
 from app.main import create_app
@@ -25,21 +25,6 @@ from app.models import Location, Office, User
 from app.vocabulary import Role
 
 TOKEN = "partner-secret"
-YOUTH_SCHEME = """
-code: KH-YOUTH-JOBS
-name: Youth employment programme
-kind: employment
-level: person
-agency: Reference partner agency
-legal_reference: Test agreement
-service_level_days: 14
-adapter: http
-http:
-  url: {url}
-  needs: [person.age_years, person.employment_status, household.area_type]
-  timeouts: {{connect: 1, read: 5, overall: 8}}
-  backoff_seconds: 0.05
-"""
 
 
 class Served:
@@ -123,7 +108,7 @@ async def test_one_household_through_the_single_window(settings, window_database
     async with RunningPartner(create_partner_app(token=TOKEN)) as partner:
         schemes = tmp_path / "schemes"
         schemes.mkdir()
-        (schemes / "youth.yaml").write_text(YOUTH_SCHEME.format(url=partner.url))
+        (schemes / "youth.yaml").write_text(scheme_yaml(partner.url, service_level_days=14))
         office_settings = settings.model_copy(update={
             "database_url": window_database, "schemes_path": str(schemes),
             "partner_tokens": {"KH-YOUTH-JOBS": SecretStr(TOKEN)}})

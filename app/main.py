@@ -10,7 +10,6 @@ from app import clock, metrics
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.logs import configure_logging
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import (
     applications,

@@ -51,8 +51,8 @@ def _json_media_type(content_type: str) -> bool:
 
 
 class JSONRequest(Request):
-    """Bodies parsed by orjson, several times faster than the standard library (a relay's batch of 1,000
-    events: 1.5 ms against 6.4 ms). What orjson refuses but the standard library takes (a byte-order mark,
+    """Bodies parsed by orjson, faster than the standard library (a relay's batch of 1,000 events, kept
+    alive as a request keeps it: 2.1 ms against 3.3 ms). What orjson refuses but the standard library takes (a byte-order mark,
     NaN) goes to the standard library, so no body that was accepted is refused now; a whole number beyond
     64 bits comes back as a float, as a browser would send it."""
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.schemas.common import InputModel, ReadModel
+from app.schemas.common import ReadModel
 
 MAX_BATCH = 1000
 

@@ -23,7 +23,7 @@ from app import clock
 from app.deps import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, ConsentRecord, Person, ScreeningDetermination, User
+from app.models import Application, ConsentRecord, Person, User
 from app.schemas.cases import (
     ApplicationCreate,
     ApplicationRead,

@@ -163,7 +163,10 @@ async def test_rescreen_asks_partners_again_and_keeps_their_verdict_while_they_a
         youth = partner_scheme(partner.url, failures=100)
         registry = SchemeRegistry()
         registry.register(youth)
-        run = lambda: rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=2)  # noqa: E731
+
+        async def run():
+            return await rescreen(app.state.sessionmaker, registry, office_code="SR-ACH", scheme_codes=None, batch_size=2)
+
         try:
             first = await run()
             assert first.households == 3 and first.screenings_written == 3 and first.determinations_written == 6

@@ -193,5 +193,17 @@ async def test_rescreen_asks_partners_again_and_keeps_their_verdict_while_they_a
             assert down.households == 3 and down.unreached == {"KH-YOUTH-JOBS": 6}
             assert down.screenings_written == 0 and down.determinations_written == 0 and not down.changed
             assert await verdicts() == before_outage
+
+            # A clerk screens a household while the partner is still down: the screening records the error...
+            original, app.state.schemes = app.state.schemes, registry
+            try:
+                partner.app.state.script.extend({"status": 503} for _ in range(3))
+                seen = (await client.post(f"/api/v1/households/{ids[0]}/screenings", headers=world.clerk_a.headers)).json()
+            finally:
+                app.state.schemes = original
+            assert {d["outcome"] for d in seen["determinations"]} == {"error"}
+            # ...but the verdicts in force are unchanged, and the next re-screen finds nothing to write.
+            back = await run()
+            assert back.screenings_written == 0 and not back.changed and not back.unreached
         finally:
             await youth.aclose()

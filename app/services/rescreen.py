@@ -67,9 +67,10 @@ class RescreenSummary:
 async def _stale(session: AsyncSession, household_ids: list[uuid.UUID], codes: list[str],
                  subjects: list[tuple]) -> dict[int, tuple[str, str] | None]:
     """Of `subjects` [(household, person or None, scheme, input fingerprint or None)], by position, those
-    whose latest determination was made from other inputs (or unknown ones, None), each with the latest
-    determination's (outcome, fingerprint), or None when there is none. On PostgreSQL the server compares
-    the fingerprints, so a batch where nothing changed sends nothing back."""
+    whose verdict in force (the latest determination that is not an `error`, as latest_determination) was
+    made from other inputs (or unknown ones, None), each with that determination's (outcome, fingerprint),
+    or None when there is none. On PostgreSQL the server compares the fingerprints, so a batch where
+    nothing changed sends nothing back."""
     d = ScreeningDetermination
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
@@ -80,7 +81,7 @@ async def _stale(session: AsyncSession, household_ids: list[uuid.UUID], codes: l
     subject = (d.household_id, d.person_id, d.scheme_code)
     ranked = select(*subject, d.outcome, d.fingerprint, d.input_fingerprint, func.row_number().over(
         partition_by=subject, order_by=(d.screened_at.desc(), d.id.desc())).label("rank")
-    ).where(d.household_id.in_(household_ids), d.scheme_code.in_(codes)).subquery()
+    ).where(d.household_id.in_(household_ids), d.scheme_code.in_(codes), d.outcome != Outcome.error).subquery()
     query = select(ranked.c.household_id, ranked.c.person_id, ranked.c.scheme_code, ranked.c.outcome,
                    ranked.c.fingerprint, ranked.c.input_fingerprint).where(ranked.c.rank == 1)
     latest = {(h, p, c): (outcome, said, inputs) for h, p, c, outcome, said, inputs in (await session.execute(query)).all()}
@@ -92,7 +93,7 @@ async def _stale(session: AsyncSession, household_ids: list[uuid.UUID], codes: l
     return stale
 
 
-# The latest determination per subject by one index range per household (LATERAL), whatever the
+# The verdict in force per subject by one index range per household (LATERAL), whatever the
 # planner's statistics say: right after a large first run they are stale, and a plan that scans the
 # whole table for every batch makes the re-screen quadratic. A household's own subject is its id.
 _STALE = """
@@ -102,7 +103,7 @@ LEFT JOIN (
     SELECT coalesce(x.person_id, h.id) AS subject, x.scheme_code, x.outcome, x.fingerprint, x.input_fingerprint
     FROM unnest($5::uuid[]) AS h(id) CROSS JOIN LATERAL (
         SELECT DISTINCT ON (d.person_id, d.scheme_code) d.person_id, d.scheme_code, d.outcome, d.fingerprint, d.input_fingerprint
-        FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY($6::text[])
+        FROM determination AS d WHERE d.household_id = h.id AND d.scheme_code = ANY($6::text[]) AND d.outcome <> 'error'
         ORDER BY d.person_id, d.scheme_code, d.screened_at DESC, d.id DESC) AS x
 ) AS x ON x.subject = coalesce(s.person_id, s.household_id) AND x.scheme_code = s.scheme_code
 WHERE s.input IS NULL OR x.input_fingerprint IS DISTINCT FROM s.input

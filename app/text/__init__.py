@@ -1,0 +1,1 @@
+"""Script-aware text handling (Khmer normalisation, romanisation and search keys)."""

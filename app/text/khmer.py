@@ -15,6 +15,7 @@ Choices and measured figures: docs/khmer.md."""
 
 import re
 import unicodedata
+from functools import lru_cache
 from typing import NamedTuple
 
 COENG = "\u17d2"
@@ -129,34 +130,31 @@ _NOT_KHMER_LETTER = re.compile("[^\u1780-\u17dd]+")
 
 def khmer_key(text: str) -> str:
     """The Khmer letters of `text`, normalised, look-alikes folded (្ដ = ្ត), words separated by one space."""
-    text = normalise(text).replace(COENG_DA, COENG_TA).translate(_KEY_FOLD)
+    return _khmer_key_of_normalised(normalise(text))
+
+
+def _khmer_key_of_normalised(text: str) -> str:
+    text = text.replace(COENG_DA, COENG_TA).translate(_KEY_FOLD)
     return " ".join(_NOT_KHMER_LETTER.sub(" ", text).split())
 
 
 # ---- romanisation ---------------------------------------------------------------------------------------
 
 _SERIES_2 = frozenset("គឃងជឈញឌឍទធនពភមយរលវ")
-_ONSET = dict(zip(
-    "កខគឃងចឆជឈញដឋឌឍណតថទធនបផពភមយរលវឝឞសហឡអ",
-    "k kh k kh ng ch chh ch chh nh d th d th n t th t th n b ph p ph m y r l v s s s h l -".split(),
-))
-_ONSET["អ"] = ""
-_CODA = dict(zip(
-    "កខគឃងចឆជឈញដឋឌឍណតថទធនបផពភមយរលវឝឞសហឡអ",
-    "k k k k ng ch ch ch ch nh th th th th n th th th th n p p p p m y r l v s s s h l -".split(),
-))
-_CODA["អ"] = ""
-_INDEPENDENT = dict(zip(
-    "ឣឤឥឦឧឨឩឪឫឬឭឮឯឰឱឲឳ",
-    "a a e ei o ok ou au rue rueu lue lueu ae ai ao ao au".split(),
-))
+_LETTERS = "កខគឃងចឆជឈញដឋឌឍណតថទធនបផពភមយរលវឝឞសហឡអ"
+_ONSET = dict(zip(_LETTERS, "k kh k kh ng ch chh ch chh nh d th d th n t th t th n b ph p ph m y r l v s s s h l -".split()))
+_CODA = dict(zip(_LETTERS, "k k k k ng ch ch ch ch nh th th th th n th th th th n p p p p m y r l v s s s h l -".split()))
+_ONSET["អ"] = _CODA["អ"] = ""
+# As a subscript ត and ដ look alike and are both said d after a nasal (ចិន្តា Chenda).
+_SUBSCRIPT_ONSET = {**_ONSET, "ត": "d", "ដ": "d"}
+_INDEPENDENT = dict(zip("ឣឤឥឦឧឨឩឪឫឬឭឮឯឰឱឲឳ", "a a e ei o ok ou au rue rueu lue lueu ae ai ao ao au".split()))
 # Vowel -> (first series, second series), as Cambodian names are usually spelled. The inherent vowel
-# of the second series is o in a closed syllable or at the end (Kong, Ros), a elsewhere (Makara).
+# of the second series is o in a closed syllable or at the end (Kong, Ros), a elsewhere (Ratanak).
 _INHERENT_O = "\u0254"
 _VOWEL = {
     "": ("a", _INHERENT_O), "\u17b6": ("a", "ea"), "\u17b7": ("e", "i"), "\u17b8": ("ei", "i"),
     "\u17b9": ("oe", "eu"), "\u17ba": ("eu", "eu"), "\u17bb": ("o", "u"), "\u17bc": ("ou", "ou"),
-    "\u17bd": ("uo", "uo"), "\u17be": ("aeu", "eu"), "\u17bf": ("oea", "oea"), "\u17c0": ("ie", "ie"),
+    "\u17bd": ("uo", "uo"), "\u17be": ("aeu", "eu"), "\u17bf": ("oea", "oea"), "\u17c0": ("ea", "ea"),
     "\u17c1": ("e", "e"), "\u17c2": ("ae", "ae"), "\u17c3": ("ai", "ey"), "\u17c4": ("ao", "o"),
     "\u17c5": ("ao", "ou"),
     # with nikahit (-m)
@@ -166,7 +164,9 @@ _VOWEL = {
     "\u17d0": ("a", "ea"),
 }
 _VOWEL_SIGNS = frozenset("\u17b6\u17b7\u17b8\u17b9\u17ba\u17bb\u17bc\u17bd\u17be\u17bf\u17c0\u17c1\u17c2\u17c3\u17c4\u17c5\u17c6\u17d0")
-_SILENT = frozenset("\u17cd\u17d1")  # toandakhiat, virama: the letter is not pronounced
+_FINAL_SIGNS = {"\u17c7": "h", "\u17c8": "k"}  # reahmuk (ព្រះ Preah), yuukaleapintu (រតនៈ Ratanak)
+_SILENT = frozenset("\u17cd\u17d1")  # toandakhiat, virama: the letter is not said
+_FOREIGN = {"ហគ": "g", "ហវ": "f", "ហប": "b"}  # ហ្គ, ហ្វ, ហ្ប write sounds Khmer lacks (Guek, Safy)
 
 
 class _Cluster(NamedTuple):
@@ -174,8 +174,12 @@ class _Cluster(NamedTuple):
     subscripts: str
     shifter: str
     vowel: str  # vowel signs, nikahit and samyok sannya, in canonical order
-    final_h: bool  # reahmuk or yuukaleapintu
+    final: str  # "h" or "k" from a final sign
     silent: bool
+
+    @property
+    def voiced(self) -> bool:
+        return bool(self.vowel or self.final) or self.base in _INDEPENDENT
 
 
 def _clusters(word: str) -> list[_Cluster]:
@@ -185,7 +189,7 @@ def _clusters(word: str) -> list[_Cluster]:
         i += 1
         if base not in _BASES:
             continue
-        subscripts, shifter, vowel, final_h, silent = "", "", "", False, False
+        subscripts, shifter, vowel, final, silent = "", "", "", "", False
         while i < n and word[i] not in _BASES:
             c = word[i]
             if c == COENG and i + 1 < n and word[i + 1] in _BASES:
@@ -195,14 +199,16 @@ def _clusters(word: str) -> list[_Cluster]:
                 shifter = c
             elif c in _VOWEL_SIGNS:
                 vowel += c
-            elif c in "\u17c7\u17c8":
-                final_h = True
+            elif c in _FINAL_SIGNS:
+                final = _FINAL_SIGNS[c]
             elif c in _SILENT:
                 silent = True
             elif not ("\u17b6" <= c <= "\u17dd" or c in (ZWNJ, ZWJ)):
                 break
             i += 1
-        clusters.append(_Cluster(base, subscripts, shifter, vowel, final_h, silent))
+        if base + subscripts[:1] in _FOREIGN:
+            base, subscripts = base + subscripts[:1], subscripts[1:]
+        clusters.append(_Cluster(base, subscripts, shifter, vowel, final, silent))
     return clusters
 
 
@@ -210,12 +216,14 @@ def _series(cluster: _Cluster) -> int:
     if cluster.shifter:
         return 0 if cluster.shifter == MUUSIKATOAN else 1
     # A subscript that is not a sonorant gives the cluster its series (ស្គ is second series).
-    letter = cluster.subscripts[0] if cluster.subscripts and cluster.subscripts[0] not in _SONORANTS else cluster.base
-    return 1 if letter in _SERIES_2 else 0
+    sub = cluster.subscripts[:1]
+    return 1 if (sub if sub and sub not in _SONORANTS else cluster.base[0]) in _SERIES_2 else 0
 
 
-def _onset(letters: str, shifter: str) -> str:
-    onset = "".join(_ONSET.get(c, "") for c in letters)
+def _onset(letters: str, shifter: str, table: dict[str, str] = _ONSET) -> str:
+    if letters[:2] in _FOREIGN:
+        return _FOREIGN[letters[:2]] + "".join(table[c] for c in letters[2:])
+    onset = "".join(table.get(c, "") for c in letters)
     # ប sounds p before a subscript and with the muusikatoan (ប្រាក់ Prak, ប៉ិច Pich).
     if letters[0] == _BA and (len(letters) > 1 or shifter == MUUSIKATOAN):
         onset = "p" + onset[1:]
@@ -225,56 +233,61 @@ def _onset(letters: str, shifter: str) -> str:
 def _vowel(cluster: _Cluster) -> str:
     if cluster.base in _INDEPENDENT:
         return _INDEPENDENT[cluster.base]
-    vowel = _VOWEL.get(cluster.vowel) or _VOWEL[cluster.vowel[:1]]
-    text = vowel[_series(cluster)]
-    if cluster.final_h:
-        text = text + "h" if cluster.vowel else ("ah", "eah")[_series(cluster)]  # ព្រះ Preah
+    text = (_VOWEL.get(cluster.vowel) or _VOWEL[cluster.vowel[:1]])[_series(cluster)]
+    if cluster.final:
+        if not cluster.vowel:
+            text = "ea" if _series(cluster) else "a"  # ព្រះ Preah
+        text += cluster.final
     return text
 
 
+def _subscript_syllable(cluster: _Cluster) -> list[str]:
+    """The syllable a subscript starts when its base closed the syllable before (ចន្ធូ Chan-thou)."""
+    rest = cluster._replace(base=cluster.subscripts[0], subscripts=cluster.subscripts[1:])
+    return [_onset(cluster.subscripts, cluster.shifter, _SUBSCRIPT_ONSET), _vowel(rest), ""]
+
+
 def _close(syllable: list[str], cluster: _Cluster) -> None:
-    syllable[2] = _CODA[cluster.base]
-    if syllable[1] == _INHERENT_O and cluster.subscripts[:1] == cluster.base:
-        syllable[1] = "a"  # before a doubled consonant the inherent vowel is a (សុវណ្ណ Sovann)
+    syllable[2] = _CODA[cluster.base[0]]
+    if syllable[1] == _INHERENT_O and _CODA.get(cluster.subscripts[:1]) == syllable[2]:
+        syllable[1] = "a"  # before a doubled consonant the inherent vowel is a (សុវណ្ណ Sovann, វត្ថ Vath)
 
 
 def _romanise_word(word: str) -> str:
     syllables: list[list[str]] = []  # [onset, vowel, coda]
     clusters = _clusters(word)
     last = len(clusters) - 1
-    explicit_before = False  # whether the syllable before has a written vowel
+    written_before = False  # whether the syllable before has a written vowel
     for i, cluster in enumerate(clusters):
         if cluster.silent:
             continue
         open_before = bool(syllables) and not syllables[-1][2] and cluster.base in _CODA
-        voiced = bool(cluster.vowel) or cluster.final_h or cluster.base in _INDEPENDENT
-        if not voiced and open_before and (i == last or cluster.subscripts):
-            # A bare consonant closes the syllable before it (សុខ Sok); its subscript, if any, starts
-            # the next one (សម្បត្តិ Sam-bat).
+        doubled = cluster.subscripts[:1] and _CODA.get(cluster.subscripts[0]) == _CODA.get(cluster.base)
+        if not cluster.voiced and open_before and (i == last or cluster.subscripts):
+            # A bare consonant closes the syllable before it (សុខ Sok); its subscript starts the next one
+            # (សម្បត្តិ Sam-bat, នរោត្តម No-ro-dom) unless it only doubles it before a vowel (វណ្ណដា Van-da).
             _close(syllables[-1], cluster)
-            if cluster.subscripts and i < last:
-                rest = cluster._replace(base=cluster.subscripts[0], subscripts=cluster.subscripts[1:])
-                syllables.append([_onset(cluster.subscripts, ""), _vowel(rest), ""])
-                explicit_before = False
+            if cluster.subscripts and i < last and not (doubled and clusters[i + 1].voiced):
+                syllables.append(_subscript_syllable(cluster))
+                written_before = False
             continue
-        if voiced and cluster.subscripts and open_before and i > 0:
+        if cluster.voiced and cluster.subscripts and open_before:
             # In a word, a consonant with a subscript closes the syllable before it (ចន្ធូ Chan-thou).
             _close(syllables[-1], cluster)
             if i == last and cluster.vowel in ("\u17b7", "\u17bb"):
                 continue  # a short final vowel after a Pali cluster is not said (សម្បត្តិ Sambath)
-            rest = cluster._replace(base=cluster.subscripts[0], subscripts=cluster.subscripts[1:])
-            syllables.append([_onset(cluster.subscripts, cluster.shifter), _vowel(rest), ""])
-            explicit_before = True
+            syllables.append(_subscript_syllable(cluster))
+            written_before = True
             continue
-        if (not voiced and not cluster.subscripts and open_before and explicit_before
-                and (clusters[i + 1].vowel or clusters[i + 1].final_h) and not clusters[i + 1].subscripts):
-            # Between two spoken vowels a bare consonant closes the first syllable of a compound name
-            # (គីមហួន Kim-huon), but not after an inherent vowel (មករា Ma-ka-ra).
-            syllables[-1][2] = _CODA[cluster.base]
+        if (not cluster.voiced and not cluster.subscripts and open_before and written_before
+                and clusters[i + 1].voiced and not clusters[i + 1].subscripts):
+            # Between two written vowels a bare consonant closes the first syllable of a compound name
+            # (គីមហួន Kim-huon), not after an inherent vowel (រតនៈ Ra-ta-nak).
+            syllables[-1][2] = _CODA[cluster.base[0]]
             continue
         onset = "" if cluster.base in _INDEPENDENT else _onset(cluster.base + cluster.subscripts, cluster.shifter)
         syllables.append([onset, _vowel(cluster), ""])
-        explicit_before = voiced
+        written_before = cluster.voiced
     out = []
     for k, (onset, vowel, coda) in enumerate(syllables):
         if vowel == _INHERENT_O:
@@ -282,40 +295,51 @@ def _romanise_word(word: str) -> str:
         following = syllables[k + 1][0] if k + 1 < len(syllables) else ""
         if len(coda) > 1 and following.startswith(coda):
             coda = ""  # កញ្ញា Kanha, not Kanhnha
-        out.append(onset + vowel + coda)
+        if vowel.endswith("m") and coda == "ng":
+            vowel, coda = vowel[:-1] + "i", "ng"  # ាំង is written aing (Kaing, Baraing)
+        # A syllable without a consonant starts a new word in Latin (ឆៃអ៊ាង Chhai Eang, សំអន Sam An).
+        out.append((" " if k and not onset else "") + onset + vowel + coda)
     return "".join(out)
+
+
+@lru_cache(maxsize=8192)
+def _romanise_khmer_word(word: str) -> str:
+    return " ".join(part.capitalize() for part in _romanise_word(word).split())
 
 
 def romanise(text: str) -> str:
     """A Khmer name in Latin letters, each word capitalised; words in other scripts are kept as typed."""
-    words = []
-    for word in normalise(text).split():
-        if _KHMER.search(word):
-            word = _romanise_word(word).capitalize()
-        if word:
-            words.append(word)
-    return " ".join(words)
+    return _romanise_normalised(normalise(text))
+
+
+def _romanise_normalised(text: str) -> str:
+    words = (_romanise_khmer_word(w) if _KHMER.search(w) else w for w in text.split())
+    return " ".join(w for w in words if w)
 
 
 # ---- the phonetic key over the Latin form ---------------------------------------------------------------
 
 _LATIN_DIACRITICS = re.compile("[\u0300-\u036f]")
-# nh is ញ only at either end of a word: inside, it is mostly n + h of a compound (Bunhor, Chanhorn).
-_CONSONANT_DIGRAPHS = re.compile("chh|ch|kh|th|ph|sh|dh|bh|gh|^nh|nh$|ny|gn|[jqxzwc]")
-_DIGRAPH = {
-    "chh": "c", "ch": "c", "kh": "k", "th": "t", "ph": "p", "sh": "s", "dh": "t", "bh": "p", "gh": "k",
-    "nh": "n", "ny": "n", "gn": "n", "j": "c", "q": "k", "x": "s", "z": "s", "w": "v", "c": "k",
+# nh and ny are ញ only at either end of a word: inside, they are mostly n + h or n + y of a compound
+# (Bunhor, Monyvann). b and p are one letter: ប is written either way (Panha, Bopha).
+_CONSONANTS = re.compile("chh|ch|kh|th|ph|sh|dh|^nh|nh$|^ny|gn|[bcjqxzw]")
+_CONSONANT = {
+    "chh": "c", "ch": "c", "kh": "k", "th": "t", "ph": "p", "sh": "s", "dh": "t", "nh": "n", "ny": "n",
+    "gn": "n", "b": "p", "c": "k", "j": "c", "q": "k", "x": "s", "z": "s", "w": "v",
 }
+_Y_BEFORE_VOWEL = re.compile("y(?=[aeiou])")  # a consonant (Yem, Kimyan); elsewhere a vowel (Srey, Ly)
 _VOWEL_RUN = re.compile("[aeiouy]+")
 _VOWEL_CLASS = {
-    # ា of the second series is written ea or a (Sophea, Dara), and ia by some (Sophia).
-    "a": "a", "ea": "a", "ia": "a", "eah": "a", "oa": "a", "ua": "a",
-    "e": "e", "i": "e", "y": "e", "ee": "e", "ii": "e", "ei": "e", "ey": "e", "ie": "e", "iy": "e",
-    "ae": "e", "ai": "e", "ay": "e", "aey": "e", "eo": "e", "ieu": "e", "iey": "e",
+    # ា and ៀ of the second series are written a, ea, ia or ie (Dara, Sophea, Sophia, Tea, Tia, Khieu).
+    "a": "a", "ea": "a", "ia": "a", "ie": "a", "ieu": "a", "iea": "a", "oa": "a", "ua": "a",
+    "e": "e", "i": "e", "y": "e", "ee": "e", "ii": "e", "ei": "e", "ey": "e", "iy": "e",
+    "ae": "e", "ai": "e", "ay": "e", "aey": "e", "eo": "e", "iey": "e", "aei": "e",
     "oe": "e", "eu": "e", "oeu": "e", "aeu": "e", "oea": "e", "eou": "e", "ueu": "e", "ue": "e",
     "o": "o", "u": "o", "ou": "o", "oo": "o", "uo": "o", "ao": "o", "au": "o", "uu": "o", "oy": "o",
 }
 _FIRST_LETTER_CLASS = {"a": "a", "e": "e", "i": "e", "y": "e", "o": "o", "u": "o"}
+_AFTER_VOWEL = re.compile("(?<=[aeo])[rhv](?=[^aeo]|$)")  # Sar, Sokh, Kaev: r, h, v after a vowel are not said
+_DOUBLED = re.compile(r"(.)\1+")
 
 
 def _vowel_class(match: re.Match) -> str:
@@ -323,22 +347,18 @@ def _vowel_class(match: re.Match) -> str:
     return _VOWEL_CLASS.get(run) or _FIRST_LETTER_CLASS[run[0]]
 
 
-_AFTER_VOWEL = re.compile("(?<=[aeo])[rhv](?=[^aeo]|$)")  # Sar, Sokh, Kaev: r, h, v after a vowel are not said
-_DOUBLED = re.compile(r"(.)\1+")
-
-
 def _fold_latin(text: str) -> str:
     text = _LATIN_DIACRITICS.sub("", unicodedata.normalize("NFKD", text)).casefold()
     return "".join(c if "a" <= c <= "z" else " " for c in text)
 
 
+@lru_cache(maxsize=16384)
 def phonetic_key(token: str) -> str:
-    """One romanised word folded to its sound: consonant digraphs, vowel spellings, silent final letters."""
-    token = _CONSONANT_DIGRAPHS.sub(lambda m: _DIGRAPH[m.group()], token)
-    # y is a consonant before a vowel at the start (Yem), a vowel elsewhere (Srey, Ly).
-    head, rest = ("y", token[1:]) if token[:1] == "y" and token[1:2] in ("a", "e", "i", "o", "u") else ("", token)
-    rest = _VOWEL_RUN.sub(_vowel_class, rest)
-    return _DOUBLED.sub(r"\1", _AFTER_VOWEL.sub("", head + rest))
+    """One romanised word (folded: a-z) reduced to its sound: consonant spellings, vowel spellings and
+    silent final letters folded, doubled letters single."""
+    token = _CONSONANTS.sub(lambda m: _CONSONANT[m.group()], token)
+    token = _VOWEL_RUN.sub(_vowel_class, _Y_BEFORE_VOWEL.sub("Y", token)).lower()
+    return _DOUBLED.sub(r"\1", _AFTER_VOWEL.sub("", token))
 
 
 # ---- keys of a registry row, and how a search compares them ---------------------------------------------
@@ -358,28 +378,30 @@ def search_keys(*names: str) -> SearchKeys:
     """Keys of a row from its names in either script ("ម៉ៅ សុភា", "Mao Sophea", or both)."""
     khmer, phonetic = [], []
     for name in names:
-        if key := khmer_key(name):
+        text = normalise(name)
+        if key := _khmer_key_of_normalised(text):
             khmer.append(key)
-        for token in latin_form(name).split():
+        for token in _fold_latin(_romanise_normalised(text)).split():
             if (key := phonetic_key(token)) and key not in phonetic:
                 phonetic.append(key)
     return SearchKeys(" ".join(khmer), " ".join(phonetic), " ".join(sorted(phonetic)))
 
 
+def _found(wanted: list[str], words: list[str], prefix: bool) -> bool:
+    """Whether every wanted key is in the words, spaces ignored (a compound name is written joined or
+    apart: Sreymom, Srey Mom); with `prefix`, each must start where a word starts."""
+    joined = _DOUBLED.sub(r"\1", "".join(words))
+    wanted = [_DOUBLED.sub(r"\1", w) for w in wanted]
+    if not prefix:
+        return all(w in joined for w in wanted)
+    starts = [_DOUBLED.sub(r"\1", "".join(words[i:])) for i in range(len(words))]
+    query = "".join(wanted)
+    return any(s.startswith(query) for s in starts) or all(any(s.startswith(w) for s in starts) for w in wanted)
+
+
 def matches(query: SearchKeys, row: SearchKeys, prefix: bool = False) -> bool:
-    """Whether a search for `query` finds `row`: the Khmer key, or every phonetic key of the query, found
-    in the row's, at a word start (`prefix`) or anywhere (substring)."""
-    if query.khmer and row.khmer:
-        wanted, words = query.khmer.replace(" ", ""), row.khmer.split()
-        if prefix:
-            if any("".join(words[k:]).startswith(wanted) for k in range(len(words))):
-                return True
-        elif wanted in "".join(words):
-            return True
-    terms = query.phonetic.split()
-    if not terms or not row.phonetic:
-        return False
-    if prefix:
-        words = row.phonetic.split()
-        return all(any(word.startswith(term) for word in words) for term in terms)
-    return all(term in row.phonetic for term in terms)
+    """Whether a search for `query` finds `row`: its Khmer key or all its phonetic keys found in the
+    row's, from a word start (`prefix`) or anywhere (substring)."""
+    if query.khmer and row.khmer and _found([query.khmer.replace(" ", "")], row.khmer.split(), prefix):
+        return True
+    return bool(query.phonetic and row.phonetic) and _found(query.phonetic.split(), row.phonetic.split(), prefix)

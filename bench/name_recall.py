@@ -53,8 +53,11 @@ SCHEMES: dict[str, Callable[[str], khmer.SearchKeys]] = {
     "romanised + phonetic_key (the module)": khmer.search_keys,
 }
 try:  # the pip package, if installed by hand (it needs pynini, ~165 MB): compared, not a dependency
+    from functools import lru_cache
+
     from khmer_latin_name_transformer import to_latin
 
+    to_latin = lru_cache(maxsize=None)(to_latin)  # about 0.1 s a name
     SCHEMES["khmer-latin-name-transformer + phonetic_key"] = scheme(
         lambda n: to_latin(n) if khmer._KHMER.search(n) else n, khmer.phonetic_key)
 except ImportError:

@@ -91,7 +91,7 @@ def test_romanise_writes_names_as_they_are_usually_spelled(khmer, latin):
 
 @pytest.mark.parametrize("a, b", [
     ("sophea", "sophia"), ("chanthou", "chantho"), ("srey", "srei"), ("sokh", "sok"), ("vannak", "vanak"),
-    ("tea", "tia"), ("kaev", "keo"), ("sar", "sa"), ("panha", "banha"),
+    ("tea", "tia"), ("kaev", "keo"), ("sar", "sa"), ("panha", "banha"), ("chenda", "chenta"),
 ])
 def test_phonetic_key_folds_romanisation_variants(a, b):
     assert phonetic_key(a) == phonetic_key(b)

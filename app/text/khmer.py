@@ -321,11 +321,12 @@ def _romanise_normalised(text: str) -> str:
 
 _LATIN_DIACRITICS = re.compile("[\u0300-\u036f]")
 # nh and ny are ញ only at either end of a word: inside, they are mostly n + h or n + y of a compound
-# (Bunhor, Monyvann). b and p are one letter: ប is written either way (Panha, Bopha).
-_CONSONANTS = re.compile("chh|ch|kh|th|ph|sh|dh|^nh|nh$|^ny|gn|[bcjqxzw]")
+# (Bunhor, Monyvann). b = p: ប is written either way (Panha, Bopha); d = t: ដ and ត, like their
+# look-alike subscripts, are written either way (Chenda for ចិន្តា, Keopichda for ពេជ្ជតា).
+_CONSONANTS = re.compile("chh|ch|kh|th|ph|sh|dh|^nh|nh$|^ny|gn|[bcdjqxzw]")
 _CONSONANT = {
     "chh": "c", "ch": "c", "kh": "k", "th": "t", "ph": "p", "sh": "s", "dh": "t", "nh": "n", "ny": "n",
-    "gn": "n", "b": "p", "c": "k", "j": "c", "q": "k", "x": "s", "z": "s", "w": "v",
+    "gn": "n", "b": "p", "c": "k", "d": "t", "j": "c", "q": "k", "x": "s", "z": "s", "w": "v",
 }
 _Y_BEFORE_VOWEL = re.compile("y(?=[aeiou])")  # a consonant (Yem, Kimyan); elsewhere a vowel (Srey, Ly)
 _VOWEL_RUN = re.compile("[aeiouy]+")

@@ -159,3 +159,31 @@ def test_cross_script_recall_on_the_real_names_stays_above_four_in_five():
     reverse = sum(matches(search_keys(khmer), search_keys(spellings[0])) for khmer, spellings in people)
     assert found / len(queries) >= 0.8
     assert reverse / len(people) >= 0.8
+
+
+# ---- any input: no crash, one order ----------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_khmer_text = st.text(
+    alphabet=st.sampled_from([chr(c) for c in range(0x1780, 0x17DE)] + [" ", ZWSP, ZWNJ, "\u200d", "a", "-"]),
+    max_size=24,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_khmer_text)
+def test_any_text_normalises_once_and_keys_without_error(text):
+    once = normalise(text)
+    assert normalise(once) == once
+    assert khmer_key(once) == khmer_key(text)
+    keys = search_keys(text)
+    assert keys == search_keys(once)
+    assert romanise(text) == romanise(once)
+    assert matches(keys, keys) or not (keys.khmer or keys.phonetic)
+
+
+def test_an_empty_query_finds_nothing():
+    assert search_keys("") == search_keys("  \u200b ") == ("", "", "")
+    assert not matches(search_keys(""), search_keys("ម៉ៅ សុភា"))

@@ -323,8 +323,8 @@ _LATIN_DIACRITICS = re.compile("[\u0300-\u036f]")
 # nh and ny are ញ only at either end of a word: inside, they are mostly n + h or n + y of a compound
 # (Bunhor, Monyvann). b = p: ប is written either way (Panha, Bopha); d = t: ដ and ត, like their
 # look-alike subscripts, are written either way (Chenda for ចិន្តា, Keopichda for ពេជ្ជតា).
-_CONSONANTS = re.compile("chh|ch|kh|th|ph|sh|dh|^nh|nh$|^ny|gn|[bcdjqxzw]")
-_CONSONANT = {
+_CONSONANT_SPELLINGS = re.compile("chh|ch|kh|th|ph|sh|dh|^nh|nh$|^ny|gn|[bcdjqxzw]")
+_CONSONANT_SOUND = {
     "chh": "c", "ch": "c", "kh": "k", "th": "t", "ph": "p", "sh": "s", "dh": "t", "nh": "n", "ny": "n",
     "gn": "n", "b": "p", "c": "k", "d": "t", "j": "c", "q": "k", "x": "s", "z": "s", "w": "v",
 }
@@ -357,7 +357,7 @@ def _fold_latin(text: str) -> str:
 def phonetic_key(token: str) -> str:
     """One romanised word (folded: a-z) reduced to its sound: consonant spellings, vowel spellings and
     silent final letters folded, doubled letters single."""
-    token = _CONSONANTS.sub(lambda m: _CONSONANT[m.group()], token)
+    token = _CONSONANT_SPELLINGS.sub(lambda m: _CONSONANT_SOUND[m.group()], token)
     token = _VOWEL_RUN.sub(_vowel_class, _Y_BEFORE_VOWEL.sub("Y", token)).lower()
     return _DOUBLED.sub(r"\1", _AFTER_VOWEL.sub("", token))
 
@@ -368,11 +368,6 @@ class SearchKeys(NamedTuple):
     khmer: str  # khmer_key of the Khmer words, "" when none
     phonetic: str  # phonetic keys of the Latin form (typed, or romanised from Khmer), space-separated
     block: str  # the phonetic keys sorted, order-free: the duplicate-matching block
-
-
-def latin_form(text: str) -> str:
-    """The Latin words of a name, Khmer words romanised, folded (lower case, no accents)."""
-    return " ".join(_fold_latin(romanise(text)).split())
 
 
 def search_keys(*names: str) -> SearchKeys:

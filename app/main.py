@@ -4,7 +4,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
@@ -112,14 +112,14 @@ def _serve_docs(app: FastAPI) -> None:
     CDN: an office without internet still reads its API. No validator badge (it calls swagger.io)."""
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
-    async def docs(request) -> Any:
+    async def docs(request: Request) -> Any:
         return get_swagger_ui_html(
             openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI", oauth2_redirect_url="/docs/oauth2-redirect",
             swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
             swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png", swagger_ui_parameters={"validatorUrl": None},
         )
 
-    async def oauth2_redirect(request) -> Any:
+    async def oauth2_redirect(request: Request) -> Any:
         return get_swagger_ui_oauth2_redirect_html()
 
     app.add_route("/docs", docs, include_in_schema=False)

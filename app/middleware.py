@@ -45,7 +45,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
-        no_store = scope["path"].startswith("/api/")
+        no_store = scope["path"].startswith("/api/v1/")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -56,7 +56,7 @@ class RequestContextMiddleware:
                 # Server-Timing lets a client (and the benchmarks) see the server's own share of the latency.
                 headers = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
                            (b"server-timing", f"app;dur={elapsed:.2f}".encode())]
-                if no_store and not any(name.lower() == b"cache-control" for name, _ in headers):
+                if no_store and not any(name == b"cache-control" for name, _ in headers):  # ASGI names are lower case
                     headers.append(_NO_STORE)
                 message["headers"] = headers
             await send(message)

@@ -2,11 +2,12 @@
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-# Dependencies first, in their own layer, so a code change does not reinstall them.
-COPY pyproject.toml README.md ./
+# Dependencies first, in their own layer, so a code change does not reinstall them; at the versions of
+# requirements.lock (`make lock`), the runtime ones only.
+COPY pyproject.toml README.md LICENSE requirements.lock ./
 RUN mkdir app && touch app/__init__.py \
     && python -m venv /venv \
-    && /venv/bin/pip install . \
+    && /venv/bin/pip install -c requirements.lock . \
     && /venv/bin/pip uninstall -y guichet
 COPY app ./app
 COPY migrations ./migrations
@@ -16,6 +17,7 @@ COPY alembic.ini ./
 # worker would otherwise compile the app's modules at every start (bench/footprint.py). checked-hash:
 # valid whatever the copied files' times, and still never stale.
 RUN /venv/bin/pip install --no-deps -e . \
+    && /venv/bin/pip check \
     && /venv/bin/python -m compileall -q --invalidation-mode checked-hash app migrations
 
 FROM python:3.11-slim

@@ -3,14 +3,16 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Every dependency's version, for installs that are the same everywhere (make, CI, the image): `make lock`.
+LOCK := requirements.lock
 
-.PHONY: run test lint bench-registration clean
+.PHONY: run test lock lint bench-registration clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Guichet needs Python 3.11 or newer")'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
 	touch $(STAMP)
 
 run: $(STAMP)
@@ -20,6 +22,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Rewrites requirements.lock from pyproject.toml (runtime and test dependencies, every platform and Python
+# 3.11+): versions already locked stay where they still fit, what was added is resolved.
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest versions. uv is installed into .venv for it.
+lock:
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv>=0.5'
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --quiet \
+		--custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

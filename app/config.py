@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=10, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_seconds: float = Field(default=15.0, gt=0)
+    # A request's whole body must arrive within this before the application sees the request (408 after).
+    body_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
     login_max_failures: int = Field(default=5, ge=1)
     login_lock_minutes: int = Field(default=15, ge=1)
     bench_endpoints: bool = False

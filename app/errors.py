@@ -34,6 +34,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "not-found": (404, "Not found", "No such resource, or not one the caller may see."),
     "method-not-allowed": (405, "Method not allowed", "The resource does not accept this method."),
     "not-acceptable": (406, "Not acceptable", "The resource cannot be rendered in the requested media type."),
+    "request-timeout": (408, "Request timeout", "The request's body did not arrive within the read timeout; "
+                        "the connection is closed."),
     "conflict": (409, "Conflict", "The request conflicts with the current state of the resource."),
     "national-id-registered": (409, "National ID already registered", "A person with this national ID exists."),
     "possible-duplicate": (409, "Possible duplicate", "Likely duplicates exist; look at the candidates, then "

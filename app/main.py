@@ -1,10 +1,13 @@
 """The application factory."""
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.openapi.utils import get_openapi
+from fastapi.staticfiles import StaticFiles
 
 from app import clock, metrics
 from app.config import Settings, get_settings
@@ -34,6 +37,8 @@ from app.schemes import load_registry
 from app.services import activity, relay
 
 MAX_BODY_BYTES = 1024 * 1024
+STATIC_DIR = Path(__file__).parent / "static"
+SWAGGER_UI = "/static/swagger-ui"
 
 # Routes by instance role (GUICHET_ROLE): an office holds personal data and relays its activity events;
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
@@ -76,6 +81,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="Single-window case management for social protection: one visit, every scheme.",
         lifespan=lifespan,
+        docs_url=None,  # served below from the package's own copy of Swagger UI
+        redoc_url=None,  # one documentation page; ReDoc would fetch its script and fonts from CDNs
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -96,7 +103,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.serves_central:
             app.include_router(monitoring.bench_router)
     app.openapi = lambda: _openapi(app)
+    _serve_docs(app)
     return app
+
+
+def _serve_docs(app: FastAPI) -> None:
+    """Swagger UI at /docs with its script, style sheet and icon from this instance (app/static), not from a
+    CDN: an office without internet still reads its API. No validator badge (it calls swagger.io)."""
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    async def docs(request: Request) -> Any:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url, title=f"{app.title} - Swagger UI", oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js", swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png", swagger_ui_parameters={"validatorUrl": None},
+        )
+
+    async def oauth2_redirect(request: Request) -> Any:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    app.add_route("/docs", docs, include_in_schema=False)
+    app.add_route("/docs/oauth2-redirect", oauth2_redirect, include_in_schema=False)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

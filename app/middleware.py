@@ -1,4 +1,5 @@
-"""ASGI middleware: request ids, the access log and request metrics, the body size limit."""
+"""ASGI middleware: request ids, the access log and request metrics, no-store on the API's answers, the
+body size limit."""
 
 import logging
 import re
@@ -6,7 +7,7 @@ import time
 import uuid
 
 from fastapi import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import metrics
@@ -14,6 +15,9 @@ from app.context import request_id_var
 from app.errors import problem_response
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# nginx's code for a request the client gave up on: counted apart from the server's failures.
+CLIENT_CLOSED_REQUEST = 499
+_NO_STORE = (b"cache-control", b"no-store")
 
 
 access_log = logging.getLogger("guichet.access")
@@ -22,7 +26,11 @@ access_log = logging.getLogger("guichet.access")
 class RequestContextMiddleware:
     """Takes the caller's X-Request-ID when it is sane, else makes one; every log line, audit row,
     problem body and outgoing call of the request carries it. Ends with one access line and one
-    metrics observation naming the route template, never the URL (a search query may hold a name)."""
+    metrics observation naming the route template, never the URL (a search query may hold a name).
+
+    Every answer under /api/v1 carries `Cache-Control: no-store` unless its route says otherwise: most
+    carry personal data (errors too: a 409 names the registered person), and none may stay in a
+    browser's or a proxy's cache on a shared office computer."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -37,6 +45,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        no_store = scope["path"].startswith("/api/v1/")
 
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
@@ -45,12 +54,21 @@ class RequestContextMiddleware:
                 status = message["status"]
                 elapsed = (time.perf_counter() - started) * 1000
                 # Server-Timing lets a client (and the benchmarks) see the server's own share of the latency.
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
-                                      (b"server-timing", f"app;dur={elapsed:.2f}".encode())]
+                headers = [*message.get("headers", []), (b"x-request-id", request_id.encode()),
+                           (b"server-timing", f"app;dur={elapsed:.2f}".encode())]
+                if no_store and not any(name == b"cache-control" for name, _ in headers):  # ASGI names are lower case
+                    headers.append(_NO_STORE)
+                message["headers"] = headers
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except ClientDisconnect:
+            # The client went away before it had sent its whole request: its doing, not a failure of ours,
+            # so no traceback and no 500 (there is nobody left to answer).
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
+            access_log.info("the client closed the connection before sending its whole request")
         except Exception:
             if response_started:
                 raise

@@ -1,9 +1,11 @@
 """One request, one transaction.
 
-Every route runs inside `TransactionalRoute`: it opens the request's session, runs the handler,
-stores the response of an idempotent POST in that same transaction, and commits; any exception
-rolls everything back, so a failed request leaves the database as it was. Services only flush."""
+Every route runs inside `TransactionalRoute`: it reads the request's whole body, opens the request's
+session, runs the handler, stores the response of an idempotent POST in that same transaction, and
+commits; any exception rolls everything back, so a failed request leaves the database as it was.
+Services only flush."""
 
+import asyncio
 import hashlib
 import json
 import logging
@@ -75,6 +77,7 @@ class TransactionalRoute(APIRoute):
 
         async def run_in_transaction(request: Request) -> Response:
             request = JSONRequest(request.scope, request.receive)
+            await _read_body(request)
             content_type = request.headers.get("content-type")
             if takes_json and content_type and not _json_media_type(content_type) and await request.body():
                 raise DomainError(f"The body must be JSON (Content-Type: application/json), not {content_type[:100]}.",
@@ -100,6 +103,24 @@ class TransactionalRoute(APIRoute):
                 return response
 
         return run_in_transaction
+
+
+async def _read_body(request: Request) -> None:
+    """The whole body, before anything reads the database (the caller's lookup included): a client that
+    sends half a body and waits then holds a socket, never a connection or SQLite's write lock. It must
+    arrive within GUICHET_BODY_READ_TIMEOUT_SECONDS (408, and the connection closes: its unread rest
+    cannot be skipped). A client that leaves mid-body raises ClientDisconnect, logged as its doing by
+    RequestContextMiddleware."""
+    headers = request.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        return  # no body (RFC 9112 §6.3): nothing to wait for
+    seconds = request.app.state.settings.body_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            await request.body()
+    except TimeoutError:
+        raise DomainError(f"The request body did not arrive within {seconds:g} seconds; send the request again.",
+                          slug="request-timeout", headers={"Connection": "close"}) from None
 
 
 async def _store_response(session, claim_id: int, response: Response) -> None:

@@ -124,7 +124,9 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
         request.scope.setdefault("state", {})["arrived"] = time.perf_counter()
         return await call_next(request)
 
-    app.state.script = deque()  # per request: {"status": 503}, {"delay": 2.0}, {"malformed": True}, {"hang": True}
+    # per request: {"status": 503}, {"delay": 2.0}, {"malformed": True}, {"hang": True}, or {"meet": asyncio.Barrier}
+    # (answer only when every partner sharing the barrier has its request too)
+    app.state.script = deque()
     app.state.received = []  # (headers, body) of every request, for the tests
     app.state.delay = delay_seconds
     app.state.token = token
@@ -149,6 +151,8 @@ def create_partner_app(*, token: str | None = "partner-secret", delay_seconds: f
         step = app.state.script.popleft() if app.state.script else {}
         if step.get("hang"):
             await asyncio.sleep(3600)
+        if "meet" in step:
+            await step["meet"].wait()
         delay = step.get("delay", app.state.delay)
         if delay:  # answer `delay` after the request arrived, its own parsing included
             await asyncio.sleep(max(0.0, delay - (time.perf_counter() - request.scope["state"]["arrived"])))

@@ -471,6 +471,18 @@ async def test_if_match_accepts_weak_lists_and_star(client, world):
         assert response.headers["ETag"] == f'"{version + 1}"'
 
 
+@pytest.mark.parametrize("if_match", ["1", "'1'", "W/1", '"1', '"1", 2', "", '"1", *'])
+async def test_an_if_match_that_is_not_an_entity_tag_is_400_saying_how_to_write_one(client, world, app, if_match):
+    # An integrator who sends the version unquoted gets told the format, not "the record was changed".
+    household = await register(client, world.clerk_a)
+    problem = assert_problem(await client.patch(f"{HOUSEHOLDS}/{household['id']}", json={"address": "New"},
+                                                headers={**world.clerk_a.headers, "If-Match": if_match}), 400, "bad-request")
+    assert 'If-Match: "1"' in problem["detail"] and "double quotes" in problem["detail"]
+    assert problem["current_etag"] == '"1"'
+    [row] = await db_rows(app, Household)
+    assert row.address == household["address"] and row.version == 1
+
+
 async def test_patch_changes_idpoor_area_and_village(client, world):
     household = await register(client, world.clerk_a, household_body(idpoor={"level": 1, "card_number": "EQ-1"}))
     response = await client.patch(f"{HOUSEHOLDS}/{household['id']}",

@@ -40,7 +40,6 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/openapi.json"): PUBLIC,
     ("GET", "/docs"): PUBLIC,
     ("GET", "/docs/oauth2-redirect"): PUBLIC,
-    ("GET", "/redoc"): PUBLIC,
     ("GET", "/healthz"): PUBLIC,
     ("GET", "/readyz"): PUBLIC,
     ("GET", "/metrics"): PUBLIC,  # open unless GUICHET_METRICS_TOKEN is set (tests/test_operations.py)

@@ -108,6 +108,7 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing, invalid or expired token"},
     403: {"description": "The caller's role may not do this"},
     404: {"description": "Not found (or another office's record)"},
+    408: {"description": "The body did not arrive within the read timeout"},
     413: {"description": "Body over 1 MiB"},
     415: {"description": "A body that is not JSON where JSON is expected"},
     422: {"description": "Invalid fields; see errors"},

@@ -331,6 +331,7 @@ async def test_offices_report_to_central_through_outages_kills_and_replays(tmp_p
                    "GUICHET_CENTRAL_URL": link.url, "GUICHET_RELAY_INPROCESS": "false", **credentials[code],
                    "GUICHET_RELAY_BATCH_SIZE": "25", "GUICHET_RELAY_LEASE_SECONDS": "2", "GUICHET_RELAY_POLL_SECONDS": "0.1",
                    "GUICHET_RELAY_BACKOFF_BASE_SECONDS": "0.2", "GUICHET_RELAY_BACKOFF_MAX_SECONDS": "1",
+                   "GUICHET_RELAY_PROBE_MAX_SECONDS": "1",
                    "GUICHET_LOG_LEVEL": "WARNING"}
             office = Office(code, urls[code], env, logs)
             processes.append(office.server.start())

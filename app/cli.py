@@ -115,10 +115,12 @@ def serve(
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Migrate the database to the newest schema (or REVISION)."""
+    """Migrate the database to the newest schema (or REVISION), then add the national gazetteer's
+    locations it lacks (those it has are left as they are)."""
     from alembic import command
 
     from app.migrations_state import alembic_config
+    from app.services import locations
 
     current = settings()
     if current.is_sqlite:
@@ -128,6 +130,15 @@ def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")]
     except Exception as exc:  # alembic and the drivers raise many kinds; the operator needs the reason
         fail(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     typer.echo(f"database at {revision}")
+    if revision != "head":
+        return
+
+    async def work() -> int:
+        async with transaction(current) as session:
+            return await locations.load_national_gazetteer(session)
+
+    # Every role needs it: an office's villages, central's offices (`offices create --location`).
+    typer.echo(f"national gazetteer: {run(work)} locations added (those already there are left as they are)")
 
 
 # ---- gazetteer, offices, users ---------------------------------------------------------------------
@@ -343,7 +354,8 @@ def monitoring_rebuild() -> None:
 
 @seed_cli.command("demo")
 def seed_demo() -> None:
-    """Load the demo gazetteer, offices, users and a few households (idempotent). Prints the demo logins."""
+    """Add the demo offices, users and a few households, and what the database lacks of the national
+    gazetteer (idempotent: what exists is left as it is). Prints the demo logins."""
     from app.services import demo
 
     current = settings()

@@ -62,6 +62,14 @@ class Cli:
         finally:
             await engine.dispose()
 
+    async def execute(self, sql: str) -> None:
+        engine = create_async_engine(self.url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text(sql))
+        finally:
+            await engine.dispose()
+
     async def scalar(self, sql: str):
         engine = create_async_engine(self.url)
         try:
@@ -105,6 +113,23 @@ async def test_upgrade_and_seed_from_nothing_then_again(seeded):
     assert await seeded.counts() == counts
     hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.ach'")
     assert verify_password(hashed, logins["clerk.ach"])  # the same logins still work
+
+
+async def test_the_national_gazetteer_comes_with_the_schema_and_never_undoes_an_operators_edit(seeded):
+    national = await seeded.scalar("SELECT count(*) FROM location WHERE source = 'national'")
+    assert national == 16465 and "national gazetteer: 16465 locations added" in seeded.upgrade_output
+    assert await seeded.scalar("SELECT count(*) FROM location WHERE level = 'province'") == 25
+    # An operator renames a village and a commune (`locations import`); a village goes missing.
+    (seeded.workdir / "edits.csv").write_text(
+        "code,name,level,parent_code,name_km\n170101,Char Chhuk (edited),commune,1701,ចារឈូក\n"
+        "17010101,Prasat (edited),village,170101,ប្រាសាទថ្មី\n", encoding="utf-8")
+    seeded.ok("locations", "import", "edits.csv")
+    await seeded.execute("DELETE FROM location WHERE code = '23010101'")  # a village of Kep nobody lives in
+    assert "national gazetteer: 1 locations added" in seeded.ok("db", "upgrade")
+    assert "demo data: 0 locations" in seeded.ok("seed", "demo")
+    assert await seeded.scalar("SELECT name FROM location WHERE code = '170101'") == "Char Chhuk (edited)"
+    assert await seeded.scalar("SELECT name || '/' || name_km FROM location WHERE code = '17010101'") == "Prasat (edited)/ប្រាសាទថ្មី"
+    assert await seeded.scalar("SELECT name || '/' || source FROM location WHERE code = '23010101'") == "Ampeng/national"
 
 
 GOOD_GAZETTEER = "code,name,level,parent_code,name_km\n26,Test Province,province,,\n2601,Test District,district,26,\n" \

@@ -1,6 +1,7 @@
 """The gazetteer: province > district > commune > village, by geocode."""
 
 import csv
+import gzip
 import io
 import time
 from pathlib import Path
@@ -13,7 +14,8 @@ from app.models import Location
 from app.models.location import LEVEL_CODE_LENGTH
 from app.upsert import dialect_insert
 
-DEMO_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer_demo.csv"
+# Every province, district, commune and village, with Latin and Khmer names (app/data/GAZETTEER_SOURCES.md).
+NATIONAL_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer.csv.gz"
 _PARENT_LEVEL = {"district": "province", "commune": "district", "village": "commune"}
 
 
@@ -65,21 +67,38 @@ async def import_rows(session: AsyncSession, rows: list[dict]) -> int:
     for row in rows:
         if row["parent_code"] and row["parent_code"] not in known and not any(r["code"] == row["parent_code"] for r in rows):
             raise GazetteerError(f"parent {row['parent_code']} of {row['code']} is neither in the file nor in the database")
+    await _insert(session, rows, update=True)
+    return len(rows)
+
+
+def national_gazetteer() -> list[dict]:
+    return parse_gazetteer(gzip.decompress(NATIONAL_GAZETTEER.read_bytes()).decode("utf-8"), source="national")
+
+
+async def load_national_gazetteer(session: AsyncSession) -> int:
+    """Add the national gazetteer's locations the database lacks; those it has stay as they are, whatever an
+    operator made of them (`guichet locations import`). Returns how many were added."""
+    known = set((await session.execute(select(Location.code))).scalars())
+    new = [row for row in national_gazetteer() if row["code"] not in known]
+    await _insert(session, new, update=False)
+    return len(new)
+
+
+async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> None:
+    """Parents first; an existing code is updated, or left alone."""
+    if not rows:
+        return
     order = {level: i for i, level in enumerate(LEVEL_CODE_LENGTH)}
-    rows = sorted(rows, key=lambda r: order[r["level"]])
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        statement = dialect_insert(session, Location).values(chunk)
+    statement = dialect_insert(session, Location)
+    if update:
         statement = statement.on_conflict_do_update(
             index_elements=["code"],
             set_={c: statement.excluded[c] for c in ("name", "name_km", "level", "parent_code", "source")},
         )
-        await session.execute(statement)
-    return len(rows)
-
-
-async def load_demo_gazetteer(session: AsyncSession) -> int:
-    return await import_rows(session, parse_gazetteer(DEMO_GAZETTEER.read_text(encoding="utf-8"), source="demo"))
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["code"])
+    # One statement with many rows of parameters: SQLAlchemy sends them in batches of one INSERT each.
+    await session.execute(statement, sorted(rows, key=lambda r: order[r["level"]]))
 
 
 async def list_locations(

@@ -159,9 +159,12 @@ async def test_a_bad_gazetteer_changes_nothing(seeded):
     (seeded.workdir / "half.csv").write_text(GOOD_GAZETTEER.replace("26", "27") + "27019999,X,village,270199\n")
     (seeded.workdir / "columns.csv").write_text("code,name,level\n28,Test,province\n")
     (seeded.workdir / "latin1.csv").write_bytes("code,name,level,parent_code\n28,Tést,province,\n".encode("latin-1"))
+    # A quote left open: it used to swallow the rest of the file and be reported as "level ''".
+    (seeded.workdir / "quote.csv").write_text(GOOD_GAZETTEER.replace("26", "27").replace("2701,Test", '2701,"Test'))
     cases = [(("locations", "import", "half.csv"), None, "parent 270199 of 27019999 is neither in the file nor in the database")]
     if seeded.backend == "sqlite":
-        cases += [(("locations", "import", "columns.csv"), None, "columns.csv: missing columns parent_code"),
+        cases += [(("locations", "import", "quote.csv"), None, 'quote.csv:3: a quote (") opened on this line is never closed'),
+                  (("locations", "import", "columns.csv"), None, "columns.csv: missing columns parent_code"),
                   (("locations", "import", "latin1.csv"), None, "not UTF-8"),
                   (("locations", "import", "no-such-file.csv"), None, "no such file")]
     await seeded.fail_all(*cases)
@@ -179,6 +182,38 @@ async def test_offices_create(seeded):
         (("offices", "create", "--code", "BB-MOT", "--name", "Again", "--location", "0206"), None, "already exists"),
     )
     assert await seeded.counts() == before
+
+
+async def test_each_error_names_what_is_wrong_in_one_line(seeded):
+    """Bad input, bad configuration, a database without the schema: one line naming the option, the
+    variable or the step to take; never a traceback, a regular expression or a validator's phrase."""
+    before = await seeded.counts()
+    create = ("offices", "create", "--code", "X-1", "--name", "X", "--location", "1701")
+    await seeded.fail_all(
+        (("rescreen", "--scheme", "KH-NOPE"), None, "there is no scheme KH-NOPE; `guichet schemes list` shows"),
+        (("rescreen", "--office", "XX-NOPE"), None, "no office XX-NOPE"),  # and no progress bar before it
+        (("offices", "create", "--code", "X 1", *create[4:]), None, "--code: must be 1 to 20 letters, digits, '.', '_' or '-'"),
+        (("offices", "create", "--code", "X" * 21, *create[4:]), None, "--code: must have at most 20 characters"),
+        ((*create[:5], "", *create[6:]), None, "--name: must not be empty"),
+        ((*create[:7], "17a"), None, "--location: must be a code of the gazetteer: 2, 4, 6 or 8 digits"),
+    )
+    assert await seeded.counts() == before
+    if seeded.backend != "sqlite":
+        return  # the rest never reaches a database
+    (seeded.workdir / "a-file").write_text("")
+    cases = (
+        ({"GUICHET_ROLE": "nope"}, ("schemes", "list"), "configuration: GUICHET_ROLE: Input should be 'office', 'central'"),
+        ({"GUICHET_PARTNER_TOKENS": "not json"}, ("schemes", "list"), 'field "partner_tokens"'),
+        ({"GUICHET_DATABASE_URL": "guichet.db"}, create, "configuration: GUICHET_DATABASE_URL: Could not parse"),
+        ({"GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{seeded.workdir / 'new.db'}"}, create,
+         "the database has no Guichet schema yet (no such table: location): run `guichet db upgrade` first"),
+        ({"GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{seeded.workdir / 'a-file' / 'db' / 'g.db'}"}, ("db", "upgrade"),
+         f"cannot make the database's folder {seeded.workdir / 'a-file' / 'db'}: Not a directory"),
+    )
+    others = [Cli(seeded.url, seeded.workdir) for _ in cases]
+    for other, (env, _, _) in zip(others, cases, strict=True):
+        other.env |= env
+    await asyncio.gather(*(other.fail_all((args, None, reason)) for other, (_, args, reason) in zip(others, cases, strict=True)))
 
 
 async def test_users_create(seeded):

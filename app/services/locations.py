@@ -3,6 +3,7 @@
 import csv
 import gzip
 import io
+import re
 import time
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from app.upsert import dialect_insert
 
 # Every province, district, commune and village, with Latin and Khmer names (app/data/GAZETTEER_SOURCES.md).
 NATIONAL_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer.csv.gz"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's control characters (Cc)
 _PARENT_LEVEL = {"district": "province", "commune": "district", "village": "commune"}
 
 
@@ -26,16 +28,22 @@ class GazetteerError(ValueError):
 def parse_gazetteer(text: str, *, source: str) -> list[dict]:
     """Rows of a gazetteer CSV (code,name,level,parent_code[,name_km]), checked as a whole: every code's
     length matches its level and extends its parent's code, and every parent is a known row."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"code", "name", "level", "parent_code"} - set(reader.fieldnames or [])
+    # strict: a quote left open would otherwise swallow the rest of the file into one field.
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    missing = {"code", "name", "level", "parent_code"} - set(_fieldnames(reader, source))
     if missing:
         raise GazetteerError(f"{source}: missing columns {', '.join(sorted(missing))}")
     rows: dict[str, dict] = {}
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in _records(reader, source):
         code, level = (raw.get("code") or "").strip(), (raw.get("level") or "").strip()
         parent = (raw.get("parent_code") or "").strip() or None
         name = (raw.get("name") or "").strip()
         where = f"{source}:{line}"
+        if None in raw:  # more fields than columns: often a comma in a name that is not in quotes
+            raise GazetteerError(f"{where}: more fields than the header's {len(reader.fieldnames)} columns "
+                                 f"(a name with a comma goes in double quotes)")
+        if _CONTROL.search(name + (raw.get("name_km") or "")):
+            raise GazetteerError(f"{where}: a name has a line break, tab or other control character")
         if level not in LEVEL_CODE_LENGTH:
             raise GazetteerError(f"{where}: level {level!r} is not one of {', '.join(LEVEL_CODE_LENGTH)}")
         if not code.isdigit() or len(code) != LEVEL_CODE_LENGTH[level]:
@@ -59,6 +67,33 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
             "source": source[:80],
         }
     return list(rows.values())
+
+
+def _fieldnames(reader: csv.DictReader, source: str) -> list[str]:
+    try:
+        return reader.fieldnames or []
+    except csv.Error as exc:
+        raise GazetteerError(f"{source}:1: {_csv_fault(exc)}") from None
+
+
+def _records(reader: csv.DictReader, source: str):
+    """(line where the record starts, record): a quoted field may hold line breaks, so a record may span lines."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise GazetteerError(f"{source}:{start}: {_csv_fault(exc)}") from None
+        yield start, raw
+        start = reader.line_num + 1
+
+
+def _csv_fault(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return 'a quote (") opened on this line is never closed'
+    return f"not valid CSV ({exc}); a field with a comma or a quote goes in double quotes, its quotes doubled"
 
 
 async def import_rows(session: AsyncSession, rows: list[dict]) -> int:

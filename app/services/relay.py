@@ -319,7 +319,7 @@ class Relay:
             outcome.parked.append((events[0], "central refused it: the event alone is over the size limit"))
             return
         outcome.error, outcome.reachable = f"central answered HTTP {status}: {_problem_detail(response)}", False
-        if status == 500:  # central broke on this one event (the others of its batch went through): it waits alone
+        if status == 500:  # central broke on this event alone (its batch halved down to it): it waits on its own
             outcome.failed += events
         else:
             # Central down or overloaded (5xx, 429), or the relay misconfigured (401, 403, 404...): not the

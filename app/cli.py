@@ -6,7 +6,7 @@ import os
 import secrets
 import sys
 from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import ExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,6 +46,8 @@ def fail(message: str) -> None:
 
 
 def run(work: Callable[[], Awaitable[Any]]) -> Any:
+    from sqlalchemy.exc import ArgumentError, DBAPIError
+
     from app.errors import DomainError
 
     try:
@@ -54,16 +56,32 @@ def run(work: Callable[[], Awaitable[Any]]) -> Any:
         fail(str(exc).splitlines()[0])
     except OSError as exc:
         fail(f"cannot reach the database: {exc}")
+    except ArgumentError as exc:  # a URL SQLAlchemy cannot parse, or a driver it does not know
+        fail(f"configuration: GUICHET_DATABASE_URL: {str(exc).splitlines()[0]}")
+    except DBAPIError as exc:
+        fail(_database_fault(exc))
+
+
+def _database_fault(exc) -> str:
+    reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+    # SQLite's "no such table", PostgreSQL's undefined_table (42P01)
+    if "no such table" in reason or getattr(exc.orig, "sqlstate", None) == "42P01":
+        return f"the database has no Guichet schema yet ({reason}): run `guichet db upgrade` first"
+    return f"the database refused: {type(exc.orig).__name__}: {reason}"
 
 
 def settings() -> Settings:
     from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     try:
         current = get_settings()
     except ValidationError as exc:
         first = exc.errors()[0]
-        fail(f"configuration: {first['msg'].removeprefix('Value error, ')}")
+        variable = f"GUICHET_{str(first['loc'][0]).upper()}: " if first["loc"] else ""
+        fail(f"configuration: {variable}{first['msg'].removeprefix('Value error, ')}")
+    except SettingsError as exc:  # a GUICHET_ variable holding a map or a list that is not JSON
+        fail(f"configuration: {exc} (a map or a list is written as JSON)")
     clock.set_timezone(current.timezone)
     from app.services import activity
 
@@ -115,19 +133,34 @@ def serve(
 
 @db_cli.command("upgrade")
 def db_upgrade(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Migrate the database to the newest schema (or REVISION)."""
+    """Migrate the database to the newest schema (or REVISION), then add the national gazetteer's
+    locations it lacks (those it has are left as they are)."""
     from alembic import command
 
     from app.migrations_state import alembic_config
+    from app.services import locations
 
     current = settings()
     if current.is_sqlite:
-        Path(current.database_url.split("///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(current.database_url.split("///", 1)[-1]).parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            fail(f"cannot make the database's folder {folder}: {exc.strerror}")
     try:
         command.upgrade(alembic_config(current.database_url), revision)
     except Exception as exc:  # alembic and the drivers raise many kinds; the operator needs the reason
         fail(f"migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
     typer.echo(f"database at {revision}")
+    if revision != "head":
+        return
+
+    async def work() -> int:
+        async with transaction(current) as session:
+            return await locations.load_national_gazetteer(session)
+
+    # Every role needs it: an office's villages, central's offices (`offices create --location`).
+    typer.echo(f"national gazetteer: {run(work)} locations added (those already there are left as they are)")
 
 
 # ---- gazetteer, offices, users ---------------------------------------------------------------------
@@ -248,9 +281,28 @@ def _validated(model, **values):
     try:
         return model(**values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "input"
-        fail(f"{where}: {first['msg']}")
+        fail(_in_words(exc.errors()[0]))
+
+
+# The options whose field has another name, and what a value must look like where the schema says it with a
+# regular expression, which is no way to tell an operator.
+_OPTIONS = {"location_code": "location", "office_code": "office", "scheme_code": "scheme"}
+_FORMS = {"code": "1 to 20 letters, digits, '.', '_' or '-'",
+          "location_code": "a code of the gazetteer: 2, 4, 6 or 8 digits, e.g. 1701"}
+
+
+def _in_words(error: dict) -> str:
+    """One validation error as the option it concerns and what is wrong with it."""
+    field = str(error["loc"][0]) if error["loc"] else ""
+    option = f"--{_OPTIONS.get(field, field).replace('_', '-')}" if field else "input"
+    if error["type"] == "string_pattern_mismatch":
+        return f"{option}: must be {_FORMS.get(field, 'written in its documented form (see --help)')}"
+    if error["type"] == "string_too_short":
+        return f"{option}: must not be empty" if error["ctx"]["min_length"] == 1 else \
+            f"{option}: must have at least {error['ctx']['min_length']} characters"
+    if error["type"] == "string_too_long":
+        return f"{option}: must have at most {error['ctx']['max_length']} characters"
+    return f"{option}: {error['msg'].removeprefix('Value error, ')}"
 
 
 # ---- relay and monitoring --------------------------------------------------------------------------
@@ -343,7 +395,8 @@ def monitoring_rebuild() -> None:
 
 @seed_cli.command("demo")
 def seed_demo() -> None:
-    """Load the demo gazetteer, offices, users and a few households (idempotent). Prints the demo logins."""
+    """Add the demo offices, users and a few households, and what the database lacks of the national
+    gazetteer (idempotent: what exists is left as it is). Prints the demo logins."""
     from app.services import demo
 
     current = settings()
@@ -439,11 +492,23 @@ def rescreen(
         try:
             from app.services.rescreen import count_households
 
+            for code in scheme or []:
+                if registry.get(code) is None:
+                    raise CommandError(f"there is no scheme {code}; `guichet schemes list` shows the schemes there are")
             async with create_sessionmaker(engine)() as session:
                 total = await count_households(session, office_code=office)
-            with typer.progressbar(length=total, label="Re-screening", file=sys.stderr) as bar:
+            with ExitStack() as shown:
+                bar = None
+
+                def progress(households: int) -> None:
+                    # Shown from the first batch done: a refused request (an unknown office) is one line.
+                    nonlocal bar
+                    if bar is None:
+                        bar = shown.enter_context(typer.progressbar(length=total, label="Re-screening", file=sys.stderr))
+                    bar.update(households)
+
                 return await run_rescreen(create_sessionmaker(engine), registry, office_code=office, scheme_codes=scheme,
-                                          batch_size=batch_size, on_progress=bar.update)
+                                          batch_size=batch_size, on_progress=progress)
         finally:
             await registry.aclose()
             await engine.dispose()

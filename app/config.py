@@ -93,7 +93,10 @@ class Settings(BaseSettings):
     relay_lease_seconds: float = Field(default=60.0, ge=1, le=3600)
     relay_poll_seconds: float = Field(default=1.0, gt=0, le=300)
     relay_backoff_base_seconds: float = Field(default=1.0, gt=0, le=3600)
+    # An event central failed on alone waits up to relay_backoff_max_seconds; while central cannot be
+    # reached at all, the relay probes it at least every relay_probe_max_seconds (docs/monitoring.md).
     relay_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
+    relay_probe_max_seconds: float = Field(default=10.0, gt=0, le=60)
     small_cell_k: int = Field(default=5, ge=1, le=100, description="Person counts below k are suppressed.")
     # Eligibility schemes: extra scheme files or directories (os.pathsep-separated), added to the catalogue
     # shipped in app/schemes/catalogue/; a file there replaces a catalogue scheme of the same code.

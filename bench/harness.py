@@ -105,7 +105,7 @@ async def seed_world(database_url: str, *, users: dict[str, tuple[str, str | Non
     engine = create_engine(settings)
     world = World(office_code="SR-ACH")
     async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         offices = {code: Office(code=code, name=code, location_code=loc) for code, loc in (("SR-ACH", "1701"), ("SR-SSN", "1712"))}
         session.add_all(offices.values())
         await session.flush()

@@ -46,7 +46,7 @@ async def seed(url: str, codes: list[tuple[str, str]]) -> dict[str, str]:
     engine = create_engine(settings)
     tokens = {}
     async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         for code, province in codes:
             await office_service.create_office(session, None, code=code, name=code, location_code=province)
             user, _ = await relay_account(session, code, new_secret=True)

@@ -182,7 +182,7 @@ async def register_offices(url: str, codes: list[tuple[str, str]]) -> dict[str, 
     engine = create_engine(Settings(database_url=url, var_dir=Path("var/bench")))
     credentials = {}
     async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         for code, province in codes:
             await office_service.create_office(session, None, code=code, name=code, location_code=province)
             user, secret = await relay_account(session, code, new_secret=True)

@@ -12,10 +12,10 @@ import asyncio
 import random
 
 import harness
+from app.services.locations import national_gazetteer
 
 # Every village of Angkor Chum district (7 communes), the catchment of one district office.
-VILLAGES = [line.split(",")[0] for line in (harness.ROOT / "app/data/gazetteer_demo.csv").read_text().splitlines()
-            if line.startswith("1701") and line.split(",")[2] == "village"]
+VILLAGES = [row["code"] for row in national_gazetteer() if row["code"].startswith("1701") and row["level"] == "village"]
 SYLLABLES = ["sok", "dar", "vin", "pha", "ren", "tho", "kun", "mey", "ras", "bop", "chan", "leak", "nit", "pov",
              "sam", "yun", "keo", "lim", "oud", "wat", "srey", "mom", "ly", "heng"]
 

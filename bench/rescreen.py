@@ -34,9 +34,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 import harness
+from app.services.locations import national_gazetteer
 
-VILLAGES = [line.split(",")[0] for line in (harness.ROOT / "app/data/gazetteer_demo.csv").read_text().splitlines()
-            if line.startswith("1701") and line.split(",")[2] == "village"]
+VILLAGES = [row["code"] for row in national_gazetteer() if row["code"].startswith("1701") and row["level"] == "village"]
 NAMES = ["sok", "dara", "vin", "pha", "ren", "thou", "kun", "mey", "ras", "bopha", "chan", "leak", "nit", "pov", "sam"]
 LEVELS = ["none", "some", "a_lot", "cannot"]
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 
 import harness
+from app.services.locations import national_gazetteer
 
-VILLAGES = [line.split(",")[0] for line in (harness.ROOT / "app/data/gazetteer_demo.csv").read_text().splitlines()
-            if line.startswith("1701") and line.split(",")[2] == "village"]
+VILLAGES = [row["code"] for row in national_gazetteer() if row["code"].startswith("1701") and row["level"] == "village"]
 
 PARTNER_SCHEME = """\
 code: {code}

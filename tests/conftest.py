@@ -146,7 +146,7 @@ async def app(settings: Settings):
 @pytest.fixture(scope="session")
 async def world(app, settings: Settings) -> World:
     async with app.state.sessionmaker() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         offices = {code: Office(code=code, name=f"{code} office", location_code=location)
                    for code, location in (("SR-ACH", "1701"), ("SR-SSN", "1712"))}
         session.add_all(offices.values())

@@ -62,6 +62,14 @@ class Cli:
         finally:
             await engine.dispose()
 
+    async def execute(self, sql: str) -> None:
+        engine = create_async_engine(self.url)
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text(sql))
+        finally:
+            await engine.dispose()
+
     async def scalar(self, sql: str):
         engine = create_async_engine(self.url)
         try:
@@ -107,6 +115,23 @@ async def test_upgrade_and_seed_from_nothing_then_again(seeded):
     assert verify_password(hashed, logins["clerk.ach"])  # the same logins still work
 
 
+async def test_the_national_gazetteer_comes_with_the_schema_and_never_undoes_an_operators_edit(seeded):
+    national = await seeded.scalar("SELECT count(*) FROM location WHERE source = 'national'")
+    assert national == 16465 and "national gazetteer: 16465 locations added" in seeded.upgrade_output
+    assert await seeded.scalar("SELECT count(*) FROM location WHERE level = 'province'") == 25
+    # An operator renames a village and a commune (`locations import`); a village goes missing.
+    (seeded.workdir / "edits.csv").write_text(
+        "code,name,level,parent_code,name_km\n170101,Char Chhuk (edited),commune,1701,ចារឈូក\n"
+        "17010101,Prasat (edited),village,170101,ប្រាសាទថ្មី\n", encoding="utf-8")
+    seeded.ok("locations", "import", "edits.csv")
+    await seeded.execute("DELETE FROM location WHERE code = '23010101'")  # a village of Kep nobody lives in
+    assert "national gazetteer: 1 locations added" in seeded.ok("db", "upgrade")
+    assert "demo data: 0 locations" in seeded.ok("seed", "demo")
+    assert await seeded.scalar("SELECT name FROM location WHERE code = '170101'") == "Char Chhuk (edited)"
+    assert await seeded.scalar("SELECT name || '/' || name_km FROM location WHERE code = '17010101'") == "Prasat (edited)/ប្រាសាទថ្មី"
+    assert await seeded.scalar("SELECT name || '/' || source FROM location WHERE code = '23010101'") == "Ampeng/national"
+
+
 GOOD_GAZETTEER = "code,name,level,parent_code,name_km\n26,Test Province,province,,\n2601,Test District,district,26,\n" \
                  "260101,Test Commune,commune,2601,\n26010101,Phum Test,village,260101,ភូមិតេស្ត\n"
 
@@ -134,9 +159,12 @@ async def test_a_bad_gazetteer_changes_nothing(seeded):
     (seeded.workdir / "half.csv").write_text(GOOD_GAZETTEER.replace("26", "27") + "27019999,X,village,270199\n")
     (seeded.workdir / "columns.csv").write_text("code,name,level\n28,Test,province\n")
     (seeded.workdir / "latin1.csv").write_bytes("code,name,level,parent_code\n28,Tést,province,\n".encode("latin-1"))
+    # A quote left open: it used to swallow the rest of the file and be reported as "level ''".
+    (seeded.workdir / "quote.csv").write_text(GOOD_GAZETTEER.replace("26", "27").replace("2701,Test", '2701,"Test'))
     cases = [(("locations", "import", "half.csv"), None, "parent 270199 of 27019999 is neither in the file nor in the database")]
     if seeded.backend == "sqlite":
-        cases += [(("locations", "import", "columns.csv"), None, "columns.csv: missing columns parent_code"),
+        cases += [(("locations", "import", "quote.csv"), None, 'quote.csv:3: a quote (") opened on this line is never closed'),
+                  (("locations", "import", "columns.csv"), None, "columns.csv: missing columns parent_code"),
                   (("locations", "import", "latin1.csv"), None, "not UTF-8"),
                   (("locations", "import", "no-such-file.csv"), None, "no such file")]
     await seeded.fail_all(*cases)
@@ -154,6 +182,38 @@ async def test_offices_create(seeded):
         (("offices", "create", "--code", "BB-MOT", "--name", "Again", "--location", "0206"), None, "already exists"),
     )
     assert await seeded.counts() == before
+
+
+async def test_each_error_names_what_is_wrong_in_one_line(seeded):
+    """Bad input, bad configuration, a database without the schema: one line naming the option, the
+    variable or the step to take; never a traceback, a regular expression or a validator's phrase."""
+    before = await seeded.counts()
+    create = ("offices", "create", "--code", "X-1", "--name", "X", "--location", "1701")
+    await seeded.fail_all(
+        (("rescreen", "--scheme", "KH-NOPE"), None, "there is no scheme KH-NOPE; `guichet schemes list` shows"),
+        (("rescreen", "--office", "XX-NOPE"), None, "no office XX-NOPE"),  # and no progress bar before it
+        (("offices", "create", "--code", "X 1", *create[4:]), None, "--code: must be 1 to 20 letters, digits, '.', '_' or '-'"),
+        (("offices", "create", "--code", "X" * 21, *create[4:]), None, "--code: must have at most 20 characters"),
+        ((*create[:5], "", *create[6:]), None, "--name: must not be empty"),
+        ((*create[:7], "17a"), None, "--location: must be a code of the gazetteer: 2, 4, 6 or 8 digits"),
+    )
+    assert await seeded.counts() == before
+    if seeded.backend != "sqlite":
+        return  # the rest never reaches a database
+    (seeded.workdir / "a-file").write_text("")
+    cases = (
+        ({"GUICHET_ROLE": "nope"}, ("schemes", "list"), "configuration: GUICHET_ROLE: Input should be 'office', 'central'"),
+        ({"GUICHET_PARTNER_TOKENS": "not json"}, ("schemes", "list"), 'field "partner_tokens"'),
+        ({"GUICHET_DATABASE_URL": "guichet.db"}, create, "configuration: GUICHET_DATABASE_URL: Could not parse"),
+        ({"GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{seeded.workdir / 'new.db'}"}, create,
+         "the database has no Guichet schema yet (no such table: location): run `guichet db upgrade` first"),
+        ({"GUICHET_DATABASE_URL": f"sqlite+aiosqlite:///{seeded.workdir / 'a-file' / 'db' / 'g.db'}"}, ("db", "upgrade"),
+         f"cannot make the database's folder {seeded.workdir / 'a-file' / 'db'}: Not a directory"),
+    )
+    others = [Cli(seeded.url, seeded.workdir) for _ in cases]
+    for other, (env, _, _) in zip(others, cases, strict=True):
+        other.env |= env
+    await asyncio.gather(*(other.fail_all((args, None, reason)) for other, (_, args, reason) in zip(others, cases, strict=True)))
 
 
 async def test_users_create(seeded):

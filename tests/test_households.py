@@ -493,7 +493,7 @@ async def test_patch_changes_idpoor_area_and_village(client, world):
     body = response.json()
     assert body["idpoor"] == {"level": 2, "card_number": None, "valid_until": "2030-01-31", "valid": True}
     assert body["area_type"] == "urban" and body["village_code"] == "17010201"
-    assert body["location"]["commune"] == "Doun Peng" and body["location"]["village"] == "Roka"
+    assert body["location"]["commune"] == "Doun Peng" and body["location"]["village"] == "Rokar"
     response = await client.patch(f"{HOUSEHOLDS}/{household['id']}", json={"idpoor": None},
                                   headers={**world.clerk_a.headers, "If-Match": '"2"'})
     assert response.json()["idpoor"] == {"level": None, "card_number": None, "valid_until": None, "valid": False}

@@ -3,7 +3,9 @@ lease), backs off when central is away, parks what central refuses without block
 renews its token. The central routes here are the test app's own (a standalone instance)."""
 
 import asyncio
+import contextlib
 import json
+import logging
 import uuid
 from datetime import timedelta
 
@@ -13,13 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select, update
 
-from app.config import InstanceRole
+from app.config import InstanceRole, Settings
 from app.models import ActivityEvent, MonitoringEvent, RelayStatus, User
 from app.models.base import utcnow
 from app.services import relay as relay_service
 from app.services.relay import Relay, backoff, claim
 from helpers import household_body
-from monitoring_support import Loopback, closed_port_url, person_dims, pseudonym
+from monitoring_support import Loopback, bound_socket, closed_port_url, person_dims, pseudonym
 
 SSN_VILLAGE = "17120101"
 
@@ -154,26 +156,113 @@ async def test_refused_events_are_parked_with_centrals_reason_and_never_block_th
     assert len(await outbox(app, parked_at=None, sent_at=None)) == 2
 
 
-async def test_an_unreachable_central_means_backoff_not_loss(client, app, settings, world):
+async def test_an_unreachable_central_means_waiting_not_loss(client, app, settings, world):
     await register(client, world.clerk_a, 1)
     worker = Relay(relay_settings(settings, closed_port_url()), app.state.sessionmaker)
     try:
-        started = utcnow()
         handled, reachable = await worker.cycle()
         assert (handled, reachable) == (3, False)
-        handled, _ = await worker.cycle()
-        assert handled == 0  # nothing is due before its backoff
+        # Not the events' fault: they are due again at once, for whenever the relay next tries central.
+        assert await worker.cycle() == (3, False)
     finally:
         await worker.aclose()
     events = await outbox(app, sent_at=None)
-    assert len(events) == 3 and all(e.attempts == 1 and e.claimed_until is None and e.parked_at is None for e in events)
-    assert all(started + timedelta(seconds=1) <= e.next_attempt_at <= utcnow() + timedelta(seconds=2) for e in events)
+    assert len(events) == 3 and all(e.attempts == 2 and e.claimed_until is None and e.parked_at is None for e in events)
+    assert all(e.next_attempt_at <= utcnow() for e in events)
     async with app.state.sessionmaker() as session:
         status = await session.get(RelayStatus, "SR-ACH")
     assert status.last_error.startswith("central unreachable: ConnectError") and status.last_success_at is None
     assert status.events_sent == 0
     body = (await client.get("/api/v1/sync/status", headers=world.supervisor_a.headers)).json()["offices"][0]
     assert body["backlog"] == 3 and body["oldest_unsent_at"] is not None and body["last_error"].startswith("central unreachable")
+
+
+@contextlib.asynccontextmanager
+async def relay_running(worker: Relay):
+    """The relay's own loop (`guichet relay`, or in the server) as a task, stopped on leaving."""
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+        await worker.aclose()
+
+
+async def until(condition, what: str, *, seconds: float = 60.0):
+    """Wait for `await condition()`. The limit only keeps a broken relay from hanging the suite; what the
+    tests assert is the relay's own schedule, not how long this took."""
+    for _ in range(int(seconds / 0.01)):
+        if await condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+def failed_attempts(caplog) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "guichet.relay" and r.msg.startswith("relay attempt %d failed")]
+
+
+async def test_central_back_after_an_outage_gets_the_backlog_at_the_next_probe(client, app, settings, world, caplog):
+    """Central down (nothing listens on its port), then back on the same port. Meanwhile the relay probes
+    at intervals that grow but never exceed RELAY_PROBE_MAX_SECONDS, its events keep their place (no
+    backoff of their own), and the first probe after central's return sends the whole backlog."""
+    caplog.set_level(logging.INFO, logger="guichet.relay")
+    await register(client, world.clerk_a, 5)
+    sock, url = bound_socket()  # central's address, where nothing answers yet
+    cap = 0.2
+    worker = Relay(relay_settings(settings, url, relay_backoff_base_seconds=0.01, relay_probe_max_seconds=cap,
+                                  relay_poll_seconds=0.05), app.state.sessionmaker)
+
+    async def attempted_nine_times() -> bool:
+        async with app.state.sessionmaker() as session:
+            return (await session.execute(select(func.max(ActivityEvent.attempts)))).scalar_one() >= 9
+
+    async def drained() -> bool:
+        return not await outbox(app, sent_at=None)
+
+    async with relay_running(worker):
+        await until(attempted_nine_times, "nine failed attempts")
+        waiting = await outbox(app, sent_at=None)
+        resting = [e for e in waiting if e.claimed_until is None]  # all but the probe's event, if one is out
+        assert len(waiting) == 15 and len(resting) >= 14 and all(e.parked_at is None for e in waiting)
+        assert all(e.next_attempt_at <= utcnow() for e in resting)  # due: they wait for the relay, not a backoff of their own
+        async with Loopback(app, sock=sock):
+            failed_while_down = len(failed_attempts(caplog))
+            await until(drained, "the backlog to drain")
+            failed_after_return = len(failed_attempts(caplog)) - failed_while_down
+    assert failed_after_return <= 1  # at most a probe already on its way as central came back
+    delays = [r.args[2] for r in failed_attempts(caplog)]
+    assert len(delays) >= 8 and all(0 < d <= cap for d in delays)
+    assert max(delays[6:]) > cap / 2  # it did grow to the cap (equal jitter: at least half of it)
+    assert await central_ids(app) == sorted(str(e.id) for e in waiting)
+
+
+async def test_a_probe_of_a_central_behind_a_proxy_answering_503_carries_one_event(client, app, settings, world):
+    async with app.state.sessionmaker() as session, session.begin():
+        for _ in range(6):
+            add_outbox(session)
+    faulty, sizes = faulty_central(set(), status_for_all=503)
+
+    async def six_attempts() -> bool:
+        return len(sizes) >= 6
+
+    async with Loopback(faulty) as central:
+        worker = Relay(relay_settings(settings, central.url, relay_backoff_base_seconds=0.01, relay_probe_max_seconds=0.05,
+                                      relay_poll_seconds=0.05), app.state.sessionmaker)
+        async with relay_running(worker):
+            await until(six_attempts, "six attempts")
+    assert sizes[0] == 6 and set(sizes[1:]) == {1}  # one whole batch, then one event per probe
+    assert all(e.next_attempt_at <= utcnow() for e in await outbox(app, sent_at=None))
+
+
+async def test_with_the_default_settings_central_is_probed_at_least_every_10_seconds(settings):
+    defaults = {name: Settings.model_fields[name].default for name in ("relay_backoff_base_seconds", "relay_probe_max_seconds")}
+    worker = Relay(settings.model_copy(update={"central_url": "http://central.invalid", **defaults}), None)
+    await worker.aclose()
+    delays = [worker.next_probe(failures) for failures in range(1, 200) for _ in range(5)]
+    assert max(delays) <= 10.0 and max(delays) > 5.0 and min(delays) >= 0.5
 
 
 def test_backoff_grows_exponentially_with_jitter_and_a_cap():

@@ -94,21 +94,14 @@ def finished(process: subprocess.Popen) -> tuple[int, str, str]:
 
 
 async def test_operators_commands(tmp_path):
-    """`guichet offices create` at central printing the relay's credentials, and `guichet relay
-    --once` there, are run by the multi-process test; here: their error paths and the others."""
-    from app.services import locations
-    from conftest import migrate
-
+    """Central set up as docs/operations.md says: `guichet db upgrade` (which brings the national
+    gazetteer), then `guichet offices create` printing the relay's credentials. (`guichet relay --once`
+    is run by the multi-process test; here: the error paths and the other commands.)"""
     url = f"sqlite+aiosqlite:///{tmp_path / 'central.db'}"
-    await migrate(url)
-    from app.db import create_engine, create_sessionmaker
-
-    engine = create_engine(Settings(database_url=url, var_dir=tmp_path))
-    async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
-    await engine.dispose()
     central = {"GUICHET_ROLE": "central", "GUICHET_VAR_DIR": str(tmp_path), "GUICHET_DATABASE_URL": url}
     office = {**central, "GUICHET_ROLE": "office"}
+    code, out, err = finished(guichet("db", "upgrade", env=central))
+    assert code == 0 and "national gazetteer: 16465 locations added" in out, err
     running = {
         "create": guichet("offices", "create", "--code", "BB-BAN", "--name", "Banan", "--location", "0201", env=central),
         "missing": guichet("offices", "credentials", "--code", "NOPE", env=central),

@@ -110,7 +110,7 @@ async def prepare_office(url: str, code: str, var: Path) -> None:
     await migrate(url)
     engine = create_engine(Settings(database_url=url, var_dir=var))
     async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         await offices.create_office(session, None, code=code, name=code, location_code=OFFICES[code][0])
         for role in (Role.clerk, Role.supervisor):
             await users.create_user(session, None, username=f"{role}.{code.lower()}", password=PASSWORD, role=role,
@@ -122,7 +122,7 @@ async def prepare_central(url: str, var: Path) -> None:
     await migrate(url)
     engine = create_engine(Settings(database_url=url, var_dir=var))
     async with create_sessionmaker(engine)() as session, session.begin():
-        await locations.load_demo_gazetteer(session)
+        await locations.load_national_gazetteer(session)
         await users.create_user(session, None, username="monitor", password=PASSWORD, role=Role.monitor)
     await engine.dispose()
 
@@ -331,6 +331,7 @@ async def test_offices_report_to_central_through_outages_kills_and_replays(tmp_p
                    "GUICHET_CENTRAL_URL": link.url, "GUICHET_RELAY_INPROCESS": "false", **credentials[code],
                    "GUICHET_RELAY_BATCH_SIZE": "25", "GUICHET_RELAY_LEASE_SECONDS": "2", "GUICHET_RELAY_POLL_SECONDS": "0.1",
                    "GUICHET_RELAY_BACKOFF_BASE_SECONDS": "0.2", "GUICHET_RELAY_BACKOFF_MAX_SECONDS": "1",
+                   "GUICHET_RELAY_PROBE_MAX_SECONDS": "1",
                    "GUICHET_LOG_LEVEL": "WARNING"}
             office = Office(code, urls[code], env, logs)
             processes.append(office.server.start())

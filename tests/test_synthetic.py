@@ -1,7 +1,6 @@
 """The synthetic population: deterministic for a seed, shaped like Cambodia's, and loaded so that search
 and duplicate matching find its people exactly like registered ones (on SQLite and PostgreSQL)."""
 
-import csv
 import os
 import statistics
 import subprocess
@@ -18,7 +17,7 @@ from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Offi
 from app.schemas.households import HouseholdCreate
 from app.services import synthetic
 from app.services.demography import age_in_years
-from app.services.locations import DEMO_GAZETTEER
+from app.services.locations import national_gazetteer
 from app.vocabulary import DISABILITY_DOMAINS
 from helpers import assert_problem
 
@@ -28,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def siem_reap() -> synthetic.Area:
     """Every village of Siem Reap province, served by one made-up office (no database needed)."""
-    rows = list(csv.DictReader(DEMO_GAZETTEER.open(encoding="utf-8")))
+    rows = national_gazetteer()
     names = {r["code"]: r["name"] for r in rows}
     office = uuid.UUID(int=1)
     return synthetic.Area.of("TEST", [
@@ -296,7 +295,7 @@ def test_the_command_loads_and_explains_its_errors(tmp_path):
     async def prepare() -> None:
         engine = create_engine(Settings(database_url=url, var_dir=tmp_path, secret_key="k" * 40, pseudonym_key="p"))
         async with create_sessionmaker(engine)() as session, session.begin():
-            await locations.load_demo_gazetteer(session)
+            await locations.load_national_gazetteer(session)
             session.add(Office(code="BB-BAN", name="Banan", location_code="0201"))
         await engine.dispose()
 

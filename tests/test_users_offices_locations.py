@@ -251,6 +251,13 @@ HEADER = "code,name,level,parent_code\n"
     (HEADER + "28,,province,\n", "f.csv:2: name must be 1 to 120 characters"),
     (HEADER + f"28,{'n' * 121},province,\n", "f.csv:2: name must be 1 to 120 characters"),
     ("code,name,level,parent_code,name_km\n" + f"28,N,province,,{'ក' * 121}\n", "f.csv:2: name_km must be at most 120"),
+    # A quote left open used to swallow the rest of the file, reported as "level ''".
+    (HEADER + '28,T,province,\n2801,"Thma Koul,district,28\n2802,D,district,28\n',
+     'f.csv:3: a quote (") opened on this line is never closed'),
+    (HEADER + '28,T,province,\n2801,"Thma" Koul,district,28\n', "f.csv:3: not valid CSV (',' expected after '\"')"),
+    ('"code,name,level,parent_code\n28,T,province,\n', 'f.csv:1: a quote (") opened on this line is never closed'),
+    (HEADER + "28,T,province,\n2801,Thma Koul, East,district,28\n", "f.csv:3: more fields than the header's 4 columns"),
+    (HEADER + '28,"Two\nlines",province,\n2801,D,district,28\n', "f.csv:2: a name has a line break"),
 ])
 def test_the_gazetteer_reader_names_the_line_and_the_fault(content, reason):
     with pytest.raises(GazetteerError) as refused:

@@ -15,5 +15,5 @@ class Location(Base):
     name_km: Mapped[str | None] = mapped_column(String(120))
     level: Mapped[str] = mapped_column(String(10))
     parent_code: Mapped[str | None] = mapped_column(ForeignKey("location.code"), index=True)
-    # Where the row came from ("demo" for the shipped demo gazetteer, else the imported file's name).
+    # Where the row came from ("national" for the shipped national gazetteer, else the imported file's name).
     source: Mapped[str] = mapped_column(String(80))

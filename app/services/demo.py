@@ -1,6 +1,6 @@
-"""Demo data for `make run`: the demo gazetteer, two Siem Reap district offices (where the first
-single-window offices opened in 2014) and one in Battambang, a user of every role, and a few
-households. Idempotent: what exists is left alone."""
+"""Demo data for `make run`: the national gazetteer's locations the database lacks, two Siem Reap
+district offices (where the first single-window offices opened in 2014) and one in Battambang, a user
+of every role, and a few households. Idempotent: what exists is left alone (locations included)."""
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,7 +63,7 @@ DEMO_HOUSEHOLDS = [
 
 async def seed(session: AsyncSession, passwords: dict[str, str], *, with_households: bool = True) -> str:
     """with_households=False at a central instance, which holds no personal data."""
-    created_locations = await locations.load_demo_gazetteer(session)
+    created_locations = await locations.load_national_gazetteer(session)
     existing_offices = set((await session.execute(select(Office.code))).scalars())
     new_offices = 0
     for code, name, location in DEMO_OFFICES:
@@ -86,7 +86,7 @@ async def seed(session: AsyncSession, passwords: dict[str, str], *, with_househo
         for household in DEMO_HOUSEHOLDS:
             await households.register_household(session, actor, HouseholdCreate.model_validate(household | {"confirm_new": True}))
             new_households += 1
-    return (f"demo data: {created_locations} locations loaded, {new_offices} offices, {new_users} users and "
+    return (f"demo data: {created_locations} locations, {new_offices} offices, {new_users} users and "
             f"{new_households} households added")
 
 

@@ -1,7 +1,9 @@
 """The gazetteer: province > district > commune > village, by geocode."""
 
 import csv
+import gzip
 import io
+import re
 import time
 from pathlib import Path
 
@@ -13,7 +15,9 @@ from app.models import Location
 from app.models.location import LEVEL_CODE_LENGTH
 from app.upsert import dialect_insert
 
-DEMO_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer_demo.csv"
+# Every province, district, commune and village, with Latin and Khmer names (app/data/GAZETTEER_SOURCES.md).
+NATIONAL_GAZETTEER = Path(__file__).resolve().parent.parent / "data" / "gazetteer.csv.gz"
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # Unicode's control characters (Cc)
 _PARENT_LEVEL = {"district": "province", "commune": "district", "village": "commune"}
 
 
@@ -24,16 +28,22 @@ class GazetteerError(ValueError):
 def parse_gazetteer(text: str, *, source: str) -> list[dict]:
     """Rows of a gazetteer CSV (code,name,level,parent_code[,name_km]), checked as a whole: every code's
     length matches its level and extends its parent's code, and every parent is a known row."""
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"code", "name", "level", "parent_code"} - set(reader.fieldnames or [])
+    # strict: a quote left open would otherwise swallow the rest of the file into one field.
+    reader = csv.DictReader(io.StringIO(text), strict=True)
+    missing = {"code", "name", "level", "parent_code"} - set(_fieldnames(reader, source))
     if missing:
         raise GazetteerError(f"{source}: missing columns {', '.join(sorted(missing))}")
     rows: dict[str, dict] = {}
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in _records(reader, source):
         code, level = (raw.get("code") or "").strip(), (raw.get("level") or "").strip()
         parent = (raw.get("parent_code") or "").strip() or None
         name = (raw.get("name") or "").strip()
         where = f"{source}:{line}"
+        if None in raw:  # more fields than columns: often a comma in a name that is not in quotes
+            raise GazetteerError(f"{where}: more fields than the header's {len(reader.fieldnames)} columns "
+                                 f"(a name with a comma goes in double quotes)")
+        if _CONTROL.search(name + (raw.get("name_km") or "")):
+            raise GazetteerError(f"{where}: a name has a line break, tab or other control character")
         if level not in LEVEL_CODE_LENGTH:
             raise GazetteerError(f"{where}: level {level!r} is not one of {', '.join(LEVEL_CODE_LENGTH)}")
         if not code.isdigit() or len(code) != LEVEL_CODE_LENGTH[level]:
@@ -59,27 +69,71 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
     return list(rows.values())
 
 
+def _fieldnames(reader: csv.DictReader, source: str) -> list[str]:
+    try:
+        return reader.fieldnames or []
+    except csv.Error as exc:
+        raise GazetteerError(f"{source}:1: {_csv_fault(exc)}") from None
+
+
+def _records(reader: csv.DictReader, source: str):
+    """(line where the record starts, record): a quoted field may hold line breaks, so a record may span lines."""
+    start = reader.line_num + 1
+    while True:
+        try:
+            raw = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise GazetteerError(f"{source}:{start}: {_csv_fault(exc)}") from None
+        yield start, raw
+        start = reader.line_num + 1
+
+
+def _csv_fault(exc: csv.Error) -> str:
+    if "unexpected end of data" in str(exc):
+        return 'a quote (") opened on this line is never closed'
+    return f"not valid CSV ({exc}); a field with a comma or a quote goes in double quotes, its quotes doubled"
+
+
 async def import_rows(session: AsyncSession, rows: list[dict]) -> int:
     """Insert or update the rows, parents first. Parents may already be in the database."""
     known = set((await session.execute(select(Location.code))).scalars())
     for row in rows:
         if row["parent_code"] and row["parent_code"] not in known and not any(r["code"] == row["parent_code"] for r in rows):
             raise GazetteerError(f"parent {row['parent_code']} of {row['code']} is neither in the file nor in the database")
+    await _insert(session, rows, update=True)
+    return len(rows)
+
+
+def national_gazetteer() -> list[dict]:
+    return parse_gazetteer(gzip.decompress(NATIONAL_GAZETTEER.read_bytes()).decode("utf-8"), source="national")
+
+
+async def load_national_gazetteer(session: AsyncSession) -> int:
+    """Add the national gazetteer's locations the database lacks; those it has stay as they are, whatever an
+    operator made of them (`guichet locations import`). Returns how many were added."""
+    known = set((await session.execute(select(Location.code))).scalars())
+    new = [row for row in national_gazetteer() if row["code"] not in known]
+    await _insert(session, new, update=False)
+    return len(new)
+
+
+async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> None:
+    """Parents first; an existing code is updated, or left alone."""
+    if not rows:
+        return
     order = {level: i for i, level in enumerate(LEVEL_CODE_LENGTH)}
-    rows = sorted(rows, key=lambda r: order[r["level"]])
-    for start in range(0, len(rows), 1000):
-        chunk = rows[start : start + 1000]
-        statement = dialect_insert(session, Location).values(chunk)
+    statement = dialect_insert(session, Location)
+    if update:
         statement = statement.on_conflict_do_update(
             index_elements=["code"],
             set_={c: statement.excluded[c] for c in ("name", "name_km", "level", "parent_code", "source")},
         )
-        await session.execute(statement)
-    return len(rows)
-
-
-async def load_demo_gazetteer(session: AsyncSession) -> int:
-    return await import_rows(session, parse_gazetteer(DEMO_GAZETTEER.read_text(encoding="utf-8"), source="demo"))
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=["code"])
+    # One statement with many rows of parameters: SQLAlchemy sends them in batches of one INSERT each.
+    await session.execute(statement, sorted(rows, key=lambda r: order[r["level"]]))
 
 
 async def list_locations(

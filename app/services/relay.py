@@ -4,7 +4,10 @@ A cycle claims due events with a lease in a short transaction (PostgreSQL: FOR U
 several relays share the work; SQLite: the single writer lock, one relay per file), POSTs them to
 GUICHET_CENTRAL_URL outside any transaction, then marks them in another short transaction: sent when
 central stored them (or already had them), parked with central's reason when central refused them as
-invalid, or due again after an exponential backoff with jitter when central could not be reached.
+invalid, due again after a backoff of their own when central failed on one of them alone, and due at
+once when central could not take them: the relay as a whole then probes central at a bounded interval
+(exponential with jitter, at most GUICHET_RELAY_PROBE_MAX_SECONDS) with one event, and sends the
+backlog at full speed as soon as a probe gets through.
 A relay killed anywhere leaves its claimed events to be claimed again when the lease runs out: central
 counts a re-sent event as a duplicate, so nothing is lost and nothing is counted twice."""
 
@@ -16,7 +19,7 @@ import random
 import secrets
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,7 +100,8 @@ def envelope_json(event: Row) -> str:
 class Outcome:
     sent: list[Row]
     parked: list[tuple[Row, str]]
-    failed: list[Row]
+    failed: list[Row]  # central failed on these alone: each waits a backoff of its own
+    unsent: list[Row] = field(default_factory=list)  # central could not take them: due at the relay's next probe
     error: str | None = None
     reachable: bool = True
 
@@ -105,12 +109,8 @@ class Outcome:
 async def record(session: AsyncSession, office_code: str, outcome: Outcome, settings: Settings) -> None:
     """Mark the events of one office's attempt, and what the relay did, in one short transaction."""
     now = utcnow()
-    if outcome.sent:
-        for chunk in _chunks([e.id for e in outcome.sent], 1000):
-            # PostgreSQL: one array parameter, not a thousand (each bound, typed and sent on its own)
-            among = (_outbox.c.id == any_(bindparam("ids", chunk, type_=postgresql.ARRAY(_outbox.c.id.type)))
-                     if dialect_name(session) == "postgresql" else _outbox.c.id.in_(chunk))
-            await session.execute(update(_outbox).where(among).values(sent_at=now, claimed_until=None))
+    for chunk in _chunks([e.id for e in outcome.sent], 1000):
+        await session.execute(update(_outbox).where(_among(session, chunk)).values(sent_at=now, claimed_until=None))
     for event, reason in outcome.parked:
         # central's words are stored as text; PostgreSQL refuses U+0000 in text
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
@@ -119,6 +119,10 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
         delay = backoff(event.attempts, settings.relay_backoff_base_seconds, settings.relay_backoff_max_seconds)
         await session.execute(update(_outbox).where(_outbox.c.id == event.id)
                               .values(claimed_until=None, next_attempt_at=now + timedelta(seconds=delay)))
+    # Not the events' fault: they keep their place and go with the first probe that gets through, rather
+    # than each waiting out a backoff grown while central was away.
+    for chunk in _chunks([e.id for e in outcome.unsent], 1000):
+        await session.execute(update(_outbox).where(_among(session, chunk)).values(claimed_until=None))
     # Several relays may record for one office at once (PostgreSQL): insert once, then add atomically.
     await session.execute(insert_ignore(session, RelayStatus, ["office_code"]).values(
         office_code=office_code, events_sent=0, events_parked=0))
@@ -129,6 +133,13 @@ async def record(session: AsyncSession, office_code: str, outcome: Outcome, sett
     if outcome.error:
         values["last_error_at"], values["last_error"] = now, outcome.error.replace("\x00", "")[:MAX_REASON]
     await session.execute(update(RelayStatus).where(RelayStatus.office_code == office_code).values(**values))
+
+
+def _among(session: AsyncSession, ids: list):
+    # PostgreSQL: one array parameter, not a thousand (each bound, typed and sent on its own)
+    if dialect_name(session) == "postgresql":
+        return _outbox.c.id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(_outbox.c.id.type)))
+    return _outbox.c.id.in_(ids)
 
 
 def _chunks(items: Sequence, size: int):
@@ -242,14 +253,16 @@ class Relay:
                                         event_hooks={"request": [_with_request_id]})
         self.tokens = Tokens(settings, self.client, sessionmaker)
         self.lease = timedelta(seconds=settings.relay_lease_seconds)
+        self.last_error: str | None = None
 
     async def aclose(self) -> None:
         await self.client.aclose()
 
-    async def cycle(self) -> tuple[int, bool]:
-        """Claim one batch, send it, mark it: (events handled, whether central could be reached)."""
+    async def cycle(self, *, limit: int | None = None) -> tuple[int, bool]:
+        """Claim one batch (of `limit` events; default RELAY_BATCH_SIZE), send it, mark it: (events handled,
+        whether central could be reached)."""
         async with self.sessionmaker() as session, session.begin():
-            events = await claim(session, limit=self.settings.relay_batch_size, lease=self.lease)
+            events = await claim(session, limit=limit or self.settings.relay_batch_size, lease=self.lease)
         if not events:
             return 0, True
         reachable = True
@@ -261,6 +274,7 @@ class Relay:
             for chunk, parts in _by_size(office_events):
                 await self._send(office_code, chunk, outcome, parts=parts)
             reachable = reachable and outcome.reachable
+            self.last_error = outcome.error or self.last_error
             async with self.sessionmaker() as session, session.begin():
                 await record(session, office_code, outcome, self.settings)
         return len(events), reachable
@@ -274,11 +288,11 @@ class Relay:
                 EVENTS_PATH, content=('{"events":[' + ",".join(parts) + "]}").encode(),
                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
         except (httpx.HTTPError, OSError) as exc:
-            outcome.failed += events
+            outcome.unsent += events
             outcome.error, outcome.reachable = f"central unreachable: {type(exc).__name__}: {exc}"[:MAX_REASON], False
             return
         except RelayNotConfigured as exc:
-            outcome.failed += events
+            outcome.unsent += events
             outcome.error, outcome.reachable = str(exc), False
             return
         status = response.status_code
@@ -304,24 +318,27 @@ class Relay:
         if status == 413:
             outcome.parked.append((events[0], "central refused it: the event alone is over the size limit"))
             return
-        # Central down or overloaded (5xx, 429), or the relay misconfigured (401, 403, 404...): not the
-        # events' fault, so they wait and the relay backs off as a whole.
-        outcome.failed += events
         outcome.error, outcome.reachable = f"central answered HTTP {status}: {_problem_detail(response)}", False
+        if status == 500:  # central broke on this event alone (its batch halved down to it): it waits on its own
+            outcome.failed += events
+        else:
+            # Central down or overloaded (5xx, 429), or the relay misconfigured (401, 403, 404...): not the
+            # events' fault, so they wait for the relay, which backs off as a whole.
+            outcome.unsent += events
 
     async def cycles(self, stop: asyncio.Event | None = None) -> tuple[int, bool]:
         """Send until nothing is due, central cannot be reached or `stop` is set, in IN_FLIGHT lanes that
         each claim, send and mark one batch after another (so central always has the next batch while it
-        writes one): (events handled, whether central could be reached)."""
-        handled, reachable, done = 0, True, False
+        writes one): (events handled, whether central could be reached). The first batch goes alone: were
+        central away, a second lane would only take the same events again once the first let them go."""
+        handled, reachable = await self._cycle_with_id()
+        done = not handled or not reachable
 
         async def lane() -> None:
             nonlocal handled, reachable, done
             while not done and not (stop is not None and stop.is_set()):
-                # One id per cycle: on this relay's log lines and, as X-Request-ID, on central's for the same batch.
-                request_id_var.set(f"relay-{secrets.token_hex(8)}")
                 try:
-                    count, ok = await self.cycle()
+                    count, ok = await self._cycle_with_id()
                 except BaseException:
                     done = True
                     raise
@@ -335,22 +352,44 @@ class Relay:
                 raise result
         return handled, reachable
 
+    async def _cycle_with_id(self, *, limit: int | None = None) -> tuple[int, bool]:
+        # One id per cycle: on this relay's log lines and, as X-Request-ID, on central's for the same batch.
+        request_id_var.set(f"relay-{secrets.token_hex(8)}")
+        return await self.cycle(limit=limit)
+
+    def next_probe(self, failures: int) -> float:
+        """Seconds to wait after `failures` cycles in a row that could not reach central: exponential from
+        RELAY_BACKOFF_BASE_SECONDS, with jitter, never more than RELAY_PROBE_MAX_SECONDS (10 s): central is
+        probed at least that often, so a backlog starts draining at most that long after central is back."""
+        return backoff(failures, self.settings.relay_backoff_base_seconds, self.settings.relay_probe_max_seconds)
+
     async def run(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
             try:
-                handled, reachable = await self.cycles(stop)
-            except Exception:  # the database may be down too; never die, keep trying
+                handled, reachable = 0, True
+                if failures:
+                    # Central was away: one event tells whether it is back, without pushing whole batches
+                    # into a dead link (or a proxy's 503) at every probe.
+                    handled, reachable = await self._cycle_with_id(limit=1)
+                if reachable:
+                    more, reachable = await self.cycles(stop)
+                    handled += more
+            except Exception as exc:  # the database may be down too; never die, keep trying
                 logger.exception("relay cycle failed")
-                handled, reachable = 0, False
+                handled, reachable, self.last_error = 0, False, f"relay cycle failed: {type(exc).__name__}"
             if reachable:
+                if failures:
+                    logger.info("central reached again after %d failed attempts", failures)
                 failures = 0
                 if handled:
                     continue
                 wait = self.settings.relay_poll_seconds
             else:
                 failures += 1
-                wait = backoff(failures, self.settings.relay_backoff_base_seconds, min(60.0, self.settings.relay_backoff_max_seconds))
+                wait = self.next_probe(failures)
+                logger.log(logging.WARNING if failures == 1 else logging.INFO,
+                           "relay attempt %d failed (%s); next in %.2f s", failures, self.last_error, wait)
             try:
                 await asyncio.wait_for(stop.wait(), timeout=wait)
             except TimeoutError:

@@ -39,16 +39,16 @@ from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_APPLICATION,
+    case_for_new_work,
     household_with_members,
     illegal_transition,
-    load_case,
     local_date,
+    lock_client,
     member_of,
     next_reference,
     office_of,
     person_name,
     record,
-    require_open,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -147,8 +147,7 @@ async def list_applications(session: AsyncSession, actor: Principal, *, status: 
 
 async def file_application(session: AsyncSession, actor: Principal, settings, registry: SchemeRegistry, case_id: uuid.UUID,
                            body: ApplicationCreate) -> ApplicationRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     adapter = registry.get(body.scheme_code)
     today = clock.today()
     if adapter is None:
@@ -166,6 +165,7 @@ async def file_application(session: AsyncSession, actor: Principal, settings, re
         if body.person_id is not None:
             raise InvalidInput(f"{meta.name} is for the whole household: leave person_id out.", field="#/person_id")
         person_id = None
+    await lock_client(session, household.id)
     duplicate = (await session.execute(select(Application.id, Application.reference).where(
         Application.household_id == household.id, Application.scheme_code == meta.code,
         Application.person_id == person_id if person_id else Application.person_id.is_(None),

@@ -15,13 +15,13 @@ from app.models import FollowUp
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import activity, audit
 from app.services.cases import (
+    case_for_new_work,
     check_assignee,
     illegal_transition,
     load_case,
     local_date,
     office_of,
     record,
-    require_open,
     subject_dimensions,
 )
 from app.vocabulary import FollowUpStatus, Role
@@ -59,8 +59,7 @@ def _check_due(due: date) -> None:
 
 
 async def create(session: AsyncSession, actor: Principal, case_id: uuid.UUID, body: FollowUpCreate) -> FollowUpRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     _check_due(body.due_date)
     if body.assigned_to is not None:
         assignee = await check_assignee(session, case.office_id, body.assigned_to, "#/assigned_to")

@@ -28,7 +28,6 @@ from app.services.cases import (
     next_reference,
     office_of,
     record,
-    reopen_for,
     subject_dimensions,
 )
 from app.services.persons import load_person
@@ -126,8 +125,7 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
         sla_due_date=sla_due, received_at=now, received_by=actor.id)
     session.add(grievance)
     await session.flush()
-    if case is not None:
-        await reopen_for(session, actor, case, f"grievance {grievance.reference}")
+    if case is not None:  # recorded in the case, whose status it leaves as it is (cases.change_status)
         record(session, case.id, actor, "grievance.opened", "grievance", grievance.id, reference=grievance.reference,
                category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
                application_reference=application.reference if application else None)

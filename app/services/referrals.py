@@ -29,16 +29,15 @@ from app.schemas.cases import (
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_REFERRAL,
+    case_for_new_work,
     household_with_members,
     illegal_transition,
-    load_case,
     local_date,
     member_of,
     next_reference,
     office_of,
     person_name,
     record,
-    require_open,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -97,8 +96,7 @@ async def load_referral(session: AsyncSession, actor: Principal, referral_id: uu
 
 
 async def issue(session: AsyncSession, actor: Principal, settings, case_id: uuid.UUID, body: ReferralCreate) -> ReferralRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     agency = settings.referral_agencies.get(body.agency)
     if agency is None:
         raise InvalidInput(f"There is no agency {body.agency}; GET /api/v1/referral-agencies lists them.", field="#/agency")

@@ -49,7 +49,7 @@ async def _second_of_each(client, world, ids) -> None:
 
 
 async def test_every_read_of_personal_data_leaves_exactly_one_audit_row(client, world, app, make_account):
-    ids = await seed(client, world, make_account)
+    ids = await seed(client, world, make_account, app)
     await _second_of_each(client, world, ids)
     reads = personal_reads(app)
     assert {(m, t) for m, t in reads if m == "POST"} == READING_POSTS

@@ -264,10 +264,8 @@ async def decide(session: AsyncSession, actor: Principal, application_id: uuid.U
 
 async def decide_as_partner(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,
                             if_match: str | None) -> PartnerApplicationRead:
-    """The partner bound to the scheme decides; another scheme's application is not found."""
+    """The partner bound to the scheme decides; an application not sent to it is not found."""
     application = await _partner_application(session, actor, application_id)
-    if application.route != ApplicationRoute.partner:
-        raise Conflict(f"{application.scheme_name} applications are decided at the office.", route=application.route)
     await _decide(session, actor, application, body, if_match, decided_by="partner")
     return partner_read(application)
 
@@ -460,11 +458,17 @@ async def _record_submission(sessionmaker: async_sessionmaker, application_id: u
 # ---- the partner's view ------------------------------------------------------------------------------------
 
 
+def _sent_to(actor: Principal):
+    """The applications a partner account may see: its scheme's, of the partner route (an application its
+    scheme's agency decides). One that a supervisor decides at the office is none of its business."""
+    return (Application.scheme_code == actor.scheme_code) & (Application.route == ApplicationRoute.partner)
+
+
 async def _partner_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> Application:
-    application = (await session.execute(select(Application).where(
-        Application.id == application_id, Application.scheme_code == actor.scheme_code))).scalar_one_or_none()
+    application = (await session.execute(select(Application).where(Application.id == application_id, _sent_to(actor)))
+                   ).scalar_one_or_none()
     if application is None:
-        raise NotFound("No such application of your scheme.")
+        raise NotFound("No such application for your scheme to decide.")
     return application
 
 
@@ -485,8 +489,7 @@ async def get_for_partner(session: AsyncSession, actor: Principal, application_i
 
 async def list_for_partner(session: AsyncSession, actor: Principal, *, status: ApplicationStatus | None, limit: int,
                            offset: int) -> tuple[list[PartnerApplicationRead], int]:
-    query = select(Application).where(Application.scheme_code == actor.scheme_code,
-                                      Application.route == ApplicationRoute.partner)
+    query = select(Application).where(_sent_to(actor))
     if status is not None:
         query = query.where(Application.status == status)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()

@@ -217,6 +217,48 @@ async def test_a_grievance_about_a_closed_case_leaves_it_closed(client, world, a
                               headers=world.clerk_a.headers)).status_code == 201
 
 
+async def test_an_appeal_nobody_in_its_office_may_decide_waits_with_an_admin(client, world, app, make_account):
+    """Office A's only supervisor took the decision, so may not decide the appeal: the appeal waits with an
+    admin, and the queues say so; a second supervisor in the office takes it back to the office."""
+    household = await register(client, world.clerk_a)
+    _, case = await open_case(client, world.clerk_a, household)
+    head = household["members"][0]["id"]
+    refusal = {"decision": "rejected", "reason_code": "not_poor", "reason_text": "Not in the IDPoor list"}
+    complainant = {"kind": "person", "person_id": head}
+    appeals = []
+    for scheme, person in (("KH-HEF", {}), ("KH-DISAB", {"person_id": head, "against_screening_reason": "Asks to"})):
+        application = await file(client, world.clerk_a, case["id"], scheme_code=scheme, **person)
+        assert (await decide(client, world.supervisor_a, application, refusal)).status_code == 200
+        appeals.append(await lodge(client, world.clerk_a, category="appeal", application_id=application["id"],
+                                   complainant=complainant, description="We are poor: the card expired last month"))
+    appeal, other_appeal = appeals
+    complaint = await lodge(client, world.clerk_a)
+    assert [g["waiting_with"] for g in (appeal, other_appeal, complaint)] == ["admin", "admin", "office"]
+    url = f"{GRIEVANCES}/{appeal['id']}"
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "admin"
+    for who, wanted, found in ((world.clerk_a, "admin", appeals), (world.clerk_a, "office", [complaint]),
+                               (world.admin, "admin", appeals), (world.clerk_b, "admin", [])):
+        listed = (await client.get(GRIEVANCES, params={"waiting_with": wanted}, headers=who.headers)).json()
+        assert [g["id"] for g in listed["items"]] == [g["id"] for g in found] and listed["total"] == len(found), (who, wanted)
+    assert_problem(await client.get(GRIEVANCES, params={"waiting_with": "province"}, headers=world.clerk_a.headers),
+                   422, "validation")
+    await patch(client, world.clerk_a, url, {"status": "in_review"})
+    answer = {"status": "resolved", "upheld": False, "resolution": "The card lapsed after the decision: apply again."}
+    barred = assert_problem(await patch(client, world.supervisor_a, url, answer), 403, "forbidden")
+    assert barred["waiting_with"] == "admin" and "waits with an admin" in barred["detail"]
+    # A second supervisor (and only an active one) takes it back to the office.
+    second = await make_account(Role.supervisor)
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "office"
+    etag = (await client.get(f"/api/v1/users/{second.id}", headers=world.admin.headers)).headers["ETag"]
+    assert (await client.patch(f"/api/v1/users/{second.id}", json={"is_active": False},
+                               headers=headers(world.admin, etag=etag))).status_code == 200
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "admin"
+    decided = await patch(client, world.admin, url, answer)
+    assert decided.status_code == 200 and decided.json()["upheld"] is False and decided.json()["waiting_with"] is None
+    left = (await client.get(GRIEVANCES, params={"waiting_with": "admin"}, headers=world.admin.headers)).json()
+    assert [g["id"] for g in left["items"]] == [other_appeal["id"]]
+
+
 async def test_grievance_wrong_users(client, world):
     grievance = await lodge(client, world.clerk_a)
     url = f"{GRIEVANCES}/{grievance['id']}"

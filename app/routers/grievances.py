@@ -12,7 +12,7 @@ from app.schemas.cases import GrievanceCreate, GrievanceRead, GrievanceUpdate
 from app.schemas.common import Page
 from app.services import grievances
 from app.unit_of_work import Idempotent
-from app.vocabulary import GrievanceCategory, GrievanceStatus
+from app.vocabulary import GrievanceCategory, GrievanceStatus, WaitingWith
 
 router = api_router(tags=["grievances"])
 
@@ -33,11 +33,15 @@ async def lodge(session: SessionDep, settings: SettingsDep, actor: OfficeUser, b
 async def list_grievances(
     session: SessionDep, actor: OfficeUser, status: GrievanceStatus | None = None, category: GrievanceCategory | None = None,
     overdue: Annotated[bool | None, Query(description="Open past the answer deadline.")] = None,
-    case_id: uuid.UUID | None = None, application_id: uuid.UUID | None = None, limit: Limit = 50, offset: Offset = 0,
+    case_id: uuid.UUID | None = None, application_id: uuid.UUID | None = None,
+    waiting_with: Annotated[WaitingWith | None, Query(description="Open ones waiting with the office, or with an admin "
+                                                                  "(appeals nobody in their office may decide).")] = None,
+    limit: Limit = 50, offset: Offset = 0,
 ) -> Page[GrievanceRead]:
-    """The office's grievances, soonest due first."""
+    """The office's grievances (an admin's: every office's), soonest due first."""
     items, total = await grievances.list_grievances(session, actor, status=status, category=category, overdue=overdue,
-                                                    case_id=case_id, application_id=application_id, limit=limit, offset=offset)
+                                                    case_id=case_id, application_id=application_id,
+                                                    waiting_with=waiting_with, limit=limit, offset=offset)
     return Page(items=items, total=total, limit=limit, offset=offset)
 
 

@@ -22,6 +22,7 @@ from app.vocabulary import (
     GrievanceStatus,
     ReferralStatus,
     SubmissionState,
+    WaitingWith,
 )
 
 Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
@@ -458,6 +459,9 @@ class GrievanceRead(ReadModel):
     application_id: uuid.UUID | None
     application_reference: str | None
     status: GrievanceStatus
+    waiting_with: WaitingWith | None = Field(
+        description="Who acts next while it is open: the office, or (an appeal whose office has no active supervisor "
+                    "besides the one who took the decision) an admin.")
     level: int
     sla_due_date: date
     overdue: bool

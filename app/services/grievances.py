@@ -9,14 +9,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case as when
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
 from app.deps import Principal
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, Case, Grievance, Office
+from app.models import Application, Case, Grievance, Office, User
 from app.schemas.cases import ComplainantRead, GrievanceCreate, GrievanceRead, GrievanceUpdate
 from app.services import activity, audit
 from app.services.cases import (
@@ -31,7 +32,7 @@ from app.services.cases import (
     subject_dimensions,
 )
 from app.services.persons import load_person
-from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus
+from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus, Role, WaitingWith
 
 TRANSITIONS: dict[str, set[str]] = {
     GrievanceStatus.received: {GrievanceStatus.in_review},
@@ -47,6 +48,28 @@ def is_overdue(grievance: Grievance) -> bool:
     return grievance.status in OPEN_GRIEVANCE and clock.today() > grievance.sla_due_date
 
 
+def _waiting_with():
+    """Who acts next on an open grievance, as SQL (the read and the list's filter): an appeal waits with an
+    admin when its office has no active supervisor besides the one who took the decision under appeal
+    (impartiality bars that one, and nobody else there may decide it); anything else open, with the office.
+    Judged now, from the office's staff now: a supervisor who joins takes the appeal back to the office."""
+    decider = (select(Application.decided_by).where(Application.id == Grievance.application_id)
+               .correlate(Grievance).scalar_subquery())
+    no_supervisor = ~exists().where(User.office_id == Grievance.office_id, User.role == Role.supervisor,
+                                    User.is_active.is_(True), User.id != decider)
+    is_open = Grievance.status.in_(OPEN_GRIEVANCE)
+    return when((is_open & (Grievance.category == GrievanceCategory.appeal) & no_supervisor, WaitingWith.admin.value),
+                (is_open, WaitingWith.office.value), else_=None)
+
+
+WAITING_WITH = _waiting_with()
+
+
+async def waiting_with(session: AsyncSession, grievance: Grievance) -> WaitingWith | None:
+    found = await session.scalar(select(WAITING_WITH).where(Grievance.id == grievance.id))
+    return WaitingWith(found) if found else None
+
+
 async def grievance_read(session: AsyncSession, grievance: Grievance) -> GrievanceRead:
     office = await office_of(session, grievance.office_id)
     application_reference = None
@@ -58,7 +81,8 @@ async def grievance_read(session: AsyncSession, grievance: Grievance) -> Grievan
         complainant=ComplainantRead(kind=grievance.complainant_kind, person_id=grievance.person_id,
                                     name=grievance.complainant_name, contact=grievance.complainant_contact),
         description=grievance.description, application_id=grievance.application_id,
-        application_reference=application_reference, status=grievance.status, level=grievance.level,
+        application_reference=application_reference, status=grievance.status,
+        waiting_with=await waiting_with(session, grievance), level=grievance.level,
         sla_due_date=grievance.sla_due_date, overdue=is_overdue(grievance), received_at=grievance.received_at,
         received_by=grievance.received_by, resolution=grievance.resolution, upheld=grievance.upheld,
         closed_at=grievance.closed_at)
@@ -150,10 +174,11 @@ async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: u
 
 async def list_grievances(session: AsyncSession, actor: Principal, *, status: GrievanceStatus | None,
                           category: GrievanceCategory | None, overdue: bool | None, case_id: uuid.UUID | None,
-                          application_id: uuid.UUID | None, limit: int, offset: int) -> tuple[list[GrievanceRead], int]:
+                          application_id: uuid.UUID | None, waiting_with: WaitingWith | None, limit: int,
+                          offset: int) -> tuple[list[GrievanceRead], int]:
     query = _scoped(select(Grievance), Grievance, actor)
     for column, value in ((Grievance.status, status), (Grievance.category, category), (Grievance.case_id, case_id),
-                          (Grievance.application_id, application_id)):
+                          (Grievance.application_id, application_id), (WAITING_WITH, waiting_with)):
         if value is not None:
             query = query.where(column == value)
     if overdue is not None:
@@ -163,7 +188,7 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
     soonest_due = query.order_by(Grievance.sla_due_date, Grievance.received_at, Grievance.id)
     rows = list((await session.execute(soonest_due.limit(limit).offset(offset))).scalars())
     audit.record(session, actor, action="search", entity_type="grievance", entity_id=None, office_id=actor.office_id,
-                 details={"filters": {"status": status, "category": category, "overdue": overdue},
+                 details={"filters": {"status": status, "category": category, "overdue": overdue, "waiting_with": waiting_with},
                           "results": [str(g.id) for g in rows], "total": total})
     return [await grievance_read(session, g) for g in rows], total
 
@@ -194,7 +219,10 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
             raise Forbidden("An appeal is decided by a supervisor.")
         decided_by = (await session.get(Application, grievance.application_id)).decided_by
         if decided_by == actor.id:
-            raise Forbidden("You took the decision under appeal; another supervisor decides the appeal.")
+            waiting = await waiting_with(session, grievance)
+            raise Forbidden("You took the decision under appeal; another supervisor decides the appeal"
+                            + ("." if waiting == WaitingWith.office else
+                               ", and the office has none, so it waits with an admin."), waiting_with=waiting)
     now = clock.now()
     overdue = local_date(now) > grievance.sla_due_date  # at the level that answers now
     if wanted == GrievanceStatus.escalated:

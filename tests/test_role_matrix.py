@@ -102,6 +102,7 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", f"{V1}/cases/{{case_id}}/referrals"): OFFICE,
     ("GET", f"{V1}/referrals"): OFFICE,
     ("GET", f"{V1}/referrals/{{referral_id}}"): OFFICE,
+    ("GET", f"{V1}/referrals/{{referral_id}}/slip"): OFFICE,
     ("PATCH", f"{V1}/referrals/{{referral_id}}"): OFFICE,
     ("POST", f"{V1}/cases/{{case_id}}/follow-ups"): OFFICE,
     ("GET", f"{V1}/follow-ups"): OFFICE,
@@ -110,6 +111,7 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", f"{V1}/grievances"): OFFICE,
     ("GET", f"{V1}/grievances"): OFFICE,
     ("GET", f"{V1}/grievances/{{grievance_id}}"): OFFICE,
+    ("GET", f"{V1}/grievances/{{grievance_id}}/acknowledgement"): OFFICE,
     ("PATCH", f"{V1}/grievances/{{grievance_id}}"): OFFICE,
     # an office: the partner API (a scheme's or an agency's service account)
     ("GET", f"{V1}/partner/applications"): PARTNER,

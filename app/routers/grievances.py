@@ -3,12 +3,22 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 
 from app.deps import OfficeUser, SessionDep, SettingsDep
 from app.etag import etag
-from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, api_router
-from app.schemas.cases import GrievanceCreate, GrievanceRead, GrievanceUpdate
+from app.routers import (
+    CONFLICT_RESPONSES,
+    PATCH_RESPONSES,
+    PRINTABLE_RESPONSES,
+    IfMatch,
+    Limit,
+    Offset,
+    api_router,
+    printable,
+    printable_media,
+)
+from app.schemas.cases import GrievanceAcknowledgementRead, GrievanceCreate, GrievanceRead, GrievanceUpdate
 from app.schemas.common import Page
 from app.services import grievances
 from app.unit_of_work import Idempotent
@@ -50,6 +60,16 @@ async def get_grievance(session: SessionDep, actor: OfficeUser, grievance_id: uu
     grievance = await grievances.get_grievance(session, actor, grievance_id)
     response.headers["ETag"] = etag(grievance.version)
     return grievance
+
+
+@router.get("/grievances/{grievance_id}/acknowledgement", response_model=GrievanceAcknowledgementRead,
+            responses=PRINTABLE_RESPONSES)
+async def acknowledgement(request: Request, session: SessionDep, actor: OfficeUser, grievance_id: uuid.UUID):
+    """The acknowledgement the complainant takes home: the reference, what was received, and the date by which
+    it is answered. JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
+    wanted = printable_media(request)
+    found = await grievances.acknowledgement(session, actor, grievance_id)
+    return printable(wanted, found, grievances.render_acknowledgement)
 
 
 @router.patch("/grievances/{grievance_id}", response_model=GrievanceRead, responses=PATCH_RESPONSES | CONFLICT_RESPONSES)

@@ -8,22 +8,19 @@ partner API; any other scheme is decided at the office by a supervisor. Sending 
 application is committed (a background task of the request): whatever goes wrong there leaves the
 application filed and `submitted`, with its submission flagged `failed` for the clerk to retry."""
 
-import html
 import logging
 import uuid
 from datetime import date, timedelta
-from pathlib import Path
-from string import Template
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, ConsentRecord, Person, User
+from app.models import Application, ConsentRecord
 from app.schemas.cases import (
     ApplicationCreate,
     ApplicationRead,
@@ -40,6 +37,7 @@ from app.services import activity, audit
 from app.services.cases import (
     OPEN_APPLICATION,
     case_for_new_work,
+    client_of,
     household_with_members,
     illegal_transition,
     local_date,
@@ -49,6 +47,7 @@ from app.services.cases import (
     office_of,
     person_name,
     record,
+    staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -65,7 +64,6 @@ TRANSITIONS: dict[str, set[str]] = {
     ApplicationStatus.rejected: set(),
     ApplicationStatus.withdrawn: set(),
 }
-RECEIPT_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "receipt.html"
 
 
 # ---- reading ----------------------------------------------------------------------------------------------
@@ -307,11 +305,7 @@ async def change_status(session: AsyncSession, actor: Principal, application_id:
 async def receipt(session: AsyncSession, actor: Principal, settings, application_id: uuid.UUID) -> ReceiptRead:
     application = await load_application(session, actor, application_id)
     office = await office_of(session, application.office_id)
-    if application.person_id is not None:
-        applicant = await session.get(Person, application.person_id)
-    else:
-        applicant = head_of(await household_with_members(session, application.household_id))
-    clerk = await session.get(User, application.submitted_by)
+    applicant = await client_of(session, application.household_id, application.person_id)
     due = application.decision_due_date
     if application.route == ApplicationRoute.partner:
         next_step = (f"Your application has been sent to {application.agency}, which decides on it. "
@@ -335,22 +329,18 @@ async def receipt(session: AsyncSession, actor: Principal, settings, application
         scheme_name=application.scheme_name, agency=application.agency, applicant_name=person_name(applicant),
         household_id=application.household_id, submitted_at=application.submitted_at, submitted_on=local.date(),
         submitted_time=local.strftime("%H:%M"), office_code=office.code, office_name=office.name,
-        received_by=(clerk.full_name or clerk.username) if clerk else "", status=application.status, decision_due_date=due,
+        received_by=await staff_name(session, application.submitted_by), status=application.status, decision_due_date=due,
         what_happens_next=steps, appeal_window_days=settings.appeal_window_days)
 
 
 def render_receipt(receipt: ReceiptRead) -> str:
-    """The printable receipt: every value escaped, UTF-8 (names in Khmer script print as typed)."""
-    e = lambda value: html.escape(str(value) if value is not None else "", quote=True)  # noqa: E731
-    template = Template(RECEIPT_TEMPLATE.read_text(encoding="utf-8"))
-    return template.substitute(
-        reference=e(receipt.reference), scheme_name=e(receipt.scheme_name), scheme_code=e(receipt.scheme_code),
-        agency=e(receipt.agency), applicant=e(receipt.applicant_name or "—"),
-        submitted=e(f"{receipt.submitted_on:%d %B %Y}, {receipt.submitted_time}"),
-        office=e(f"{receipt.office_name} ({receipt.office_code})"),
-        received_by=e(receipt.received_by), status=e(receipt.status.replace("_", " ")),
-        decision_due=e(f"{receipt.decision_due_date:%d %B %Y}"),
-        next_steps="\n".join(f"      <li>{e(step)}</li>" for step in receipt.what_happens_next))
+    return printables.render(
+        "receipt.html", reference=receipt.reference, scheme_name=receipt.scheme_name, scheme_code=receipt.scheme_code,
+        agency=receipt.agency, applicant=receipt.applicant_name,
+        submitted=f"{printables.long_date(receipt.submitted_on)}, {receipt.submitted_time}",
+        office=f"{receipt.office_name} ({receipt.office_code})", received_by=receipt.received_by,
+        status=receipt.status.replace("_", " "), decision_due=printables.long_date(receipt.decision_due_date),
+        next_steps=receipt.what_happens_next)
 
 
 # ---- sending to a partner ------------------------------------------------------------------------------------

@@ -149,6 +149,19 @@ def person_name(person: Person | None) -> str | None:
     return f"{person.family_name} {person.given_name}" if person is not None else None
 
 
+async def client_of(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> Person | None:
+    """Who a record is about, by name: the member, or for a household's record its head."""
+    if person_id is not None:
+        return await session.get(Person, person_id)
+    return head_of(await household_with_members(session, household_id))
+
+
+async def staff_name(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """How a printable names the member of staff who received or issued it."""
+    user = await session.get(User, user_id)
+    return (user.full_name or user.username) if user else ""
+
+
 # ---- cases ---------------------------------------------------------------------------------------------
 
 

@@ -13,12 +13,18 @@ from sqlalchemy import case as when
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, Case, Grievance, Office, User
-from app.schemas.cases import ComplainantRead, GrievanceCreate, GrievanceRead, GrievanceUpdate
+from app.models import Application, Case, Grievance, Office, Person, User
+from app.schemas.cases import (
+    ComplainantRead,
+    GrievanceAcknowledgementRead,
+    GrievanceCreate,
+    GrievanceRead,
+    GrievanceUpdate,
+)
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_GRIEVANCE,
@@ -28,7 +34,9 @@ from app.services.cases import (
     may_read_confidential,
     next_reference,
     office_of,
+    person_name,
     record,
+    staff_name,
     subject_dimensions,
 )
 from app.services.persons import load_person
@@ -170,6 +178,39 @@ async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: u
     grievance = await load_grievance(session, actor, grievance_id)
     audit.record(session, actor, action="read", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id)
     return await grievance_read(session, grievance)
+
+
+async def acknowledgement(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> GrievanceAcknowledgementRead:
+    """What the complainant takes home: the reference, what was received, and by when it is answered."""
+    grievance = await load_grievance(session, actor, grievance_id)
+    office = await office_of(session, grievance.office_id)
+    if grievance.person_id is not None:
+        complainant = person_name(await session.get(Person, grievance.person_id))
+    else:
+        complainant = grievance.complainant_name  # none when anonymous
+    application = await session.get(Application, grievance.application_id) if grievance.application_id else None
+    local = grievance.received_at.astimezone(clock.timezone())
+    audit.record(session, actor, action="read", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id,
+                 details={"acknowledgement": True})
+    return GrievanceAcknowledgementRead(
+        reference=grievance.reference, grievance_id=grievance.id, category=grievance.category, channel=grievance.channel,
+        complainant_name=complainant, description=grievance.description,
+        application_reference=application.reference if application else None,
+        scheme_name=application.scheme_name if application else None, received_at=grievance.received_at,
+        received_on=local.date(), received_time=local.strftime("%H:%M"),
+        received_by=await staff_name(session, grievance.received_by), office_code=office.code, office_name=office.name,
+        status=grievance.status, answer_due_date=grievance.sla_due_date)
+
+
+def render_acknowledgement(acknowledgement: GrievanceAcknowledgementRead) -> str:
+    a = acknowledgement
+    appealed = f"{a.application_reference} ({a.scheme_name})" if a.application_reference else None
+    return printables.render(
+        "grievance_acknowledgement.html", reference=a.reference, category=a.category.replace("_", " "),
+        channel=a.channel.replace("_", " "), complainant=a.complainant_name, appealed=appealed, description=a.description,
+        received=f"{printables.long_date(a.received_on)}, {a.received_time}", received_by=a.received_by,
+        office=f"{a.office_name} ({a.office_code})", status=a.status.replace("_", " "),
+        answer_due=printables.long_date(a.answer_due_date))
 
 
 async def list_grievances(session: AsyncSession, actor: Principal, *, status: GrievanceStatus | None,

@@ -12,17 +12,18 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import ConsentRecord, Person, Referral
+from app.models import ConsentRecord, Referral
 from app.schemas.cases import (
     AgencyRead,
     PartnerReferralRead,
     PartnerReferralUpdate,
     ReferralCreate,
     ReferralRead,
+    ReferralSlipRead,
     ReferralUpdate,
     ReferredClient,
 )
@@ -30,6 +31,7 @@ from app.services import activity, audit
 from app.services.cases import (
     OPEN_REFERRAL,
     case_for_new_work,
+    client_of,
     household_with_members,
     illegal_transition,
     local_date,
@@ -38,6 +40,7 @@ from app.services.cases import (
     office_of,
     person_name,
     record,
+    staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -235,6 +238,32 @@ async def list_referrals(session: AsyncSession, actor: Principal, settings, *, s
     return [await referral_read(session, settings, r) for r in rows], total
 
 
+async def slip(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID) -> ReferralSlipRead:
+    """The referral slip the client carries to the agency: who is referred, to whom, why, and by when."""
+    referral = await load_referral(session, actor, referral_id)
+    await expire_due(session, settings, case_id=referral.case_id)
+    office = await office_of(session, referral.office_id)
+    agency = settings.referral_agencies.get(referral.agency)
+    audit.record(session, actor, action="read", entity_type="referral", entity_id=referral.id, office_id=referral.office_id,
+                 details={"slip": True})
+    return ReferralSlipRead(
+        reference=referral.reference, referral_id=referral.id, agency=referral.agency,
+        agency_name=agency.name if agency else None, service=referral.service,
+        service_name=agency.services.get(referral.service) if agency and referral.service else None,
+        client_name=person_name(await client_of(session, referral.household_id, referral.person_id)), reason=referral.reason,
+        issued_at=referral.issued_at, issued_on=local_date(referral.issued_at),
+        issued_by=await staff_name(session, referral.issued_by), office_code=office.code, office_name=office.name,
+        due_date=referral.due_date, status=referral.status)
+
+
+def render_slip(slip: ReferralSlipRead) -> str:
+    return printables.render(
+        "referral_slip.html", reference=slip.reference, agency=slip.agency_name or slip.agency,
+        service=slip.service_name or slip.service, client=slip.client_name, reason=slip.reason,
+        issued=printables.long_date(slip.issued_on), issued_by=slip.issued_by, office=f"{slip.office_name} ({slip.office_code})",
+        due=printables.long_date(slip.due_date), status=slip.status)
+
+
 # ---- the receiving agency -----------------------------------------------------------------------------------
 
 
@@ -254,10 +283,7 @@ async def _partner_read(session: AsyncSession, referral: Referral) -> tuple[Part
                                      .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
     client = None
     if ConsentPurpose.referral_sharing in (consent or []):
-        if referral.person_id is not None:
-            person = await session.get(Person, referral.person_id)
-        else:
-            person = head_of(await household_with_members(session, referral.household_id))
+        person = await client_of(session, referral.household_id, referral.person_id)
         if person is not None:
             client = ReferredClient(name=person_name(person), phone=person.phone)
     office = await office_of(session, referral.office_id)

@@ -107,3 +107,39 @@ async def test_reopening_while_a_new_case_is_opened(client, world, app):
         assert sorted(r.status_code for r in opened) == [201] + [409] * (PARALLEL - 1)
     for problem in conflicts(opened):
         assert problem["existing_case"] == winner
+
+
+async def test_parallel_decisions_on_any_version_decide_once(client, world, app):
+    """If-Match: * (a partner that does not read first) skips the version check: the state machine alone
+    refuses the second decision, at the same moment as one after another."""
+    _, case = await open_case(client, world.clerk_a)
+    application = (await client.post(f"{CASES}/{case['id']}/applications", json={"scheme_code": "KH-HEF"},
+                                     headers=world.clerk_a.headers)).json()
+    url = f"/api/v1/applications/{application['id']}/decision"
+    decisions = [{"decision": "approved"} if i % 2 else
+                 {"decision": "rejected", "reason_code": "not_poor", "reason_text": "Not in the IDPoor list"}
+                 for i in range(PARALLEL)]
+    responses = await asyncio.gather(*(client.post(url, json=d, headers=headers(world.supervisor_a, etag="*"))
+                                       for d in decisions))
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (PARALLEL - 1)
+    [winner] = [r.json() for r in responses if r.status_code == 200]
+    for response in responses:
+        if response.status_code == 409:
+            problem = assert_problem(response, 409, "conflict")
+            assert problem["current_status"] == winner["status"] and problem["allowed_transitions"] == []
+    [row] = await db_rows(app, Application, Application.id == uuid.UUID(application["id"]))
+    assert (row.status, row.version) == (winner["status"], 2)
+
+
+async def test_parallel_completions_of_a_follow_up_complete_it_once(client, world, app):
+    _, case = await open_case(client, world.clerk_a)
+    follow_up = (await client.post(f"{CASES}/{case['id']}/follow-ups", json={"due_date": LATER, "action": "Call back"},
+                                   headers=world.clerk_a.headers)).json()
+    url = f"/api/v1/follow-ups/{follow_up['id']}"
+    changes = [{"status": "completed", "note": f"Called ({i})"} if i % 2 else {"status": "cancelled"} for i in range(PARALLEL)]
+    responses = await asyncio.gather(*(client.patch(url, json=c, headers=headers(world.clerk_a, etag="*")) for c in changes))
+    assert sorted(r.status_code for r in responses) == [200] + [409] * (PARALLEL - 1)
+    [winner] = [r.json() for r in responses if r.status_code == 200]
+    for response in responses:
+        if response.status_code == 409:
+            assert assert_problem(response, 409, "conflict")["current_status"] == winner["status"]

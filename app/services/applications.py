@@ -38,6 +38,7 @@ from app.services.cases import (
     OPEN_APPLICATION,
     case_for_new_work,
     client_of,
+    for_change,
     household_with_members,
     illegal_transition,
     local_date,
@@ -98,11 +99,12 @@ async def application_read(session: AsyncSession, application: Application) -> A
         decision=decision, submission=submission)
 
 
-async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> Application:
+async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
+                           lock: bool = False) -> Application:
     query = select(Application).where(Application.id == application_id)
     if actor.office_scope is not None:
         query = query.where(Application.office_id == actor.office_scope)
-    application = (await session.execute(query)).scalar_one_or_none()
+    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if application is None:
         raise NotFound("No such application.")
     return application
@@ -253,7 +255,7 @@ async def _decided(session: AsyncSession, actor: Principal, application: Applica
 async def decide(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,
                  if_match: str | None) -> ApplicationRead:
     """A supervisor decides an application of a scheme decided at the office."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     if application.route == ApplicationRoute.partner:
         raise Conflict(f"{application.agency} decides {application.scheme_name}; its decision comes back through the "
                        "partner API.", route=application.route)
@@ -263,7 +265,7 @@ async def decide(session: AsyncSession, actor: Principal, application_id: uuid.U
 async def decide_as_partner(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,
                             if_match: str | None) -> PartnerApplicationRead:
     """The partner bound to the scheme decides; an application not sent to it is not found."""
-    application = await _partner_application(session, actor, application_id)
+    application = await _partner_application(session, actor, application_id, lock=True)
     await _decide(session, actor, application, body, if_match, decided_by="partner")
     return partner_read(application)
 
@@ -281,7 +283,7 @@ async def _decide(session: AsyncSession, actor: Principal, application: Applicat
 async def change_status(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: ApplicationUpdate,
                         if_match: str | None) -> ApplicationRead:
     """The office's transitions: information asked for and received, and the applicant's withdrawal."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     check_if_match(if_match, application.version)
     _check_transition(application, body.status)
     if body.status == ApplicationStatus.withdrawn:
@@ -348,7 +350,7 @@ def render_receipt(receipt: ReceiptRead) -> str:
 
 async def request_resend(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> ApplicationRead:
     """The clerk asks for a failed (or stuck) submission to be sent again."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     if application.route != ApplicationRoute.partner:
         raise Conflict("This application is decided at the office; there is nothing to send.", route=application.route)
     if application.status not in OPEN_APPLICATION:
@@ -454,9 +456,10 @@ def _sent_to(actor: Principal):
     return (Application.scheme_code == actor.scheme_code) & (Application.route == ApplicationRoute.partner)
 
 
-async def _partner_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> Application:
-    application = (await session.execute(select(Application).where(Application.id == application_id, _sent_to(actor)))
-                   ).scalar_one_or_none()
+async def _partner_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
+                               lock: bool = False) -> Application:
+    query = select(Application).where(Application.id == application_id, _sent_to(actor))
+    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if application is None:
         raise NotFound("No such application for your scheme to decide.")
     return application

@@ -165,16 +165,22 @@ async def staff_name(session: AsyncSession, user_id: uuid.UUID) -> str:
 # ---- cases ---------------------------------------------------------------------------------------------
 
 
+def for_change(query, lock: bool = True):
+    """A query for a record about to change: with `lock`, its row is held until the transaction ends
+    (PostgreSQL; SQLite's writers take turns anyway), and read as the previous holder left it. So a state
+    machine judges the latest state: two requests changing one record at the same moment get what they
+    would get one after another (with If-Match: *, the second a 409, not a 412). FOR NO KEY UPDATE: rows
+    that refer to it can still be written meanwhile."""
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True) if lock else query
+
+
 async def load_case(session: AsyncSession, actor: Principal, case_id: uuid.UUID, *, lock: bool = False) -> Case:
-    """The case, if the caller's office may see it. With `lock`, its row is held until the transaction
-    ends (PostgreSQL; SQLite's writers take turns anyway): whatever changes the case's status, or adds
-    work to it, takes turns on that row, and reads the case as the previous one left it."""
+    """The case, if the caller's office may see it. With `lock` (for_change): whatever changes the case's
+    status, or adds work to it, takes turns on its row."""
     query = select(Case).where(Case.id == case_id)
     if actor.office_scope is not None:
         query = query.where(Case.office_id == actor.office_scope)
-    if lock:
-        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
-    case = (await session.execute(query)).scalar_one_or_none()
+    case = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if case is None:
         raise NotFound("No such case.")
     return case

@@ -17,6 +17,7 @@ from app.services import activity, audit
 from app.services.cases import (
     case_for_new_work,
     check_assignee,
+    for_change,
     illegal_transition,
     load_case,
     local_date,
@@ -43,11 +44,11 @@ async def follow_up_read(session: AsyncSession, follow_up: FollowUp) -> FollowUp
         completed_by=follow_up.completed_by, note=follow_up.note)
 
 
-async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID) -> FollowUp:
+async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, *, lock: bool = False) -> FollowUp:
     query = select(FollowUp).where(FollowUp.id == follow_up_id)
     if actor.office_scope is not None:
         query = query.where(FollowUp.office_id == actor.office_scope)
-    follow_up = (await session.execute(query)).scalar_one_or_none()
+    follow_up = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if follow_up is None:
         raise NotFound("No such follow-up.")
     return follow_up
@@ -114,7 +115,7 @@ async def list_follow_ups(session: AsyncSession, actor: Principal, *, due_before
 
 async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, body: FollowUpUpdate,
                  if_match: str | None) -> FollowUpRead:
-    follow_up = await load_follow_up(session, actor, follow_up_id)
+    follow_up = await load_follow_up(session, actor, follow_up_id, lock=True)
     check_if_match(if_match, follow_up.version)
     changes = body.model_dump(exclude_unset=True)
     if not changes:

@@ -28,6 +28,7 @@ from app.schemas.cases import (
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_GRIEVANCE,
+    for_change,
     illegal_transition,
     load_case,
     local_date,
@@ -96,11 +97,11 @@ async def grievance_read(session: AsyncSession, grievance: Grievance) -> Grievan
         closed_at=grievance.closed_at)
 
 
-async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> Grievance:
+async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID, *, lock: bool = False) -> Grievance:
     query = select(Grievance).where(Grievance.id == grievance_id)
     if actor.office_scope is not None:
         query = query.where(Grievance.office_id == actor.office_scope)
-    grievance = (await session.execute(query)).scalar_one_or_none()
+    grievance = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if grievance is None:
         raise NotFound("No such grievance.")
     return grievance
@@ -236,7 +237,7 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
 
 async def update(session: AsyncSession, actor: Principal, settings, grievance_id: uuid.UUID, body: GrievanceUpdate,
                  if_match: str | None) -> GrievanceRead:
-    grievance = await load_grievance(session, actor, grievance_id)
+    grievance = await load_grievance(session, actor, grievance_id, lock=True)
     check_if_match(if_match, grievance.version)
     wanted = body.status
     if wanted is None:

@@ -32,6 +32,7 @@ from app.services.cases import (
     OPEN_REFERRAL,
     case_for_new_work,
     client_of,
+    for_change,
     household_with_members,
     illegal_transition,
     local_date,
@@ -85,11 +86,11 @@ async def referral_read(session: AsyncSession, settings, referral: Referral) -> 
         outcome_note=referral.outcome_note)
 
 
-async def load_referral(session: AsyncSession, actor: Principal, referral_id: uuid.UUID) -> Referral:
+async def load_referral(session: AsyncSession, actor: Principal, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
     query = select(Referral).where(Referral.id == referral_id)
     if actor.office_scope is not None:
         query = query.where(Referral.office_id == actor.office_scope)
-    referral = (await session.execute(query)).scalar_one_or_none()
+    referral = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if referral is None:
         raise NotFound("No such referral.")
     return referral
@@ -164,7 +165,7 @@ async def update(session: AsyncSession, actor: Principal, settings, referral_id:
                  if_match: str | None) -> ReferralRead:
     """The office records what the agency did (or moves the due date while the referral is open)."""
     await expire_due(session, settings, office_id=actor.office_scope)
-    referral = await load_referral(session, actor, referral_id)
+    referral = await load_referral(session, actor, referral_id, lock=True)
     check_if_match(if_match, referral.version)
     if body.due_date is not None:
         if referral.status not in OPEN_REFERRAL:
@@ -267,11 +268,12 @@ def render_slip(slip: ReferralSlipRead) -> str:
 # ---- the receiving agency -----------------------------------------------------------------------------------
 
 
-async def _partner_referral(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID) -> Referral:
+async def _partner_referral(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID, *,
+                            lock: bool = False) -> Referral:
     mine = agencies_of(settings, actor)
     await expire_due(session, settings, agencies=mine)
-    referral = (await session.execute(select(Referral).where(Referral.id == referral_id, Referral.agency.in_(mine)))
-                ).scalar_one_or_none()
+    query = select(Referral).where(Referral.id == referral_id, Referral.agency.in_(mine))
+    referral = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if referral is None:
         raise NotFound("No such referral to your agency.")
     return referral
@@ -322,7 +324,7 @@ async def list_for_partner(session: AsyncSession, actor: Principal, settings, *,
 
 async def update_as_partner(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID,
                             body: PartnerReferralUpdate, if_match: str | None) -> PartnerReferralRead:
-    referral = await _partner_referral(session, actor, settings, referral_id)
+    referral = await _partner_referral(session, actor, settings, referral_id, lock=True)
     check_if_match(if_match, referral.version)
     await _move(session, actor, referral, body.status, body.note)
     read, _ = await _partner_read(session, referral)

@@ -206,6 +206,13 @@ class FollowUpStatus(StrEnum):
     cancelled = "cancelled"
 
 
+class WaitingWith(StrEnum):
+    """Who must act next on an open grievance."""
+
+    office = "office"  # the office's staff (an appeal: a supervisor of the office who did not take the decision)
+    admin = "admin"  # an appeal whose office has no such supervisor: an admin decides it
+
+
 class ComplainantKind(StrEnum):
     person = "person"  # a registered person (by id)
     named = "named"  # someone not registered: a name and a contact

@@ -115,13 +115,20 @@ async def test_a_partner_decides_only_applications_sent_to_it(client, world, mak
     _, case = await open_case(client, world.clerk_a, household)
     hef = await file(client, world.clerk_a, case["id"], scheme_code="KH-HEF")
     url = f"/api/v1/partner/applications/{hef['id']}/decision"
-    # Another scheme's application: not found. Its own scheme's, but decided at the office: 409.
+    # Another scheme's application, and its own scheme's decided at the office (never sent to it, left out of
+    # its list): not found, like one that does not exist.
     youth_partner = await make_account(Role.partner, office=None, scheme=YOUTH)
-    assert_problem(await client.post(url, json={"decision": "approved"}, headers=headers(youth_partner, etag="*")), 404)
-    assert_problem(await client.post(url, json={"decision": "approved"}, headers=headers(world.partner, etag="*")), 409)
+    missing = f"/api/v1/partner/applications/{uuid.uuid4()}"
+    for who in (youth_partner, world.partner):
+        assert (await client.get("/api/v1/partner/applications", headers=who.headers)).json()["total"] == 0
+        for path in (url.removesuffix("/decision"), missing):
+            assert_problem(await client.get(path, headers=who.headers), 404, "not-found")
+        for path in (url, f"{missing}/decision"):
+            assert_problem(await client.post(path, json={"decision": "approved"}, headers=headers(who, etag="*")),
+                           404, "not-found")
+    assert (await client.get(f"/api/v1/applications/{hef['id']}", headers=world.clerk_a.headers)).json()["status"] == "submitted"
     for who in (world.clerk_a, world.supervisor_a, world.admin, world.monitor):
         assert_problem(await client.post(url, json={"decision": "approved"}, headers=headers(who, etag="*")), 403, "forbidden")
-    assert_problem(await client.get(f"/api/v1/partner/applications/{uuid.uuid4()}", headers=world.partner.headers), 404)
 
 
 async def test_a_failed_submission_is_flagged_and_sent_again(client, world, partner):

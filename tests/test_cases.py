@@ -179,6 +179,21 @@ async def test_assign_wait_close_and_reopen(client, world, app):
     assert [(e["outcome"], e["days_open"]) for e in closed_events] == [("information_given", 0)]
 
 
+async def test_a_case_reopens_only_while_its_client_has_no_other_open_case(client, world, app):
+    household, case = await open_case(client, world.clerk_a)
+    url = f"{CASES}/{case['id']}"
+    await patch(client, world.clerk_a, url, {"status": "closed", "outcome": "no_contact"})
+    _, newer = await open_case(client, world.clerk_a, household)  # the client came back: a new case
+    before = await table_counts(app)
+    problem = assert_problem(await client.patch(url, json={"status": "open"}, headers=headers(world.supervisor_a, etag='"2"')),
+                             409, "conflict")
+    assert problem["existing_case"] == newer["id"] and "already has an open case" in problem["detail"]
+    assert await table_counts(app) == before
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["status"] == "closed"
+    await patch(client, world.clerk_a, f"{CASES}/{newer['id']}", {"status": "closed", "outcome": "information_given"})
+    assert (await patch(client, world.supervisor_a, url, {"status": "open"})).json()["status"] == "open"
+
+
 async def test_a_case_closes_only_when_nothing_inside_is_open(client, world, app):
     household, case = await open_case(client, world.clerk_a)
     url = f"{CASES}/{case['id']}"

@@ -77,7 +77,7 @@ def _with_records(value: Any, ids: dict[str, Any]) -> Any:
 
 async def test_schemathesis_finds_nothing(client, world, app, make_account):
     loop = asyncio.get_running_loop()
-    ids = await seed(client, world, make_account)
+    ids = await seed(client, world, make_account, app)
     accounts = {Role.admin: world.admin, Role.supervisor: world.supervisor_a, Role.clerk: world.clerk_a,
                 Role.monitor: world.monitor, Role.partner: world.partner, Role.relay: ids["relay"]}
     roles = {(method, path): allowed_roles(route) for method, path, route in api_routes(app)}

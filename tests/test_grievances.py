@@ -164,8 +164,9 @@ async def test_an_appeal_against_a_rejection(client, world, app, make_account):
         lodged = await lodge(client, world.clerk_a, **appeal)
     assert lodged["case_id"] == case["id"] and lodged["application_reference"] == application["reference"]
     assert lodged["sla_due_date"] == "2026-06-02"
-    # The appeal is work in the closed case: it opens again.
-    assert (await client.get(f"/api/v1/cases/{case['id']}", headers=world.clerk_a.headers)).json()["status"] == "open"
+    # The appeal is recorded in the closed case, which stays closed with its outcome (only a supervisor reopens).
+    after = (await client.get(f"/api/v1/cases/{case['id']}", headers=world.clerk_a.headers)).json()
+    assert (after["status"], after["outcome"], after["open_items"]["grievances"]) == ("closed", "not_eligible", 1)
     url = f"{GRIEVANCES}/{lodged['id']}"
     with frozen(datetime(2026, 5, 10, 2, 0, tzinfo=UTC)):
         await patch(client, world.clerk_a, url, {"status": "in_review"})
@@ -183,10 +184,79 @@ async def test_an_appeal_against_a_rejection(client, world, app, make_account):
     changed = await events(app, "grievance.status_changed")
     assert [(e["status"], e.get("upheld"), e["appeal_scheme"]) for e in changed] == [
         ("in_review", None, "KH-HEF"), ("resolved", True, "KH-HEF")]
-    assert (await timeline_kinds(client, world.clerk_a, case["id"]))[-5:] == [
-        "case.closed", "case.reopened", "grievance.opened", "grievance.status_changed", "grievance.status_changed"]
+    assert await timeline_kinds(client, world.clerk_a, case["id"]) == [
+        "case.opened", "application.submitted", "application.decided", "case.closed", "grievance.opened",
+        "grievance.status_changed", "grievance.status_changed"]
     listed = (await client.get(GRIEVANCES, params={"application_id": application["id"]}, headers=world.clerk_a.headers)).json()
     assert [g["id"] for g in listed["items"]] == [lodged["id"]]
+
+
+async def test_a_grievance_about_a_closed_case_leaves_it_closed(client, world, app):
+    """A clerk may not reopen a case (PATCH status open: 403), and lodging a grievance in it is no way
+    round that: the grievance is recorded in the case, which keeps its status and outcome until a
+    supervisor reopens it."""
+    household, case = await open_case(client, world.clerk_a)
+    url = f"/api/v1/cases/{case['id']}"
+    await patch(client, world.clerk_a, url, {"status": "closed", "outcome": "information_given", "outcome_note": "Told"})
+    assert_problem(await patch(client, world.clerk_a, url, {"status": "open"}), 403, "forbidden")
+    complainant = {"kind": "person", "person_id": household["members"][0]["id"]}
+    grievance = await lodge(client, world.clerk_a, category="staff_conduct", case_id=case["id"], complainant=complainant,
+                            description="Nobody told me about the scholarship")
+    assert grievance["case_id"] == case["id"] and grievance["status"] == "received"
+    after = (await client.get(url, headers=world.clerk_a.headers)).json()
+    assert (after["status"], after["outcome"], after["outcome_note"], after["closed_by"]) == (
+        "closed", "information_given", "Told", str(world.clerk_a.id))
+    assert after["open_items"]["grievances"] == 1 and after["version"] == 2
+    assert await timeline_kinds(client, world.clerk_a, case["id"]) == ["case.opened", "case.closed", "grievance.opened"]
+    # Still no new work in it from the clerk; the supervisor reopens it, and then it takes work again.
+    assert_problem(await client.post(f"{url}/follow-ups", json={"due_date": "2099-01-01", "action": "Call back"},
+                                     headers=world.clerk_a.headers), 409, "conflict")
+    reopened = await patch(client, world.supervisor_a, url, {"status": "open"})
+    assert reopened.status_code == 200 and reopened.json()["status"] == "open" and reopened.json()["outcome"] is None
+    assert (await client.post(f"{url}/follow-ups", json={"due_date": "2099-01-01", "action": "Call back"},
+                              headers=world.clerk_a.headers)).status_code == 201
+
+
+async def test_an_appeal_nobody_in_its_office_may_decide_waits_with_an_admin(client, world, app, make_account):
+    """Office A's only supervisor took the decision, so may not decide the appeal: the appeal waits with an
+    admin, and the queues say so; a second supervisor in the office takes it back to the office."""
+    household = await register(client, world.clerk_a)
+    _, case = await open_case(client, world.clerk_a, household)
+    head = household["members"][0]["id"]
+    refusal = {"decision": "rejected", "reason_code": "not_poor", "reason_text": "Not in the IDPoor list"}
+    complainant = {"kind": "person", "person_id": head}
+    appeals = []
+    for scheme, person in (("KH-HEF", {}), ("KH-DISAB", {"person_id": head, "against_screening_reason": "Asks to"})):
+        application = await file(client, world.clerk_a, case["id"], scheme_code=scheme, **person)
+        assert (await decide(client, world.supervisor_a, application, refusal)).status_code == 200
+        appeals.append(await lodge(client, world.clerk_a, category="appeal", application_id=application["id"],
+                                   complainant=complainant, description="We are poor: the card expired last month"))
+    appeal, other_appeal = appeals
+    complaint = await lodge(client, world.clerk_a)
+    assert [g["waiting_with"] for g in (appeal, other_appeal, complaint)] == ["admin", "admin", "office"]
+    url = f"{GRIEVANCES}/{appeal['id']}"
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "admin"
+    for who, wanted, found in ((world.clerk_a, "admin", appeals), (world.clerk_a, "office", [complaint]),
+                               (world.admin, "admin", appeals), (world.clerk_b, "admin", [])):
+        listed = (await client.get(GRIEVANCES, params={"waiting_with": wanted}, headers=who.headers)).json()
+        assert [g["id"] for g in listed["items"]] == [g["id"] for g in found] and listed["total"] == len(found), (who, wanted)
+    assert_problem(await client.get(GRIEVANCES, params={"waiting_with": "province"}, headers=world.clerk_a.headers),
+                   422, "validation")
+    await patch(client, world.clerk_a, url, {"status": "in_review"})
+    answer = {"status": "resolved", "upheld": False, "resolution": "The card lapsed after the decision: apply again."}
+    barred = assert_problem(await patch(client, world.supervisor_a, url, answer), 403, "forbidden")
+    assert barred["waiting_with"] == "admin" and "waits with an admin" in barred["detail"]
+    # A second supervisor (and only an active one) takes it back to the office.
+    second = await make_account(Role.supervisor)
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "office"
+    etag = (await client.get(f"/api/v1/users/{second.id}", headers=world.admin.headers)).headers["ETag"]
+    assert (await client.patch(f"/api/v1/users/{second.id}", json={"is_active": False},
+                               headers=headers(world.admin, etag=etag))).status_code == 200
+    assert (await client.get(url, headers=world.clerk_a.headers)).json()["waiting_with"] == "admin"
+    decided = await patch(client, world.admin, url, answer)
+    assert decided.status_code == 200 and decided.json()["upheld"] is False and decided.json()["waiting_with"] is None
+    left = (await client.get(GRIEVANCES, params={"waiting_with": "admin"}, headers=world.admin.headers)).json()
+    assert [g["id"] for g in left["items"]] == [other_appeal["id"]]
 
 
 async def test_grievance_wrong_users(client, world):

@@ -4,12 +4,20 @@ import uuid
 from typing import Annotated
 
 from fastapi import BackgroundTasks, Query, Request, Response
-from fastapi.responses import HTMLResponse
 
 from app.deps import OfficeUser, SessionDep, SettingsDep, SupervisorUser
-from app.errors import DomainError
 from app.etag import etag
-from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, api_router
+from app.routers import (
+    CONFLICT_RESPONSES,
+    PATCH_RESPONSES,
+    PRINTABLE_RESPONSES,
+    IfMatch,
+    Limit,
+    Offset,
+    api_router,
+    printable,
+    printable_media,
+)
 from app.schemas.cases import ApplicationCreate, ApplicationRead, ApplicationUpdate, DecisionCreate, ReceiptRead
 from app.schemas.common import Page
 from app.schemas.screening import SchemeCode
@@ -92,40 +100,10 @@ async def send_again(request: Request, session: SessionDep, actor: OfficeUser, a
     return application
 
 
-def _wanted_media(accept: str | None) -> str | None:
-    """json or html by the Accept header's preferences (JSON when it does not say); None when neither."""
-    if not accept or not accept.strip():
-        return "json"
-    best: dict[str, float] = {"json": 0.0, "html": 0.0}
-    for part in accept.split(",")[:50]:
-        media, *params = (p.strip() for p in part.split(";"))
-        quality = 1.0
-        for param in params:
-            if param.startswith("q="):
-                try:
-                    quality = max(0.0, min(1.0, float(param[2:])))
-                except ValueError:
-                    quality = 0.0
-        media = media.lower()
-        for kind, names in (("json", ("application/json", "application/*", "*/*")), ("html", ("text/html", "text/*", "*/*"))):
-            if media in names:
-                # An exact media type outranks a wildcard of the same quality.
-                best[kind] = max(best[kind], quality + (0.001 if media in ("application/json", "text/html") else 0))
-    kind = max(best, key=lambda k: (best[k], k == "json"))
-    return kind if best[kind] > 0 else None
-
-
-@router.get("/applications/{application_id}/receipt", response_model=ReceiptRead,
-            responses={200: {"content": {"text/html": {"schema": {"type": "string"}}},
-                             "description": "The receipt as JSON, or as a printable page with Accept: text/html"},
-                       406: {"description": "Neither JSON nor HTML is acceptable"}})
+@router.get("/applications/{application_id}/receipt", response_model=ReceiptRead, responses=PRINTABLE_RESPONSES)
 async def receipt(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser, application_id: uuid.UUID):
     """The client's proof of application: reference number, scheme, date, office and what happens next.
     JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
-    wanted = _wanted_media(request.headers.get("accept"))
-    if wanted is None:
-        raise DomainError("The receipt is available as application/json or text/html.", slug="not-acceptable")
+    wanted = printable_media(request)
     found = await applications.receipt(session, actor, settings, application_id)
-    if wanted == "html":
-        return HTMLResponse(applications.render_receipt(found), headers={"Vary": "Accept"})
-    return Response(found.model_dump_json(), media_type="application/json", headers={"Vary": "Accept"})
+    return printable(wanted, found, applications.render_receipt)

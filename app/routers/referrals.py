@@ -3,12 +3,22 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Query, Response
+from fastapi import Query, Request, Response
 
 from app.deps import OfficeUser, SessionDep, SettingsDep
 from app.etag import etag
-from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, api_router
-from app.schemas.cases import AgencyRead, EventCode, ReferralCreate, ReferralRead, ReferralUpdate
+from app.routers import (
+    CONFLICT_RESPONSES,
+    PATCH_RESPONSES,
+    PRINTABLE_RESPONSES,
+    IfMatch,
+    Limit,
+    Offset,
+    api_router,
+    printable,
+    printable_media,
+)
+from app.schemas.cases import AgencyRead, EventCode, ReferralCreate, ReferralRead, ReferralSlipRead, ReferralUpdate
 from app.schemas.common import Page
 from app.services import referrals
 from app.unit_of_work import Idempotent
@@ -52,6 +62,15 @@ async def get_referral(session: SessionDep, settings: SettingsDep, actor: Office
     referral = await referrals.get_referral(session, actor, settings, referral_id)
     response.headers["ETag"] = etag(referral.version)
     return referral
+
+
+@router.get("/referrals/{referral_id}/slip", response_model=ReferralSlipRead, responses=PRINTABLE_RESPONSES)
+async def slip(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser, referral_id: uuid.UUID):
+    """The referral slip the client carries to the agency: who is referred, to which agency and service, why,
+    and by when. JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
+    wanted = printable_media(request)
+    found = await referrals.slip(session, actor, settings, referral_id)
+    return printable(wanted, found, referrals.render_slip)
 
 
 @router.patch("/referrals/{referral_id}", response_model=ReferralRead, responses=PATCH_RESPONSES | CONFLICT_RESPONSES)

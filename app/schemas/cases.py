@@ -22,6 +22,7 @@ from app.vocabulary import (
     GrievanceStatus,
     ReferralStatus,
     SubmissionState,
+    WaitingWith,
 )
 
 Text1000 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
@@ -324,6 +325,26 @@ class PartnerReferralRead(ReadModel):
     client: ReferredClient | None
 
 
+class ReferralSlipRead(ReadModel):
+    """The slip the client carries to the agency."""
+
+    reference: str
+    referral_id: uuid.UUID
+    agency: str
+    agency_name: str | None
+    service: str | None
+    service_name: str | None
+    client_name: str | None = Field(description="The member referred, or the household's head.")
+    reason: str
+    issued_at: datetime
+    issued_on: date = Field(description="The day, in the office's time zone.")
+    issued_by: str
+    office_code: str
+    office_name: str
+    due_date: date = Field(description="When the agency should have acted.")
+    status: ReferralStatus
+
+
 class AgencyRead(ReadModel):
     code: str
     name: str
@@ -458,6 +479,9 @@ class GrievanceRead(ReadModel):
     application_id: uuid.UUID | None
     application_reference: str | None
     status: GrievanceStatus
+    waiting_with: WaitingWith | None = Field(
+        description="Who acts next while it is open: the office, or (an appeal whose office has no active supervisor "
+                    "besides the one who took the decision) an admin.")
     level: int
     sla_due_date: date
     overdue: bool
@@ -466,3 +490,24 @@ class GrievanceRead(ReadModel):
     resolution: str | None
     upheld: bool | None
     closed_at: datetime | None
+
+
+class GrievanceAcknowledgementRead(ReadModel):
+    """What the complainant takes home: the reference and when the answer is due."""
+
+    reference: str
+    grievance_id: uuid.UUID
+    category: GrievanceCategory
+    channel: GrievanceChannel
+    complainant_name: str | None = Field(description="The registered person's or the named complainant's; none if anonymous.")
+    description: str
+    application_reference: str | None = Field(description="For an appeal: the application it contests.")
+    scheme_name: str | None = Field(description="For an appeal: the scheme of that application.")
+    received_at: datetime
+    received_on: date = Field(description="The day, in the office's time zone.")
+    received_time: str = Field(description="HH:MM in the office's time zone.")
+    received_by: str
+    office_code: str
+    office_name: str
+    status: GrievanceStatus
+    answer_due_date: date = Field(description="The answer deadline at its current level (sla_due_date).")

@@ -8,22 +8,19 @@ partner API; any other scheme is decided at the office by a supervisor. Sending 
 application is committed (a background task of the request): whatever goes wrong there leaves the
 application filed and `submitted`, with its submission flagged `failed` for the clerk to retry."""
 
-import html
 import logging
 import uuid
 from datetime import date, timedelta
-from pathlib import Path
-from string import Template
 from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, ConsentRecord, Person, User
+from app.models import Application, ConsentRecord
 from app.schemas.cases import (
     ApplicationCreate,
     ApplicationRead,
@@ -39,16 +36,19 @@ from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_APPLICATION,
+    case_for_new_work,
+    client_of,
+    for_change,
     household_with_members,
     illegal_transition,
-    load_case,
     local_date,
+    lock_client,
     member_of,
     next_reference,
     office_of,
     person_name,
     record,
-    require_open,
+    staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -65,7 +65,6 @@ TRANSITIONS: dict[str, set[str]] = {
     ApplicationStatus.rejected: set(),
     ApplicationStatus.withdrawn: set(),
 }
-RECEIPT_TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "receipt.html"
 
 
 # ---- reading ----------------------------------------------------------------------------------------------
@@ -100,11 +99,12 @@ async def application_read(session: AsyncSession, application: Application) -> A
         decision=decision, submission=submission)
 
 
-async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> Application:
+async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
+                           lock: bool = False) -> Application:
     query = select(Application).where(Application.id == application_id)
     if actor.office_scope is not None:
         query = query.where(Application.office_id == actor.office_scope)
-    application = (await session.execute(query)).scalar_one_or_none()
+    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if application is None:
         raise NotFound("No such application.")
     return application
@@ -147,8 +147,7 @@ async def list_applications(session: AsyncSession, actor: Principal, *, status: 
 
 async def file_application(session: AsyncSession, actor: Principal, settings, registry: SchemeRegistry, case_id: uuid.UUID,
                            body: ApplicationCreate) -> ApplicationRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     adapter = registry.get(body.scheme_code)
     today = clock.today()
     if adapter is None:
@@ -166,6 +165,7 @@ async def file_application(session: AsyncSession, actor: Principal, settings, re
         if body.person_id is not None:
             raise InvalidInput(f"{meta.name} is for the whole household: leave person_id out.", field="#/person_id")
         person_id = None
+    await lock_client(session, household.id)
     duplicate = (await session.execute(select(Application.id, Application.reference).where(
         Application.household_id == household.id, Application.scheme_code == meta.code,
         Application.person_id == person_id if person_id else Application.person_id.is_(None),
@@ -255,7 +255,7 @@ async def _decided(session: AsyncSession, actor: Principal, application: Applica
 async def decide(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,
                  if_match: str | None) -> ApplicationRead:
     """A supervisor decides an application of a scheme decided at the office."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     if application.route == ApplicationRoute.partner:
         raise Conflict(f"{application.agency} decides {application.scheme_name}; its decision comes back through the "
                        "partner API.", route=application.route)
@@ -264,10 +264,8 @@ async def decide(session: AsyncSession, actor: Principal, application_id: uuid.U
 
 async def decide_as_partner(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,
                             if_match: str | None) -> PartnerApplicationRead:
-    """The partner bound to the scheme decides; another scheme's application is not found."""
-    application = await _partner_application(session, actor, application_id)
-    if application.route != ApplicationRoute.partner:
-        raise Conflict(f"{application.scheme_name} applications are decided at the office.", route=application.route)
+    """The partner bound to the scheme decides; an application not sent to it is not found."""
+    application = await _partner_application(session, actor, application_id, lock=True)
     await _decide(session, actor, application, body, if_match, decided_by="partner")
     return partner_read(application)
 
@@ -285,7 +283,7 @@ async def _decide(session: AsyncSession, actor: Principal, application: Applicat
 async def change_status(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: ApplicationUpdate,
                         if_match: str | None) -> ApplicationRead:
     """The office's transitions: information asked for and received, and the applicant's withdrawal."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     check_if_match(if_match, application.version)
     _check_transition(application, body.status)
     if body.status == ApplicationStatus.withdrawn:
@@ -309,11 +307,7 @@ async def change_status(session: AsyncSession, actor: Principal, application_id:
 async def receipt(session: AsyncSession, actor: Principal, settings, application_id: uuid.UUID) -> ReceiptRead:
     application = await load_application(session, actor, application_id)
     office = await office_of(session, application.office_id)
-    if application.person_id is not None:
-        applicant = await session.get(Person, application.person_id)
-    else:
-        applicant = head_of(await household_with_members(session, application.household_id))
-    clerk = await session.get(User, application.submitted_by)
+    applicant = await client_of(session, application.household_id, application.person_id)
     due = application.decision_due_date
     if application.route == ApplicationRoute.partner:
         next_step = (f"Your application has been sent to {application.agency}, which decides on it. "
@@ -337,22 +331,18 @@ async def receipt(session: AsyncSession, actor: Principal, settings, application
         scheme_name=application.scheme_name, agency=application.agency, applicant_name=person_name(applicant),
         household_id=application.household_id, submitted_at=application.submitted_at, submitted_on=local.date(),
         submitted_time=local.strftime("%H:%M"), office_code=office.code, office_name=office.name,
-        received_by=(clerk.full_name or clerk.username) if clerk else "", status=application.status, decision_due_date=due,
+        received_by=await staff_name(session, application.submitted_by), status=application.status, decision_due_date=due,
         what_happens_next=steps, appeal_window_days=settings.appeal_window_days)
 
 
 def render_receipt(receipt: ReceiptRead) -> str:
-    """The printable receipt: every value escaped, UTF-8 (names in Khmer script print as typed)."""
-    e = lambda value: html.escape(str(value) if value is not None else "", quote=True)  # noqa: E731
-    template = Template(RECEIPT_TEMPLATE.read_text(encoding="utf-8"))
-    return template.substitute(
-        reference=e(receipt.reference), scheme_name=e(receipt.scheme_name), scheme_code=e(receipt.scheme_code),
-        agency=e(receipt.agency), applicant=e(receipt.applicant_name or "—"),
-        submitted=e(f"{receipt.submitted_on:%d %B %Y}, {receipt.submitted_time}"),
-        office=e(f"{receipt.office_name} ({receipt.office_code})"),
-        received_by=e(receipt.received_by), status=e(receipt.status.replace("_", " ")),
-        decision_due=e(f"{receipt.decision_due_date:%d %B %Y}"),
-        next_steps="\n".join(f"      <li>{e(step)}</li>" for step in receipt.what_happens_next))
+    return printables.render(
+        "receipt.html", reference=receipt.reference, scheme_name=receipt.scheme_name, scheme_code=receipt.scheme_code,
+        agency=receipt.agency, applicant=receipt.applicant_name,
+        submitted=f"{printables.long_date(receipt.submitted_on)}, {receipt.submitted_time}",
+        office=f"{receipt.office_name} ({receipt.office_code})", received_by=receipt.received_by,
+        status=receipt.status.replace("_", " "), decision_due=printables.long_date(receipt.decision_due_date),
+        next_steps=receipt.what_happens_next)
 
 
 # ---- sending to a partner ------------------------------------------------------------------------------------
@@ -360,7 +350,7 @@ def render_receipt(receipt: ReceiptRead) -> str:
 
 async def request_resend(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> ApplicationRead:
     """The clerk asks for a failed (or stuck) submission to be sent again."""
-    application = await load_application(session, actor, application_id)
+    application = await load_application(session, actor, application_id, lock=True)
     if application.route != ApplicationRoute.partner:
         raise Conflict("This application is decided at the office; there is nothing to send.", route=application.route)
     if application.status not in OPEN_APPLICATION:
@@ -460,11 +450,18 @@ async def _record_submission(sessionmaker: async_sessionmaker, application_id: u
 # ---- the partner's view ------------------------------------------------------------------------------------
 
 
-async def _partner_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> Application:
-    application = (await session.execute(select(Application).where(
-        Application.id == application_id, Application.scheme_code == actor.scheme_code))).scalar_one_or_none()
+def _sent_to(actor: Principal):
+    """The applications a partner account may see: its scheme's, of the partner route (an application its
+    scheme's agency decides). One that a supervisor decides at the office is none of its business."""
+    return (Application.scheme_code == actor.scheme_code) & (Application.route == ApplicationRoute.partner)
+
+
+async def _partner_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
+                               lock: bool = False) -> Application:
+    query = select(Application).where(Application.id == application_id, _sent_to(actor))
+    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if application is None:
-        raise NotFound("No such application of your scheme.")
+        raise NotFound("No such application for your scheme to decide.")
     return application
 
 
@@ -485,8 +482,7 @@ async def get_for_partner(session: AsyncSession, actor: Principal, application_i
 
 async def list_for_partner(session: AsyncSession, actor: Principal, *, status: ApplicationStatus | None, limit: int,
                            offset: int) -> tuple[list[PartnerApplicationRead], int]:
-    query = select(Application).where(Application.scheme_code == actor.scheme_code,
-                                      Application.route == ApplicationRoute.partner)
+    query = select(Application).where(_sent_to(actor))
     if status is not None:
         query = query.where(Application.status == status)
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()

@@ -55,8 +55,9 @@ OPEN_GRIEVANCE = (GrievanceStatus.received, GrievanceStatus.in_review, Grievance
 CASE_TRANSITIONS: dict[str, set[str]] = {
     CaseStatus.open: {CaseStatus.waiting, CaseStatus.closed},
     CaseStatus.waiting: {CaseStatus.open, CaseStatus.closed},
-    CaseStatus.closed: {CaseStatus.open},  # reopening: supervisors only
+    CaseStatus.closed: {CaseStatus.open},  # reopening: REOPENERS only
 }
+REOPENERS = (Role.supervisor, Role.admin)
 
 
 # ---- shared by the case-management services -------------------------------------------------------------
@@ -148,22 +149,68 @@ def person_name(person: Person | None) -> str | None:
     return f"{person.family_name} {person.given_name}" if person is not None else None
 
 
+async def client_of(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> Person | None:
+    """Who a record is about, by name: the member, or for a household's record its head."""
+    if person_id is not None:
+        return await session.get(Person, person_id)
+    return head_of(await household_with_members(session, household_id))
+
+
+async def staff_name(session: AsyncSession, user_id: uuid.UUID) -> str:
+    """How a printable names the member of staff who received or issued it."""
+    user = await session.get(User, user_id)
+    return (user.full_name or user.username) if user else ""
+
+
 # ---- cases ---------------------------------------------------------------------------------------------
 
 
-async def load_case(session: AsyncSession, actor: Principal, case_id: uuid.UUID) -> Case:
+def for_change(query, lock: bool = True):
+    """A query for a record about to change: with `lock`, its row is held until the transaction ends
+    (PostgreSQL; SQLite's writers take turns anyway), and read as the previous holder left it. So a state
+    machine judges the latest state: two requests changing one record at the same moment get what they
+    would get one after another (with If-Match: *, the second a 409, not a 412). FOR NO KEY UPDATE: rows
+    that refer to it can still be written meanwhile."""
+    return query.with_for_update(key_share=True).execution_options(populate_existing=True) if lock else query
+
+
+async def load_case(session: AsyncSession, actor: Principal, case_id: uuid.UUID, *, lock: bool = False) -> Case:
+    """The case, if the caller's office may see it. With `lock` (for_change): whatever changes the case's
+    status, or adds work to it, takes turns on its row."""
     query = select(Case).where(Case.id == case_id)
     if actor.office_scope is not None:
         query = query.where(Case.office_id == actor.office_scope)
-    case = (await session.execute(query)).scalar_one_or_none()
+    case = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if case is None:
         raise NotFound("No such case.")
     return case
 
 
-def require_open(case: Case) -> None:
+async def case_for_new_work(session: AsyncSession, actor: Principal, case_id: uuid.UUID) -> Case:
+    """The case an application, a referral or a follow-up is added to: an open one, locked, so that a
+    close running at the same moment either sees the new work (and is refused) or has closed the case
+    first (and the work is refused): no closed case holds open work."""
+    case = await load_case(session, actor, case_id, lock=True)
     if case.status == CaseStatus.closed:
         raise Conflict("The case is closed; reopen it first (PATCH status: open).", current_status=case.status)
+    return case
+
+
+async def lock_client(session: AsyncSession, household_id: uuid.UUID) -> None:
+    """A client has one open case, and one open application per scheme: the requests that check and then
+    write these take turns on the household's row (PostgreSQL; SQLite's writers take turns anyway), so
+    the second sees what the first wrote and is refused as it would be a moment later. Taken after the
+    case's row (load_case with lock), never before it."""
+    await session.execute(select(Household.id).where(Household.id == household_id).with_for_update(key_share=True))
+
+
+async def _refuse_a_second_open_case(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> None:
+    await lock_client(session, household_id)
+    existing = (await session.execute(select(Case.id).where(
+        Case.household_id == household_id, Case.person_id == person_id if person_id else Case.person_id.is_(None),
+        Case.status.in_(OPEN_CASE)).limit(1))).scalar_one_or_none()
+    if existing is not None:
+        raise Conflict("This client already has an open case; work in it, or close it first.", existing_case=str(existing))
 
 
 def _overdue_conditions(today: date) -> list:
@@ -237,11 +284,7 @@ async def open_case(session: AsyncSession, actor: Principal, body: CaseCreate) -
         assignee = await check_assignee(session, household.office_id, body.assigned_to, "#/assigned_to")
     else:
         assignee = actor.id if actor.role in (Role.clerk, Role.supervisor) else None
-    existing = (await session.execute(select(Case.id).where(
-        Case.household_id == household.id, Case.person_id == body.person_id if body.person_id else Case.person_id.is_(None),
-        Case.status.in_(OPEN_CASE)).limit(1))).scalar_one_or_none()
-    if existing is not None:
-        raise Conflict("This client already has an open case; work in it, or close it first.", existing_case=str(existing))
+    await _refuse_a_second_open_case(session, household.id, body.person_id)
     now = clock.now()
     case = Case(office_id=household.office_id, household_id=household.id, person_id=body.person_id, summary=body.summary,
                 status=CaseStatus.open, opened_at=now, opened_by=actor.id, assigned_to=assignee)
@@ -332,9 +375,7 @@ def _describe(items: list[dict[str, Any]]) -> str:
 
 async def update_case(session: AsyncSession, actor: Principal, settings, case_id: uuid.UUID, body: CaseUpdate,
                       if_match: str | None) -> CaseRead:
-    from app.services import referrals
-
-    case = await load_case(session, actor, case_id)
+    case = await load_case(session, actor, case_id, lock=True)
     check_if_match(if_match, case.version)
     changes = body.model_dump(exclude_unset=True)
     wanted = changes.get("status")
@@ -342,7 +383,6 @@ async def update_case(session: AsyncSession, actor: Principal, settings, case_id
         raise Conflict("The case is closed; reopen it first (status: open).", current_status=case.status)
     if not changes:
         return await case_read(session, case)
-    now = clock.now()
     if "assigned_to" in changes and changes["assigned_to"] != case.assigned_to:
         assignee = changes["assigned_to"]
         if assignee is not None:
@@ -352,44 +392,46 @@ async def update_case(session: AsyncSession, actor: Principal, settings, case_id
     if "summary" in changes:
         case.summary = changes["summary"]
     if wanted is not None:
-        if wanted not in CASE_TRANSITIONS[case.status]:
-            raise illegal_transition("case", case.status, wanted, CASE_TRANSITIONS[case.status])
-        if wanted == CaseStatus.closed:
-            await referrals.expire_due(session, settings, case_id=case.id)
-            still_open = await open_items_of(session, case.id)
-            if still_open:
-                raise Conflict(f"The case cannot close while something in it is open: {_describe(still_open)}.",
-                               open_items=still_open)
-            case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, actor.id
-            case.outcome, case.outcome_note = body.outcome, body.outcome_note
-            record(session, case.id, actor, "case.closed", "case", case.id, outcome=body.outcome, note=body.outcome_note)
-            office = await office_of(session, case.office_id)
-            activity.emit(session, "case.closed", office_code=office.code, household_id=case.household_id,
-                          person_id=case.person_id, dimensions=await subject_dimensions(session, case.household_id, case.person_id),
-                          case=activity.pseudonym("case", case.id), outcome=body.outcome, days_open=days_since(case.opened_at, now))
-        elif case.status == CaseStatus.closed:
-            if not may_read_confidential(actor):  # the same two roles: supervisors and admins
-                raise Forbidden("Only a supervisor may reopen a closed case.")
-            case.status, case.closed_at, case.closed_by, case.outcome, case.outcome_note = CaseStatus.open, None, None, None, None
-            record(session, case.id, actor, "case.reopened", "case", case.id)
-        else:
-            record(session, case.id, actor, "case.waiting" if wanted == CaseStatus.waiting else "case.resumed", "case", case.id)
-            case.status = wanted
-    case.updated_at = now
+        await change_status(session, actor, settings, case, wanted, outcome=body.outcome, outcome_note=body.outcome_note)
+    case.updated_at = clock.now()
     await session.flush()
     audit.record(session, actor, action="update", entity_type="case", entity_id=case.id, office_id=case.office_id,
                  details={"fields": sorted(changes)})
     return await case_read(session, case)
 
 
-async def reopen_for(session: AsyncSession, actor: Principal, case: Case, why: str) -> None:
-    """A case gets new work after it closed (an appeal is lodged): it opens again, saying why."""
-    if case.status != CaseStatus.closed:
-        return
-    case.status, case.closed_at, case.closed_by, case.outcome, case.outcome_note = CaseStatus.open, None, None, None, None
-    case.updated_at = clock.now()
-    record(session, case.id, actor, "case.reopened", "case", case.id, reason=why)
-    await session.flush()
+async def change_status(session: AsyncSession, actor: Principal, settings, case: Case, wanted: CaseStatus, *,
+                        outcome: str | None = None, outcome_note: str | None = None) -> None:
+    """The one way a case's status changes, whoever asks and through whichever route: the state machine
+    (CASE_TRANSITIONS), who may (reopening: supervisors and admins), and what must hold first (closing:
+    nothing open inside; reopening: no other open case for the client). `case` is loaded with lock=True."""
+    from app.services import referrals  # referrals build on this module
+
+    if wanted not in CASE_TRANSITIONS[case.status]:
+        raise illegal_transition("case", case.status, wanted, CASE_TRANSITIONS[case.status])
+    now = clock.now()
+    if wanted == CaseStatus.closed:
+        await referrals.expire_due(session, settings, case_id=case.id)
+        still_open = await open_items_of(session, case.id)
+        if still_open:
+            raise Conflict(f"The case cannot close while something in it is open: {_describe(still_open)}.",
+                           open_items=still_open)
+        case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, actor.id
+        case.outcome, case.outcome_note = outcome, outcome_note
+        record(session, case.id, actor, "case.closed", "case", case.id, outcome=outcome, note=outcome_note)
+        office = await office_of(session, case.office_id)
+        activity.emit(session, "case.closed", office_code=office.code, household_id=case.household_id,
+                      person_id=case.person_id, dimensions=await subject_dimensions(session, case.household_id, case.person_id),
+                      case=activity.pseudonym("case", case.id), outcome=outcome, days_open=days_since(case.opened_at, now))
+    elif case.status == CaseStatus.closed:
+        if actor.role not in REOPENERS:
+            raise Forbidden("Only a supervisor may reopen a closed case.")
+        await _refuse_a_second_open_case(session, case.household_id, case.person_id)
+        case.status, case.closed_at, case.closed_by, case.outcome, case.outcome_note = CaseStatus.open, None, None, None, None
+        record(session, case.id, actor, "case.reopened", "case", case.id)
+    else:
+        record(session, case.id, actor, "case.waiting" if wanted == CaseStatus.waiting else "case.resumed", "case", case.id)
+        case.status = wanted
 
 
 # ---- notes ----------------------------------------------------------------------------------------------

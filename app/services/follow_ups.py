@@ -15,13 +15,14 @@ from app.models import FollowUp
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import activity, audit
 from app.services.cases import (
+    case_for_new_work,
     check_assignee,
+    for_change,
     illegal_transition,
     load_case,
     local_date,
     office_of,
     record,
-    require_open,
     subject_dimensions,
 )
 from app.vocabulary import FollowUpStatus, Role
@@ -43,11 +44,11 @@ async def follow_up_read(session: AsyncSession, follow_up: FollowUp) -> FollowUp
         completed_by=follow_up.completed_by, note=follow_up.note)
 
 
-async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID) -> FollowUp:
+async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, *, lock: bool = False) -> FollowUp:
     query = select(FollowUp).where(FollowUp.id == follow_up_id)
     if actor.office_scope is not None:
         query = query.where(FollowUp.office_id == actor.office_scope)
-    follow_up = (await session.execute(query)).scalar_one_or_none()
+    follow_up = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if follow_up is None:
         raise NotFound("No such follow-up.")
     return follow_up
@@ -59,8 +60,7 @@ def _check_due(due: date) -> None:
 
 
 async def create(session: AsyncSession, actor: Principal, case_id: uuid.UUID, body: FollowUpCreate) -> FollowUpRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     _check_due(body.due_date)
     if body.assigned_to is not None:
         assignee = await check_assignee(session, case.office_id, body.assigned_to, "#/assigned_to")
@@ -115,7 +115,7 @@ async def list_follow_ups(session: AsyncSession, actor: Principal, *, due_before
 
 async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, body: FollowUpUpdate,
                  if_match: str | None) -> FollowUpRead:
-    follow_up = await load_follow_up(session, actor, follow_up_id)
+    follow_up = await load_follow_up(session, actor, follow_up_id, lock=True)
     check_if_match(if_match, follow_up.version)
     changes = body.model_dump(exclude_unset=True)
     if not changes:

@@ -9,30 +9,39 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case as when
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import Conflict, Forbidden, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, Case, Grievance, Office
-from app.schemas.cases import ComplainantRead, GrievanceCreate, GrievanceRead, GrievanceUpdate
+from app.models import Application, Case, Grievance, Office, Person, User
+from app.schemas.cases import (
+    ComplainantRead,
+    GrievanceAcknowledgementRead,
+    GrievanceCreate,
+    GrievanceRead,
+    GrievanceUpdate,
+)
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_GRIEVANCE,
+    for_change,
     illegal_transition,
     load_case,
     local_date,
     may_read_confidential,
     next_reference,
     office_of,
+    person_name,
     record,
-    reopen_for,
+    staff_name,
     subject_dimensions,
 )
 from app.services.persons import load_person
-from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus
+from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus, Role, WaitingWith
 
 TRANSITIONS: dict[str, set[str]] = {
     GrievanceStatus.received: {GrievanceStatus.in_review},
@@ -48,6 +57,28 @@ def is_overdue(grievance: Grievance) -> bool:
     return grievance.status in OPEN_GRIEVANCE and clock.today() > grievance.sla_due_date
 
 
+def _waiting_with():
+    """Who acts next on an open grievance, as SQL (the read and the list's filter): an appeal waits with an
+    admin when its office has no active supervisor besides the one who took the decision under appeal
+    (impartiality bars that one, and nobody else there may decide it); anything else open, with the office.
+    Judged now, from the office's staff now: a supervisor who joins takes the appeal back to the office."""
+    decider = (select(Application.decided_by).where(Application.id == Grievance.application_id)
+               .correlate(Grievance).scalar_subquery())
+    no_supervisor = ~exists().where(User.office_id == Grievance.office_id, User.role == Role.supervisor,
+                                    User.is_active.is_(True), User.id != decider)
+    is_open = Grievance.status.in_(OPEN_GRIEVANCE)
+    return when((is_open & (Grievance.category == GrievanceCategory.appeal) & no_supervisor, WaitingWith.admin.value),
+                (is_open, WaitingWith.office.value), else_=None)
+
+
+WAITING_WITH = _waiting_with()
+
+
+async def waiting_with(session: AsyncSession, grievance: Grievance) -> WaitingWith | None:
+    found = await session.scalar(select(WAITING_WITH).where(Grievance.id == grievance.id))
+    return WaitingWith(found) if found else None
+
+
 async def grievance_read(session: AsyncSession, grievance: Grievance) -> GrievanceRead:
     office = await office_of(session, grievance.office_id)
     application_reference = None
@@ -59,17 +90,18 @@ async def grievance_read(session: AsyncSession, grievance: Grievance) -> Grievan
         complainant=ComplainantRead(kind=grievance.complainant_kind, person_id=grievance.person_id,
                                     name=grievance.complainant_name, contact=grievance.complainant_contact),
         description=grievance.description, application_id=grievance.application_id,
-        application_reference=application_reference, status=grievance.status, level=grievance.level,
+        application_reference=application_reference, status=grievance.status,
+        waiting_with=await waiting_with(session, grievance), level=grievance.level,
         sla_due_date=grievance.sla_due_date, overdue=is_overdue(grievance), received_at=grievance.received_at,
         received_by=grievance.received_by, resolution=grievance.resolution, upheld=grievance.upheld,
         closed_at=grievance.closed_at)
 
 
-async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> Grievance:
+async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID, *, lock: bool = False) -> Grievance:
     query = select(Grievance).where(Grievance.id == grievance_id)
     if actor.office_scope is not None:
         query = query.where(Grievance.office_id == actor.office_scope)
-    grievance = (await session.execute(query)).scalar_one_or_none()
+    grievance = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if grievance is None:
         raise NotFound("No such grievance.")
     return grievance
@@ -126,8 +158,7 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
         sla_due_date=sla_due, received_at=now, received_by=actor.id)
     session.add(grievance)
     await session.flush()
-    if case is not None:
-        await reopen_for(session, actor, case, f"grievance {grievance.reference}")
+    if case is not None:  # recorded in the case, whose status it leaves as it is (cases.change_status)
         record(session, case.id, actor, "grievance.opened", "grievance", grievance.id, reference=grievance.reference,
                category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
                application_reference=application.reference if application else None)
@@ -150,12 +181,46 @@ async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: u
     return await grievance_read(session, grievance)
 
 
+async def acknowledgement(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> GrievanceAcknowledgementRead:
+    """What the complainant takes home: the reference, what was received, and by when it is answered."""
+    grievance = await load_grievance(session, actor, grievance_id)
+    office = await office_of(session, grievance.office_id)
+    if grievance.person_id is not None:
+        complainant = person_name(await session.get(Person, grievance.person_id))
+    else:
+        complainant = grievance.complainant_name  # none when anonymous
+    application = await session.get(Application, grievance.application_id) if grievance.application_id else None
+    local = grievance.received_at.astimezone(clock.timezone())
+    audit.record(session, actor, action="read", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id,
+                 details={"acknowledgement": True})
+    return GrievanceAcknowledgementRead(
+        reference=grievance.reference, grievance_id=grievance.id, category=grievance.category, channel=grievance.channel,
+        complainant_name=complainant, description=grievance.description,
+        application_reference=application.reference if application else None,
+        scheme_name=application.scheme_name if application else None, received_at=grievance.received_at,
+        received_on=local.date(), received_time=local.strftime("%H:%M"),
+        received_by=await staff_name(session, grievance.received_by), office_code=office.code, office_name=office.name,
+        status=grievance.status, answer_due_date=grievance.sla_due_date)
+
+
+def render_acknowledgement(acknowledgement: GrievanceAcknowledgementRead) -> str:
+    a = acknowledgement
+    appealed = f"{a.application_reference} ({a.scheme_name})" if a.application_reference else None
+    return printables.render(
+        "grievance_acknowledgement.html", reference=a.reference, category=a.category.replace("_", " "),
+        channel=a.channel.replace("_", " "), complainant=a.complainant_name, appealed=appealed, description=a.description,
+        received=f"{printables.long_date(a.received_on)}, {a.received_time}", received_by=a.received_by,
+        office=f"{a.office_name} ({a.office_code})", status=a.status.replace("_", " "),
+        answer_due=printables.long_date(a.answer_due_date))
+
+
 async def list_grievances(session: AsyncSession, actor: Principal, *, status: GrievanceStatus | None,
                           category: GrievanceCategory | None, overdue: bool | None, case_id: uuid.UUID | None,
-                          application_id: uuid.UUID | None, limit: int, offset: int) -> tuple[list[GrievanceRead], int]:
+                          application_id: uuid.UUID | None, waiting_with: WaitingWith | None, limit: int,
+                          offset: int) -> tuple[list[GrievanceRead], int]:
     query = _scoped(select(Grievance), Grievance, actor)
     for column, value in ((Grievance.status, status), (Grievance.category, category), (Grievance.case_id, case_id),
-                          (Grievance.application_id, application_id)):
+                          (Grievance.application_id, application_id), (WAITING_WITH, waiting_with)):
         if value is not None:
             query = query.where(column == value)
     if overdue is not None:
@@ -165,14 +230,14 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
     soonest_due = query.order_by(Grievance.sla_due_date, Grievance.received_at, Grievance.id)
     rows = list((await session.execute(soonest_due.limit(limit).offset(offset))).scalars())
     audit.record(session, actor, action="search", entity_type="grievance", entity_id=None, office_id=actor.office_id,
-                 details={"filters": {"status": status, "category": category, "overdue": overdue},
+                 details={"filters": {"status": status, "category": category, "overdue": overdue, "waiting_with": waiting_with},
                           "results": [str(g.id) for g in rows], "total": total})
     return [await grievance_read(session, g) for g in rows], total
 
 
 async def update(session: AsyncSession, actor: Principal, settings, grievance_id: uuid.UUID, body: GrievanceUpdate,
                  if_match: str | None) -> GrievanceRead:
-    grievance = await load_grievance(session, actor, grievance_id)
+    grievance = await load_grievance(session, actor, grievance_id, lock=True)
     check_if_match(if_match, grievance.version)
     wanted = body.status
     if wanted is None:
@@ -196,7 +261,10 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
             raise Forbidden("An appeal is decided by a supervisor.")
         decided_by = (await session.get(Application, grievance.application_id)).decided_by
         if decided_by == actor.id:
-            raise Forbidden("You took the decision under appeal; another supervisor decides the appeal.")
+            waiting = await waiting_with(session, grievance)
+            raise Forbidden("You took the decision under appeal; another supervisor decides the appeal"
+                            + ("." if waiting == WaitingWith.office else
+                               ", and the office has none, so it waits with an admin."), waiting_with=waiting)
     now = clock.now()
     overdue = local_date(now) > grievance.sla_due_date  # at the level that answers now
     if wanted == GrievanceStatus.escalated:

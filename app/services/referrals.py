@@ -12,33 +12,36 @@ from datetime import timedelta
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import clock
+from app import clock, printables
 from app.deps import Principal
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import ConsentRecord, Person, Referral
+from app.models import ConsentRecord, Referral
 from app.schemas.cases import (
     AgencyRead,
     PartnerReferralRead,
     PartnerReferralUpdate,
     ReferralCreate,
     ReferralRead,
+    ReferralSlipRead,
     ReferralUpdate,
     ReferredClient,
 )
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_REFERRAL,
+    case_for_new_work,
+    client_of,
+    for_change,
     household_with_members,
     illegal_transition,
-    load_case,
     local_date,
     member_of,
     next_reference,
     office_of,
     person_name,
     record,
-    require_open,
+    staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
@@ -83,11 +86,11 @@ async def referral_read(session: AsyncSession, settings, referral: Referral) -> 
         outcome_note=referral.outcome_note)
 
 
-async def load_referral(session: AsyncSession, actor: Principal, referral_id: uuid.UUID) -> Referral:
+async def load_referral(session: AsyncSession, actor: Principal, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
     query = select(Referral).where(Referral.id == referral_id)
     if actor.office_scope is not None:
         query = query.where(Referral.office_id == actor.office_scope)
-    referral = (await session.execute(query)).scalar_one_or_none()
+    referral = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if referral is None:
         raise NotFound("No such referral.")
     return referral
@@ -97,8 +100,7 @@ async def load_referral(session: AsyncSession, actor: Principal, referral_id: uu
 
 
 async def issue(session: AsyncSession, actor: Principal, settings, case_id: uuid.UUID, body: ReferralCreate) -> ReferralRead:
-    case = await load_case(session, actor, case_id)
-    require_open(case)
+    case = await case_for_new_work(session, actor, case_id)
     agency = settings.referral_agencies.get(body.agency)
     if agency is None:
         raise InvalidInput(f"There is no agency {body.agency}; GET /api/v1/referral-agencies lists them.", field="#/agency")
@@ -163,7 +165,7 @@ async def update(session: AsyncSession, actor: Principal, settings, referral_id:
                  if_match: str | None) -> ReferralRead:
     """The office records what the agency did (or moves the due date while the referral is open)."""
     await expire_due(session, settings, office_id=actor.office_scope)
-    referral = await load_referral(session, actor, referral_id)
+    referral = await load_referral(session, actor, referral_id, lock=True)
     check_if_match(if_match, referral.version)
     if body.due_date is not None:
         if referral.status not in OPEN_REFERRAL:
@@ -237,14 +239,41 @@ async def list_referrals(session: AsyncSession, actor: Principal, settings, *, s
     return [await referral_read(session, settings, r) for r in rows], total
 
 
+async def slip(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID) -> ReferralSlipRead:
+    """The referral slip the client carries to the agency: who is referred, to whom, why, and by when."""
+    referral = await load_referral(session, actor, referral_id)
+    await expire_due(session, settings, case_id=referral.case_id)
+    office = await office_of(session, referral.office_id)
+    agency = settings.referral_agencies.get(referral.agency)
+    audit.record(session, actor, action="read", entity_type="referral", entity_id=referral.id, office_id=referral.office_id,
+                 details={"slip": True})
+    return ReferralSlipRead(
+        reference=referral.reference, referral_id=referral.id, agency=referral.agency,
+        agency_name=agency.name if agency else None, service=referral.service,
+        service_name=agency.services.get(referral.service) if agency and referral.service else None,
+        client_name=person_name(await client_of(session, referral.household_id, referral.person_id)), reason=referral.reason,
+        issued_at=referral.issued_at, issued_on=local_date(referral.issued_at),
+        issued_by=await staff_name(session, referral.issued_by), office_code=office.code, office_name=office.name,
+        due_date=referral.due_date, status=referral.status)
+
+
+def render_slip(slip: ReferralSlipRead) -> str:
+    return printables.render(
+        "referral_slip.html", reference=slip.reference, agency=slip.agency_name or slip.agency,
+        service=slip.service_name or slip.service, client=slip.client_name, reason=slip.reason,
+        issued=printables.long_date(slip.issued_on), issued_by=slip.issued_by, office=f"{slip.office_name} ({slip.office_code})",
+        due=printables.long_date(slip.due_date), status=slip.status)
+
+
 # ---- the receiving agency -----------------------------------------------------------------------------------
 
 
-async def _partner_referral(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID) -> Referral:
+async def _partner_referral(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID, *,
+                            lock: bool = False) -> Referral:
     mine = agencies_of(settings, actor)
     await expire_due(session, settings, agencies=mine)
-    referral = (await session.execute(select(Referral).where(Referral.id == referral_id, Referral.agency.in_(mine)))
-                ).scalar_one_or_none()
+    query = select(Referral).where(Referral.id == referral_id, Referral.agency.in_(mine))
+    referral = (await session.execute(for_change(query, lock))).scalar_one_or_none()
     if referral is None:
         raise NotFound("No such referral to your agency.")
     return referral
@@ -256,10 +285,7 @@ async def _partner_read(session: AsyncSession, referral: Referral) -> tuple[Part
                                      .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
     client = None
     if ConsentPurpose.referral_sharing in (consent or []):
-        if referral.person_id is not None:
-            person = await session.get(Person, referral.person_id)
-        else:
-            person = head_of(await household_with_members(session, referral.household_id))
+        person = await client_of(session, referral.household_id, referral.person_id)
         if person is not None:
             client = ReferredClient(name=person_name(person), phone=person.phone)
     office = await office_of(session, referral.office_id)
@@ -298,7 +324,7 @@ async def list_for_partner(session: AsyncSession, actor: Principal, settings, *,
 
 async def update_as_partner(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID,
                             body: PartnerReferralUpdate, if_match: str | None) -> PartnerReferralRead:
-    referral = await _partner_referral(session, actor, settings, referral_id)
+    referral = await _partner_referral(session, actor, settings, referral_id, lock=True)
     check_if_match(if_match, referral.version)
     await _move(session, actor, referral, body.status, body.note)
     read, _ = await _partner_read(session, referral)

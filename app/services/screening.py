@@ -48,7 +48,7 @@ from app.schemes.facts import FlatMember, household_facts, jsonable, person_fact
 from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit
 from app.services.households import load_household
-from app.vocabulary import Outcome, Relationship
+from app.vocabulary import EventTrigger, Outcome, Relationship
 
 logger = logging.getLogger("guichet.screening")
 
@@ -235,7 +235,7 @@ class _Collector:
 
 def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.UUID, household: Any,
                  members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int, on: date,
-                 completed: bool = True) -> None:
+                 trigger: EventTrigger, completed: bool = True) -> None:
     household_dims = activity.household_dimensions(household, on, head)
     screening = activity.pseudonym("screening", screening_id)
     by_subject: dict[uuid.UUID | None, list[dict[str, Any]]] = {}
@@ -246,14 +246,14 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
         first, *others = subject_rows
         collector.emit("screening.determination", office_code=office_code, household_id=household.id,
                       person_id=person_id, dimensions=dims, screening=screening, scheme=first["scheme_code"],
-                      scheme_kind=first["scheme_kind"], outcome=first["outcome"])
+                      scheme_kind=first["scheme_kind"], outcome=first["outcome"], trigger=trigger)
         for row in others:
             collector.again(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
     if not completed:
         return
     collector.emit("screening.completed", office_code=office_code, household_id=household.id,
                   dimensions=household_dims, screening=screening, schemes=scheme_count, determinations=len(rows),
-                  eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible))
+                  eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible), trigger=trigger)
 
 
 _AUDIT = AuditEvent.__table__
@@ -330,10 +330,12 @@ class _Store:
         columns = [r.columns() for r in rows]
         collector = _Collector()
         _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
-                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on, completed=False)
+                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on,
+                     trigger=EventTrigger.window, completed=False)
         if completed is not None:
             collector.emit("screening.completed", office_code=self.office_code, household_id=self.household.id,
-                          dimensions=activity.household_dimensions(self.household, self.on, self.head), **completed)
+                          dimensions=activity.household_dimensions(self.household, self.on, self.head),
+                          trigger=EventTrigger.window, **completed)
         stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
                  "screened_at": self.screening["screened_at"]}
         await insert_rows(session, *leading, (_DETERMINATIONS, [c | stamp for c in columns]), (_EVENTS, collector.rows))

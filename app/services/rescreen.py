@@ -123,9 +123,9 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
                          said: dict | None = None) -> None:
     """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
     written only for a household where some determination says something else than its latest one
-    (outcome, rules version, reasons, missing facts, hints, benefit), holding just those. A subject
-    whose facts and whose scheme's rules (as written) are as they were is not even evaluated. `said` keeps
-    what was evaluated by input fingerprint across the batches of a run."""
+    (outcome, rules version, reasons, missing facts, hints, benefit, explanation), holding just those. A
+    subject whose facts and whose scheme's rules (as written) are as they were is not even evaluated.
+    `said` keeps what was evaluated by input fingerprint across the batches of a run."""
     said = {} if said is None else said
     on = clock.today()
     codes = [a.metadata.code for a in adapters]

@@ -166,6 +166,7 @@ class _Row:
             "scheme_kind": self.adapter.metadata.kind.value, "outcome": d.outcome.value, "rules_version": d.rules_version,
             "reasons": [r.as_dict() for r in d.reasons], "missing_facts": list(d.missing_facts), "hints": list(d.hints),
             "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
+            "explanation": d.explanation,
         }
         columns["fingerprint"] = fingerprint(d)
         columns["input_fingerprint"] = d.input_fingerprint
@@ -174,11 +175,11 @@ class _Row:
 
 
 def fingerprint(d: Determination) -> str:
-    """What a determination says (verdict, version, reasons, missing facts, hints, benefit) as a short
-    digest: a re-screen compares digests instead of reading every stored reason back."""
+    """What a determination says (verdict, version, reasons, missing facts, hints, benefit, explanation)
+    as a short digest: a re-screen compares digests instead of reading every stored reason back."""
     reasons = [(r.rule, r.result.value, r.message, sorted(r.facts.items())) for r in d.reasons]
     benefit = sorted(d.benefit.as_dict().items()) if d.benefit else None
-    said = (d.outcome.value, d.rules_version, reasons, list(d.missing_facts), list(d.hints), benefit)
+    said = (d.outcome.value, d.rules_version, reasons, list(d.missing_facts), list(d.hints), benefit, d.explanation)
     return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
 
 
@@ -449,7 +450,8 @@ async def get_screening(session: AsyncSession, actor: Principal, screening_id: u
 def _stored_columns(row: ScreeningDetermination) -> dict[str, Any]:
     return {"person_id": row.person_id, "scheme_code": row.scheme_code, "scheme_name": row.scheme_name,
             "scheme_kind": row.scheme_kind, "outcome": row.outcome, "rules_version": row.rules_version, "reasons": row.reasons,
-            "missing_facts": row.missing_facts, "hints": row.hints, "benefit": row.benefit, "provenance": row.provenance}
+            "missing_facts": row.missing_facts, "hints": row.hints, "benefit": row.benefit, "provenance": row.provenance,
+            "explanation": row.explanation}
 
 
 async def list_screenings(session: AsyncSession, actor: Principal, household_id: uuid.UUID, *, limit: int,

@@ -2,7 +2,10 @@
 
 This module is the contract between offices and central. The same models validate what an office
 emits and what central ingests, so a field that is not declared here (a name, a national ID, a birth
-date, free text) cannot travel. A change to a payload is a new schema_version, never an edit."""
+date, free text) cannot travel. A change to a payload is a new schema_version, never an edit; the one
+exception is `trigger`, added to every payload with a default that is what central took every event
+without it to be (a client served at the window), so that an office's backlog from before it still
+counts as it did (docs/monitoring.md)."""
 
 from datetime import date, datetime
 from typing import Annotated, Literal
@@ -15,6 +18,7 @@ from app.vocabulary import (
     AreaType,
     BenefitFrequency,
     ConsentPurpose,
+    EventTrigger,
     GrievanceCategory,
     GrievanceChannel,
     GrievanceStatus,
@@ -51,6 +55,9 @@ class EventPayload(Strict):
     household: Pseudonym | None = None
     person: Pseudonym | None = None
     dimensions: Dimensions
+    trigger: EventTrigger = Field(default=EventTrigger.window, description=(
+        "What caused the event: central counts service to clients (screenings, clients served...) only from "
+        "the window. Missing in events of offices older than it: taken as window."))
 
 
 class HouseholdRegistered(EventPayload):

@@ -114,6 +114,15 @@ class Outcome(StrEnum):
     error = "error"
 
 
+class EventTrigger(StrEnum):
+    """What caused an activity event: central counts service to clients only from the window."""
+
+    window = "window"  # a clerk or supervisor serving a client at the office (and anything an office user does)
+    rescreen = "rescreen"  # a batch re-screen (`guichet rescreen`) after a rules change: no client came
+    partner = "partner"  # a partner scheme or agency through the partner API (a decision, a referral's outcome)
+    system = "system"  # the office's own housekeeping (a referral expiring past its due date)
+
+
 class CaseStatus(StrEnum):
     open = "open"
     waiting = "waiting"

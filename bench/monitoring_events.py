@@ -107,7 +107,7 @@ class Generator:
                 decision = rng.choices(["approved", "rejected", "withdrawn"], [70, 25, 5])[0]
                 payload = {**person(member), "application": self.pseudonym(), **kinds(rng.choice(SCHEMES)), "decision": decision,
                            "decided_by": "partner", "days_to_decision": int(rng.expovariate(1 / 18)),
-                           "within_service_level": rng.random() < 0.8}
+                           "within_service_level": rng.random() < 0.8, "trigger": "partner"}
                 if decision == "rejected":
                     payload["reason_code"] = rng.choice(["income_above_threshold", "documents_missing", "not_resident"])
                 out.append(("application.decided", payload))
@@ -145,7 +145,7 @@ class Generator:
     def envelope(self, office: Office, day: date, event_type: str, payload: dict[str, Any], second: int) -> dict[str, Any]:
         moment = datetime(day.year, day.month, day.day, 1, tzinfo=UTC) + timedelta(seconds=second)
         return {"id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)), "type": event_type, "schema_version": 1,
-                "occurred_at": moment.isoformat(), "office_code": office.code, "payload": payload}
+                "occurred_at": moment.isoformat(), "office_code": office.code, "payload": {"trigger": "window", **payload}}
 
     def events(self, office: Office, *, count: int, first_day: date, days: int) -> list[dict[str, Any]]:
         """About `count` events of one office, visit by visit, spread evenly over `days` days."""

@@ -219,7 +219,7 @@ async def test_event_payloads_follow_the_contract_and_hold_no_personal_data(clie
         leaked = [p for p in personal if p and p in text]
         assert not leaked, (event.type, leaked, text)
         EVENT_TYPES[(event.type, event.schema_version)].model_validate(event.payload)  # nothing undeclared
-        assert set(event.payload) <= {"household", "person", "dimensions", "size", "fields", "purposes"}
+        assert set(event.payload) <= {"household", "person", "dimensions", "size", "fields", "purposes", "trigger"}
     # The pseudonyms are stable per record, and differ between records.
     person_events = [e for e in events if e.payload.get("person")]
     assert len({e.payload["person"] for e in person_events}) == sum(len(h["members"]) for h in households)

@@ -37,6 +37,38 @@ async def youth_partner():
         await adapter.aclose()
 
 
+def decisive_criteria(node: dict | None) -> list[tuple[str, str]]:
+    """(rule, result) of the criteria an explanation marks decisive, in the rule's order."""
+    if node is None or not node["decisive"]:
+        return []
+    if node.get("op") is None:
+        return [(node["rule"], node["result"])]
+    return [found for child in node["children"] for found in decisive_criteria(child)]
+
+
+_DECIDING = {Outcome.eligible: "passed", Outcome.not_eligible: "failed", Outcome.needs_information: "unknown"}
+
+
+def explanation_problems(d, who: str) -> list[str]:
+    """A rules verdict explains itself: what it marks decisive all passed for an eligible verdict, all
+    failed for a not-eligible one, and for needs_information is exactly what missing_facts asks (the
+    catalogue has no `not`); a subject outside the target group has that one reason and nothing asked."""
+    code, explained = d.scheme_code, d.explanation
+    if explained is None:
+        return [f"{who} {code}: no explanation"]
+    found = decisive_criteria(explained["target"]) + decisive_criteria(explained["rules"])
+    problems = []
+    if not found or {result for _, result in found} != {_DECIDING[d.outcome]}:
+        problems.append(f"{who} {code}: {d.outcome.value} decided by {found}")
+    if d.outcome is Outcome.needs_information:
+        facts = {r.rule: next(iter(r.facts)) for r in d.reasons}  # a criterion's reason names its one fact
+        if {facts[rule] for rule, _ in found} != set(d.missing_facts):
+            problems.append(f"{who} {code}: decided by {found}, missing {d.missing_facts}")
+    if explained["rules"] is None and (len(d.reasons) != 1 or d.missing_facts or d.hints):
+        problems.append(f"{who} {code}: outside the target group with {[r.rule for r in d.reasons]}, {d.missing_facts}")
+    return problems
+
+
 def expected_outcome(expect: dict, code: str) -> tuple[Outcome, list[str] | None]:
     if code in expect.get("eligible", []):
         return Outcome.eligible, None
@@ -79,6 +111,18 @@ async def test_golden_household(case, youth_partner):
             version = expect.get("versions", {}).get(code)
             if version is not None and determination.rules_version != version:
                 problems.append(f"{who} {code}: rules version {determination.rules_version}, expected {version}")
+            if adapter.metadata.adapter == "rules":
+                problems += explanation_problems(determination, who)
+            else:
+                assert determination.explanation is None  # a partner's reasons are a flat list
+            decisive = expect.get("decisive", {}).get(code)
+            explained = determination.explanation or {"target": None, "rules": None}
+            found = [rule for rule, _ in decisive_criteria(explained["target"]) + decisive_criteria(explained["rules"])]
+            if decisive is not None and found != decisive:
+                problems.append(f"{who} {code}: decided by {found}, expected {decisive}")
+            reasons = expect.get("reasons", {}).get(code)
+            if reasons is not None and [r.rule for r in determination.reasons] != reasons:
+                problems.append(f"{who} {code}: reasons {[r.rule for r in determination.reasons]}, expected {reasons}")
             # Every verdict explains itself; `error` never stands for "not eligible".
             assert determination.reasons and all(r.message for r in determination.reasons)
     for code in case.get("expect", {}).get("versions", {}):

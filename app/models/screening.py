@@ -57,8 +57,11 @@ class ScreeningDetermination(Base):
     hints: Mapped[list] = mapped_column()
     benefit: Mapped[dict | None] = mapped_column()
     provenance: Mapped[dict] = mapped_column()
-    # Digest of what the determination says (outcome, version, reasons, missing facts, hints, benefit):
-    # a re-screen compares it instead of reading every reason back.
+    # The rules' structure beside the flat reasons (which path decided, which criterion failed); None for
+    # partner schemes, errors and determinations made before it was kept.
+    explanation: Mapped[dict | None] = mapped_column()
+    # Digest of what the determination says (outcome, version, reasons, missing facts, hints, benefit,
+    # explanation): a re-screen compares it instead of reading every reason back.
     fingerprint: Mapped[str] = mapped_column(String(32))
     # For rules schemes, a digest of what it was decided from (the rules as written, the facts read):
     # when it is unchanged a re-screen does not even evaluate the rules again.

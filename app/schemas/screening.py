@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
 from app.schemas.common import InputModel, ReadModel
 from app.schemas.households import HouseholdCreate
+from app.schemes.base import ReasonResult
 from app.vocabulary import BenefitFrequency, Outcome, SchemeKind
 
 SchemeCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40, pattern=r"^[A-Za-z0-9_.-]+$")]
@@ -36,6 +37,29 @@ class ReasonRead(ReadModel):
     facts: dict[str, Any] = Field(default_factory=dict, description="The recorded values the rule looked at.")
 
 
+class ExplanationNode(ReadModel):
+    """A group of the scheme's rules (all, any, not) or one criterion, with how it came out."""
+
+    op: Literal["all", "any", "not"] | None = Field(
+        default=None, description="all, any or not for a group; null for a criterion, whose message is the reason of "
+                                  "the same rule in reasons[].")
+    rule: str | None = Field(default=None, description="The rule's name (a group may have none).")
+    message: str | None = Field(default=None, description="A group's plain-language meaning, when the scheme gives one.")
+    result: ReasonResult = Field(description="passed, failed or unknown")
+    decisive: bool = Field(description="Part of why the verdict is what it is: the path of an `any` that was met, the "
+                                       "criterion of an `all` that failed, what is unknown. Other nodes did not matter.")
+    children: list["ExplanationNode"] = Field(default_factory=list)
+
+
+class Explanation(ReadModel):
+    """The verdict in the rule's own structure, beside the flat reasons."""
+
+    target: ExplanationNode | None = Field(
+        description="Whom the scheme is for (its target group), when it names one. A subject outside it is not eligible "
+                    "for that one reason alone, and `rules` is null: nothing else was asked.")
+    rules: ExplanationNode | None = Field(description="The scheme's rules; null outside the target group.")
+
+
 class BenefitRead(ReadModel):
     amount: int | None
     currency: str
@@ -56,6 +80,10 @@ class DeterminationRead(ReadModel):
     benefit: BenefitRead | None
     hints: list[str] = Field(description="Near misses: what would make the subject eligible.")
     provenance: dict[str, Any] = Field(default_factory=dict, description="For partner schemes: transaction id, latency, error.")
+    explanation: Explanation | None = Field(
+        default=None, description="For rules schemes: the verdict in the rule's structure (which path of an `any` made it, "
+                                  "which criterion of an `all` failed). Null for partner schemes, errors, and "
+                                  "determinations stored before it was kept.")
 
 
 class OutcomeCounts(ReadModel):

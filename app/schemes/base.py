@@ -108,6 +108,10 @@ class Determination:
     provenance: dict[str, Any] = field(default_factory=dict)  # partner call: transaction id, latency, status
     # Set by adapters that can tell cheaply that a determination would not change: a digest of its inputs.
     input_fingerprint: str | None = None
+    # The rules adapter's structured explanation beside the flat reasons: {target, rules}, trees that
+    # mirror the rule with each node's result and whether it decided (app/schemes/rules.py). None
+    # for partners (their reasons are a flat list) and errors.
+    explanation: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,14 @@ loaded, so a broken file fails at start-up with its line, not at the first scree
 
 Logic is three-valued (Kleene): a leaf whose fact is not recorded is unknown; `all` is false if any
 child is false, `any` is true if any child is true, and otherwise unknown wins. An unknown verdict is
-`needs_information`, naming the facts that would settle it."""
+`needs_information`, naming the facts that would settle it.
+
+A version may name its `target` group (a rule like the others: "children aged 6 to 18"). The verdict
+is then target and rules together, but a subject outside the target group gets the target's one
+plain reason, not the rules' requests for facts that could not matter. Each determination explains
+itself beside its flat reasons: a tree that mirrors the rules, each node with its result and whether
+it is `decisive` (part of why the verdict is what it is: the path of an `any` that made it eligible,
+the criterion of an `all` that failed, what is still unknown)."""
 
 from __future__ import annotations
 
@@ -159,6 +166,7 @@ class Group:
     children: list[Any]
     rule: str | None = None
     message: Messages | None = None
+    failed: Messages | None = None  # said instead of the message when the group is not met
 
 
 def _combine(node: Any, results: list[bool | None]) -> bool | None:
@@ -252,18 +260,19 @@ class _Parser:
         return rule
 
     def group(self, raw: LDict, op: str) -> Group:
-        allowed = {op, "rule", "message"}
+        allowed = {op, "rule", "message", "failed"}
         for key in raw:
             if key not in allowed:
                 raise self.where.fail(f"unknown key '{key}' in an '{op}' rule", raw, key)
         rule = self._rule_id(raw, required=False)
-        message = _messages(raw["message"], self.where, raw, "message", placeholders=set(self.params)) if "message" in raw else None
+        message, failed = (_messages(raw[k], self.where, raw, k, placeholders=set(self.params)) if k in raw else None
+                           for k in ("message", "failed"))
         body = raw[op]
         if op == "not":
-            return Group(op, [self.node(body, raw, op)], rule, message)
+            return Group(op, [self.node(body, raw, op)], rule, message, failed)
         if not isinstance(body, LList) or not body:
             raise self.where.fail(f"'{op}' needs a non-empty list of rules", raw, op)
-        return Group(op, [self.node(child, body, i) for i, child in enumerate(body)], rule, message)
+        return Group(op, [self.node(child, body, i) for i, child in enumerate(body)], rule, message, failed)
 
     def leaf(self, raw: LDict) -> Leaf:
         allowed = {"rule", "fact", "message", "failed", "unknown", "hint", "when_missing", *OPERATORS}
@@ -484,13 +493,19 @@ class RulesVersion:
     facts: set[str] = field(default_factory=set)
     decide: Any = None
     digest: str = ""  # of the version as written in its file: a change of any rule, figure or message changes it
+    target: Any = None  # whom the scheme is for (a rule node), or None: everyone
     fact_order: tuple[str, ...] = ()
     fingerprints: dict = field(default_factory=dict, compare=False, repr=False)  # input fingerprints by their facts' values
+    explanations: dict = field(default_factory=dict, compare=False, repr=False)  # by (language, leaf results)
+    whole: Any = field(default=None, compare=False, repr=False)  # target and rules together: what decides
+    in_target: Any = field(default=None, compare=False, repr=False)
     _known: Any = field(default=None, compare=False, repr=False)
     _attributes: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        self.decide = _compile(self.root)
+        self.whole = self.root if self.target is None else Group("all", [self.target, self.root])
+        self.decide = _compile(self.whole)
+        self.in_target = _compile(self.target) if self.target is not None else (lambda results: True)
         self.fact_order = tuple(sorted(self.facts))
         catalogue = [name for name in self.fact_order if not name.startswith(ATTRIBUTE_PREFIX)]
         self._known = itemgetter(*catalogue) if catalogue else (lambda facts: None)
@@ -543,9 +558,44 @@ class RulesVersion:
             leaf.said[key] = text
         return text
 
+    def explain(self, results: list[bool | None], language: str) -> dict[str, Any]:
+        """The determination's explanation: {target, rules}, each a tree of nodes (see _explain) or None:
+        the target when the scheme names none, the rules for a subject outside the target group. Many
+        subjects share their results, so each is built once (and must not be changed)."""
+        key = (language, tuple(results))
+        explained = self.explanations.get(key)
+        if explained is not None:
+            return explained
+        if self.target is None:
+            explained = {"target": None, "rules": _explain(self.root, results, True, self.parameters, language)}
+        elif self.in_target(results) is False:
+            explained = {"target": _explain(self.target, results, True, self.parameters, language), "rules": None}
+        else:
+            target, rules = _explain(self.whole, results, True, self.parameters, language)["children"]
+            explained = {"target": target, "rules": rules}
+        if len(self.explanations) >= FINGERPRINTS_KEPT:
+            self.explanations.clear()
+        self.explanations[key] = explained
+        return explained
+
+    def _outside(self, facts: dict[str, Any], language: str) -> Reason:
+        """The one reason a subject outside the target group is given: whom the scheme is for."""
+        target = self.target
+        if isinstance(target, Leaf):
+            value = facts.get(target.fact)
+            return Reason(target.rule, ReasonResult.failed, self._say(target, False, language, value), {target.fact: _plain(value)})
+        text = say(target.failed, language) or say(target.message, language)
+        return Reason(target.rule or "target", ReasonResult.failed, _fill(text, self.parameters, None),
+                      {leaf.fact: _plain(facts.get(leaf.fact)) for leaf in _leaves(target)})
+
     def evaluate(self, scheme_code: str, person_id, facts: dict[str, Any], language: str) -> Determination:
         params = self.parameters
         results = [leaf.test(facts) for leaf in self.leaves]
+        if self.in_target(results) is False:
+            return Determination(scheme_code=scheme_code, person_id=person_id, outcome=Outcome.not_eligible,
+                                 rules_version=self.info.version, reasons=[self._outside(facts, language)],
+                                 explanation=self.explain(results, language),
+                                 input_fingerprint=self.input_fingerprint(facts, language))
         verdict = self.decide(results)
         reasons = []
         for leaf, result in zip(self.leaves, results):
@@ -561,7 +611,7 @@ class RulesVersion:
         missing: dict[str, None] = {}
         hints: list[str] = []
         if verdict is None:
-            _missing(self.root, results, missing)
+            _missing(self.whole, results, missing)
         elif verdict is False:
             for leaf in self.leaves:
                 if leaf.hint and results[leaf.index] is False:
@@ -572,11 +622,49 @@ class RulesVersion:
         benefit = self.benefit.estimate(facts, params, language) if self.benefit and verdict is True else None
         return Determination(scheme_code=scheme_code, person_id=person_id, outcome=outcome, rules_version=self.info.version,
                              reasons=reasons, missing_facts=list(missing), benefit=benefit, hints=hints,
+                             explanation=self.explain(results, language),
                              input_fingerprint=self.input_fingerprint(facts, language))
 
 
 def _plain(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
+
+
+def _leaves(node: Any) -> list[Leaf]:
+    return [node] if isinstance(node, Leaf) else [leaf for child in node.children for leaf in _leaves(child)]
+
+
+_RESULT = {True: ReasonResult.passed.value, False: ReasonResult.failed.value, None: ReasonResult.unknown.value}
+
+
+def _explain(node: Any, results: list[bool | None], decisive: bool, params: dict[str, Any], language: str) -> dict[str, Any]:
+    """A node of an explanation: its result and whether it is decisive, and for a group its children. A
+    criterion (leaf) says only its rule: its message is the reason of that rule. Under a decisive group:
+    - met `any`: the paths that are met; failed `all`: the criteria that failed;
+    - met `all`, failed `any`, `not`: every child (each was needed, or every path failed);
+    - unknown: the children that are unknown (what would settle it)."""
+    result = _combine(node, results)
+    if isinstance(node, Leaf):
+        return {"rule": node.rule, "result": _RESULT[result], "decisive": decisive}
+    deciding = node.op == "any"  # the value of a child that settles the group alone
+
+    def why(value: bool | None) -> bool:
+        if node.op == "not":
+            return True
+        if result is None:
+            return value is None
+        return value is deciding if result is deciding else True
+
+    explained: dict[str, Any] = {"op": node.op}
+    if node.rule:
+        explained["rule"] = node.rule
+    text = say(node.failed, language) if result is False and node.failed else say(node.message, language)
+    if text:
+        explained["message"] = _fill(text, params, None)
+    explained |= {"result": _RESULT[result], "decisive": decisive,
+                  "children": [_explain(child, results, decisive and why(_combine(child, results)), params, language)
+                               for child in node.children]}
+    return explained
 
 
 def _describe_node(node: Any, params: dict[str, Any], language: str) -> dict[str, Any]:
@@ -588,6 +676,8 @@ def _describe_node(node: Any, params: dict[str, Any], language: str) -> dict[str
                      "message": _fill(say(node.message, language), params, None), "messages": node.message}
         if isinstance(node.operand, tuple):
             described["parameter"] = node.operand[1]
+        if node.failed:
+            described["failed"] = _fill(say(node.failed, language), params, None)
         if node.hint:
             described["hint"] = _fill(say(node.hint, language), params, None)
         if node.when_missing == "failed":
@@ -597,7 +687,9 @@ def _describe_node(node: Any, params: dict[str, Any], language: str) -> dict[str
     if node.rule:
         described["rule"] = node.rule
     if node.message:
-        described["message"] = say(node.message, language)
+        described["message"] = _fill(say(node.message, language), params, None)
+    if node.failed:
+        described["failed"] = _fill(say(node.failed, language), params, None)
     return described
 
 
@@ -656,6 +748,7 @@ class RulesAdapter:
             "versions": [
                 {"version": v.info.version, "effective_from": v.info.effective_from, "effective_to": v.info.effective_to,
                  "parameters": [{"name": k, "value": _plain(val), **v.parameter_notes.get(k, {})} for k, val in v.parameters.items()],
+                 "target": _describe_node(v.target, v.parameters, language) if v.target is not None else None,
                  "rules": _describe_node(v.root, v.parameters, language),
                  "benefit": None if v.benefit is None else {
                      "currency": v.benefit.currency, "frequency": v.benefit.frequency,
@@ -689,7 +782,7 @@ class RulesAdapter:
 def _parse_version(raw: Any, where: _Where, parent: LList, index: int) -> RulesVersion:
     if not isinstance(raw, LDict):
         raise where.fail("a version is a mapping (version, effective_from, parameters, rules, benefit)", parent, index)
-    allowed = {"version", "effective_from", "effective_to", "parameters", "rules", "benefit", "note"}
+    allowed = {"version", "effective_from", "effective_to", "parameters", "target", "rules", "benefit", "note"}
     for key in raw:
         if key not in allowed:
             raise where.fail(f"unknown key '{key}' in a version", raw, key)
@@ -698,6 +791,10 @@ def _parse_version(raw: Any, where: _Where, parent: LList, index: int) -> RulesV
     if "rules" not in raw:
         raise where.fail(f"version {info.version} needs 'rules'", raw)
     parser = _Parser(where, params)
+    # The target's criteria come first among the reasons, as the first condition of the verdict.
+    target = parser.node(raw["target"], raw, "target") if "target" in raw else None
+    if isinstance(target, Group) and target.message is None:
+        raise where.fail("a target group needs a 'message': whom the scheme is for, in plain words", raw["target"])
     root = parser.node(raw["rules"], raw, "rules")
     facts = {leaf.fact for leaf in parser.leaves}
     benefit = None
@@ -706,7 +803,7 @@ def _parse_version(raw: Any, where: _Where, parent: LList, index: int) -> RulesV
         if benefit.amount:
             facts |= benefit.amount.facts
     digest = hashlib.sha256(f"{where.source}\n{raw!r}".encode()).hexdigest()
-    return RulesVersion(info, params, notes, root, parser.leaves, benefit, facts, digest=digest)
+    return RulesVersion(info, params, notes, root, parser.leaves, benefit, facts, digest=digest, target=target)
 
 
 def parse_version_info(raw: LDict, where: _Where) -> SchemeVersion:

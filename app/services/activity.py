@@ -8,10 +8,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.deps import Principal
 from app.events import EVENT_TYPES, Dimensions
 from app.models import ActivityEvent, Household, Person
 from app.models.base import new_id, utcnow
 from app.services.demography import has_severe_disability, idpoor_valid, person_age_band
+from app.vocabulary import EventTrigger, Role
 
 _pseudonym_key = b""
 
@@ -47,6 +49,14 @@ def person_dimensions(person: Person, household: Household, on: date, head: Pers
         "age_band": person_age_band(person, on),
         "disability": has_severe_disability(person),
     }
+
+
+def trigger_of(actor: Principal | None) -> EventTrigger:
+    """What an actor's change is to central: a partner's through the partner API, the office's own
+    housekeeping when nobody acted (None), else service at the window."""
+    if actor is None:
+        return EventTrigger.system
+    return EventTrigger.partner if actor.role is Role.partner else EventTrigger.window
 
 
 def emit(session: AsyncSession, event_type: str, **what: Any) -> None:

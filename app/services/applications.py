@@ -249,7 +249,8 @@ async def _decided(session: AsyncSession, actor: Principal, application: Applica
                   dimensions=await subject_dimensions(session, application.household_id, application.person_id),
                   application=activity.pseudonym("application", application.id), scheme=application.scheme_code,
                   scheme_kind=application.scheme_kind, decision=status, decided_by=decided_by, reason_code=reason_code,
-                  days_to_decision=days, within_service_level=within, benefit=event_benefit)
+                  days_to_decision=days, within_service_level=within, benefit=event_benefit,
+                  trigger=activity.trigger_of(actor))
 
 
 async def decide(session: AsyncSession, actor: Principal, application_id: uuid.UUID, body: DecisionCreate,

@@ -48,7 +48,7 @@ from app.models import (
 from app.models.base import utcnow
 from app.schemas.monitoring import IngestResult, RejectedEvent
 from app.upsert import dialect_insert, dialect_name
-from app.vocabulary import AGE_BANDS, GrievanceCategory, GrievanceChannel, Outcome, Sex
+from app.vocabulary import AGE_BANDS, EventTrigger, GrievanceCategory, GrievanceChannel, Outcome, Sex
 
 # ---- dimensions and cuboids ---------------------------------------------------------------------------
 
@@ -181,10 +181,11 @@ def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
             return [("persons_updated", "")]
         case "consent.changed":
             return [("consent_changes", "")]
+        # Screenings count as service only at the window; a re-screen (no client came) has its own counters.
         case "screening.completed":
-            return [("screenings", "")]
+            return [("screenings" if p.trigger is EventTrigger.window else "rescreens", "")]
         case "screening.determination":
-            return [("determinations", p.outcome.value)]
+            return [("determinations" if p.trigger is EventTrigger.window else "rescreen_determinations", p.outcome.value)]
         case "case.opened":
             return [("cases_opened", "")]
         case "case.closed":
@@ -217,13 +218,16 @@ def counted(event_type: str, p: Any) -> list[tuple[str, str]]:
 
 
 def subjects(fact: Fact) -> list[tuple[str, str]]:
-    """(kind, subject) pairs an event shows as served: its person, its household, a new beneficiary."""
+    """(kind, subject) pairs an event shows as served: its person and its household when a client was
+    served at the window (not by a re-screen, a partner or the office's housekeeping), a new beneficiary
+    whoever decided."""
     p = fact.payload
     found = []
-    if p.person:
-        found.append(("person", p.person))
-    if p.household:
-        found.append(("household", p.household))
+    if p.trigger is EventTrigger.window:
+        if p.person:
+            found.append(("person", p.person))
+        if p.household:
+            found.append(("household", p.household))
     if fact.type == "application.decided" and p.decision == "approved" and (p.person or p.household):
         found.append(("beneficiary", f"{p.scheme}:{p.person or p.household}"))
     return found
@@ -754,27 +758,36 @@ class Indicator:
 _ALL = (*GEO, *PERSON, *HOUSEHOLD)
 _SCHEME_ALL = (*GEO, "scheme", *PERSON, *HOUSEHOLD)
 CATALOG: dict[str, Indicator] = {i.name: i for i in [
-    Indicator("clients_served", "Clients served", "Unique persons with any recorded service in the period "
-              "(registration, update, screening, application, referral, case, grievance), each counted once per "
-              "period under the dimensions of their first event in it.", "persons", "unique", "clients_served", _ALL),
-    Indicator("households_reached", "Households reached", "Unique households with any recorded service in the period.",
-              "households", "unique", "households_reached", (*GEO, *HOUSEHOLD)),
+    Indicator("clients_served", "Clients served", "Unique persons with any recorded service at the window in the "
+              "period (registration, update, screening, application, referral, case, grievance; not a re-screen, a "
+              "partner's or the office's own change), each counted once per period under the dimensions of their first "
+              "event in it.", "persons", "unique", "clients_served", _ALL),
+    Indicator("households_reached", "Households reached", "Unique households with any recorded service at the window "
+              "in the period.", "households", "unique", "households_reached", (*GEO, *HOUSEHOLD)),
     Indicator("female_headed_households_reached", "Female-headed households reached",
-              "Unique households headed by a woman with any recorded service in the period.", "households", "unique",
-              "households_reached", (*GEO, "idpoor_level"), fixed={"female_headed": "true"}),
+              "Unique households headed by a woman with any recorded service at the window in the period.", "households",
+              "unique", "households_reached", (*GEO, "idpoor_level"), fixed={"female_headed": "true"}),
     Indicator("households_registered", "Households registered", "Households newly registered.", "households", "count",
               "households_registered", (*GEO, *HOUSEHOLD)),
     Indicator("persons_registered", "Persons registered", "Persons newly registered (with their household or added "
               "to one).", "persons", "count", "persons_registered", _ALL),
     Indicator("households_updated", "Household updates", "Changes recorded to households.", "households", "count",
               "households_updated", (*GEO, *HOUSEHOLD)),
-    Indicator("screenings", "Screenings", "Eligibility screenings run (one per household screened, every scheme at once).",
-              "households", "count", "screenings", (*GEO, *HOUSEHOLD)),
-    Indicator("determinations", "Determinations", "Scheme determinations of screenings, by outcome (eligible, "
-              "not_eligible, needs_information, error).", "persons", "count", "determinations", (*_SCHEME_ALL, "outcome")),
-    Indicator("eligible_determinations", "Likely eligible, per scheme", "Determinations of a screening that found a "
-              "person (or household) likely eligible for a scheme.", "persons", "count", "determinations", _SCHEME_ALL,
-              fixed={"detail": Outcome.eligible.value}),
+    Indicator("screenings", "Screenings", "Eligibility screenings run at the window (one per household screened, every "
+              "scheme at once); re-screens are counted apart (rescreens).", "households", "count", "screenings",
+              (*GEO, *HOUSEHOLD)),
+    Indicator("determinations", "Determinations", "Scheme determinations of screenings at the window, by outcome "
+              "(eligible, not_eligible, needs_information, error).", "persons", "count", "determinations",
+              (*_SCHEME_ALL, "outcome")),
+    Indicator("eligible_determinations", "Likely eligible, per scheme", "Determinations of a screening at the window "
+              "that found a person (or household) likely eligible for a scheme.", "persons", "count", "determinations",
+              _SCHEME_ALL, fixed={"detail": Outcome.eligible.value}),
+    Indicator("rescreens", "Re-screens", "Households re-screened with no client at the window (guichet rescreen after "
+              "a rules change): one per household whose verdicts, reasons or benefits changed.", "households", "count",
+              "rescreens", (*GEO, *HOUSEHOLD)),
+    Indicator("rescreen_determinations", "Determinations changed by re-screens", "Determinations a re-screen wrote "
+              "because they say something new (verdict, reasons, benefit), by their outcome.", "persons", "count",
+              "rescreen_determinations", (*_SCHEME_ALL, "outcome")),
     Indicator("applications_submitted", "Applications submitted", "Applications filed with a scheme.", "persons", "count",
               "applications_submitted", _SCHEME_ALL),
     Indicator("applications_approved", "Applications approved", "Applications a scheme approved.", "persons", "count",

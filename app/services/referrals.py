@@ -158,7 +158,7 @@ async def _move(session: AsyncSession, actor: Principal | None, referral: Referr
     activity.emit(session, "referral.status_changed", office_code=office.code, household_id=referral.household_id,
                   person_id=referral.person_id, dimensions=await subject_dimensions(session, referral.household_id, referral.person_id),
                   referral=activity.pseudonym("referral", referral.id), agency=referral.agency, status=status,
-                  days_open=days_open, overdue=overdue)
+                  days_open=days_open, overdue=overdue, trigger=activity.trigger_of(actor))
 
 
 async def update(session: AsyncSession, actor: Principal, settings, referral_id: uuid.UUID, body: ReferralUpdate,

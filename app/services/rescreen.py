@@ -42,7 +42,7 @@ from app.services.screening import (
     run_schemes,
     select_schemes,
 )
-from app.vocabulary import Outcome, Relationship
+from app.vocabulary import EventTrigger, Outcome, Relationship
 
 # Core columns, not the ORM's attributes: a batch's rows are read without the ORM's loading machinery.
 _HOUSEHOLD, _PERSON = Household.__table__, Person.__table__
@@ -123,9 +123,9 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
                          said: dict | None = None) -> None:
     """Re-run the schemes for a batch of households, in the caller's transaction. A screening is
     written only for a household where some determination says something else than its latest one
-    (outcome, rules version, reasons, missing facts, hints, benefit), holding just those. A subject
-    whose facts and whose scheme's rules (as written) are as they were is not even evaluated. `said` keeps
-    what was evaluated by input fingerprint across the batches of a run."""
+    (outcome, rules version, reasons, missing facts, hints, benefit, explanation), holding just those. A
+    subject whose facts and whose scheme's rules (as written) are as they were is not even evaluated.
+    `said` keeps what was evaluated by input fingerprint across the batches of a run."""
     said = {} if said is None else said
     on = clock.today()
     codes = [a.metadata.code for a in adapters]
@@ -196,7 +196,8 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
                               for c in changed_rows)
         head = next((m for m in members if m.relationship == Relationship.head), None)
         _emit_events(collector, office_code=offices[household.office_id], screening_id=screening_id, household=household,
-                     members={m.id: m for m in members}, head=head, rows=changed_rows, scheme_count=len(adapters), on=on)
+                     members={m.id: m for m in members}, head=head, rows=changed_rows, scheme_count=len(adapters), on=on,
+                     trigger=EventTrigger.rescreen)
     # The re-screen read these people's records: one audit row per batch, per office.
     audits = [audit.row(None, action="rescreen", entity_type="office", entity_id=office_id, office_id=office_id,
                         details={"run": run_id, "households": n, "schemes": codes})

@@ -48,7 +48,7 @@ from app.schemes.facts import FlatMember, household_facts, jsonable, person_fact
 from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit
 from app.services.households import load_household
-from app.vocabulary import Outcome, Relationship
+from app.vocabulary import EventTrigger, Outcome, Relationship
 
 logger = logging.getLogger("guichet.screening")
 
@@ -166,6 +166,7 @@ class _Row:
             "scheme_kind": self.adapter.metadata.kind.value, "outcome": d.outcome.value, "rules_version": d.rules_version,
             "reasons": [r.as_dict() for r in d.reasons], "missing_facts": list(d.missing_facts), "hints": list(d.hints),
             "benefit": d.benefit.as_dict() if d.benefit else None, "provenance": d.provenance,
+            "explanation": d.explanation,
         }
         columns["fingerprint"] = fingerprint(d)
         columns["input_fingerprint"] = d.input_fingerprint
@@ -174,11 +175,11 @@ class _Row:
 
 
 def fingerprint(d: Determination) -> str:
-    """What a determination says (verdict, version, reasons, missing facts, hints, benefit) as a short
-    digest: a re-screen compares digests instead of reading every stored reason back."""
+    """What a determination says (verdict, version, reasons, missing facts, hints, benefit, explanation)
+    as a short digest: a re-screen compares digests instead of reading every stored reason back."""
     reasons = [(r.rule, r.result.value, r.message, sorted(r.facts.items())) for r in d.reasons]
     benefit = sorted(d.benefit.as_dict().items()) if d.benefit else None
-    said = (d.outcome.value, d.rules_version, reasons, list(d.missing_facts), list(d.hints), benefit)
+    said = (d.outcome.value, d.rules_version, reasons, list(d.missing_facts), list(d.hints), benefit, d.explanation)
     return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
 
 
@@ -235,7 +236,7 @@ class _Collector:
 
 def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.UUID, household: Any,
                  members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int, on: date,
-                 completed: bool = True) -> None:
+                 trigger: EventTrigger, completed: bool = True) -> None:
     household_dims = activity.household_dimensions(household, on, head)
     screening = activity.pseudonym("screening", screening_id)
     by_subject: dict[uuid.UUID | None, list[dict[str, Any]]] = {}
@@ -246,14 +247,14 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
         first, *others = subject_rows
         collector.emit("screening.determination", office_code=office_code, household_id=household.id,
                       person_id=person_id, dimensions=dims, screening=screening, scheme=first["scheme_code"],
-                      scheme_kind=first["scheme_kind"], outcome=first["outcome"])
+                      scheme_kind=first["scheme_kind"], outcome=first["outcome"], trigger=trigger)
         for row in others:
             collector.again(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
     if not completed:
         return
     collector.emit("screening.completed", office_code=office_code, household_id=household.id,
                   dimensions=household_dims, screening=screening, schemes=scheme_count, determinations=len(rows),
-                  eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible))
+                  eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible), trigger=trigger)
 
 
 _AUDIT = AuditEvent.__table__
@@ -330,10 +331,12 @@ class _Store:
         columns = [r.columns() for r in rows]
         collector = _Collector()
         _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
-                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on, completed=False)
+                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on,
+                     trigger=EventTrigger.window, completed=False)
         if completed is not None:
             collector.emit("screening.completed", office_code=self.office_code, household_id=self.household.id,
-                          dimensions=activity.household_dimensions(self.household, self.on, self.head), **completed)
+                          dimensions=activity.household_dimensions(self.household, self.on, self.head),
+                          trigger=EventTrigger.window, **completed)
         stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
                  "screened_at": self.screening["screened_at"]}
         await insert_rows(session, *leading, (_DETERMINATIONS, [c | stamp for c in columns]), (_EVENTS, collector.rows))
@@ -447,7 +450,8 @@ async def get_screening(session: AsyncSession, actor: Principal, screening_id: u
 def _stored_columns(row: ScreeningDetermination) -> dict[str, Any]:
     return {"person_id": row.person_id, "scheme_code": row.scheme_code, "scheme_name": row.scheme_name,
             "scheme_kind": row.scheme_kind, "outcome": row.outcome, "rules_version": row.rules_version, "reasons": row.reasons,
-            "missing_facts": row.missing_facts, "hints": row.hints, "benefit": row.benefit, "provenance": row.provenance}
+            "missing_facts": row.missing_facts, "hints": row.hints, "benefit": row.benefit, "provenance": row.provenance,
+            "explanation": row.explanation}
 
 
 async def list_screenings(session: AsyncSession, actor: Principal, household_id: uuid.UUID, *, limit: int,

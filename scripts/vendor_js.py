@@ -165,6 +165,11 @@ def check() -> list[str]:
     vendored = {(entry["name"], entry["version"]) for entry in manifest["libraries"]}
     if pinned != vendored:
         problems.append(f"scripts/vendor_js.py pins {sorted(pinned)}, the manifest has {sorted(vendored)}: run the script")
+    listed = {entry["directory"] for entry in manifest["libraries"]}
+    for destination in {library.destination for library in LIBRARIES}:
+        for directory in sorted(p for p in (ROOT / destination).iterdir() if p.is_dir()):
+            if directory.relative_to(ROOT).as_posix() not in listed:
+                problems.append(f"{directory.relative_to(ROOT).as_posix()}: not in the manifest (left behind?)")
     for entry in manifest["libraries"]:
         directory = ROOT / entry["directory"]
         present = {p.name for p in directory.iterdir()} if directory.is_dir() else set()

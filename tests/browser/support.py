@@ -39,7 +39,7 @@ document.addEventListener("securitypolicyviolation", (event) => {
 
 
 def chromium() -> str | None:
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return shutil.which("chromium")
 
 
 async def launch(playwright: Playwright) -> Browser:

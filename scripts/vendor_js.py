@@ -67,7 +67,8 @@ LIBRARIES = [
             {"dist/signals.mjs": "signals.mjs"}, {"@preact/signals": "signals.mjs"}),
     Library("htm", "3.1.1", "JSX-like templates in plain JavaScript, so no build step (0.65 KB gzipped)",
             {"dist/htm.mjs": "htm.mjs"}, {"htm": "htm.mjs"}),
-    Library("uplot", "1.6.32", "the dashboard's time-series charts on canvas, exportable as PNG (ES-module build: 42 KB gzipped)",
+    Library("uplot", "1.6.32",
+            "the dashboard's time-series charts on canvas, exportable as PNG (ES-module build: 42 KB gzipped)",
             {"dist/uPlot.esm.js": "uPlot.esm.js", "dist/uPlot.min.css": "uPlot.min.css"}, {"uplot": "uPlot.esm.js"}),
     Library("@fontsource-variable/noto-sans-khmer", "5.3.0",
             "Noto Sans Khmer (OFL), variable weight, its Khmer and Latin subsets as woff2 (59 + 25 KB)",
@@ -164,7 +165,8 @@ def check() -> list[str]:
     pinned = {(library.name, library.version) for library in LIBRARIES}
     vendored = {(entry["name"], entry["version"]) for entry in manifest["libraries"]}
     if pinned != vendored:
-        problems.append(f"scripts/vendor_js.py pins {sorted(pinned)}, the manifest has {sorted(vendored)}: run the script")
+        problems.append(f"scripts/vendor_js.py pins {sorted(pinned)}, the manifest has {sorted(vendored)}: "
+                        "run the script")
     listed = {entry["directory"] for entry in manifest["libraries"]}
     for destination in {library.destination for library in LIBRARIES}:
         for directory in sorted(p for p in (ROOT / destination).iterdir() if p.is_dir()):
@@ -174,7 +176,8 @@ def check() -> list[str]:
         directory = ROOT / entry["directory"]
         present = {p.name for p in directory.iterdir()} if directory.is_dir() else set()
         if present != set(entry["files"]):
-            problems.append(f"{entry['directory']}: holds {sorted(present)}, the manifest lists {sorted(entry['files'])}")
+            problems.append(f"{entry['directory']}: holds {sorted(present)}, "
+                            f"the manifest lists {sorted(entry['files'])}")
         for name, digest in entry["files"].items():
             if name in present and sha256((directory / name).read_bytes()) != digest:
                 problems.append(f"{entry['directory']}/{name}: changed since it was vendored")

@@ -15,13 +15,13 @@ pytestmark = pytest.mark.slow
 
 
 def run_browser_test(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    environment = {k: v for k, v in os.environ.items() if k not in ("GUICHET_TEST_POSTGRES_URL", "GUICHET_TEST_BROWSER")}
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in ("GUICHET_TEST_POSTGRES_URL", "GUICHET_TEST_BROWSER")}
     environment.update(PATH=str(tmp_path), **env)  # an empty directory: no chromium on it
     # Only the plugin the browser fixtures need (pytest-asyncio): loading every installed one costs seconds.
     environment["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    return subprocess.run([sys.executable, "-m", "pytest", BROWSER_TEST, "-p", "asyncio", "-p", "no:cacheprovider", "-q",
-                           "-rs"],
-                          cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-m", "pytest", BROWSER_TEST, "-p", "asyncio", "-p", "no:cacheprovider", "-q", "-rs"]
+    return subprocess.run(command, cwd=ROOT, env=environment, capture_output=True, text=True, timeout=300)
 
 
 def test_without_chromium_the_browser_tests_are_skipped_saying_why(tmp_path):

@@ -49,7 +49,8 @@ async def test_the_console_page_is_served_at_an_offices_root_under_a_strict_csp(
     assert ("link", {"rel": "stylesheet", "href": f"{prefix}/shared/base.css"}) in elements
     # Nothing the CSP would refuse: every script from a file, no style element or attribute, no handler.
     assert all(attrs.get("src") for tag, attrs in elements if tag == "script")
-    assert not [tag for tag, attrs in elements if tag == "style" or "style" in attrs or any(a.startswith("on") for a in attrs)]
+    assert not [tag for tag, attrs in elements
+                if tag == "style" or "style" in attrs or any(a.startswith("on") for a in attrs)]
 
 
 async def test_the_page_is_revalidated_by_its_etag(client):
@@ -105,7 +106,8 @@ async def test_another_release_or_a_missing_asset_answers_404(client):
 
 async def test_central_leaves_its_root_for_the_dashboard_but_serves_the_assets(settings):
     application = create_app(settings.model_copy(update={"role": InstanceRole.central}))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://central.test") as http:
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://central.test") as http:
         assert_problem(await http.get("/"), 404, "not-found")
         assert (await http.get(f"{console.assets().prefix}/shared/ui.js")).status_code == 200
 
@@ -240,7 +242,8 @@ def test_import_specifiers_are_rewritten_to_the_vendored_files():
                  "preact/hooks": "app/console/static/vendor/preact-11.2.0/hooks.mjs"}
     source = 'import{a}from"preact";import{b}from "preact/hooks";import"./local.js";export*from"preact"\n' \
              "//# sourceMappingURL=x.mjs.map\n"
-    rewritten = vendor_js.rewrite_imports(source, "app/console/static/vendor/preact-signals-2.11.4/signals.mjs", providers)
+    signals = "app/console/static/vendor/preact-signals-2.11.4/signals.mjs"
+    rewritten = vendor_js.rewrite_imports(source, signals, providers)
     assert rewritten == ('import{a}from"../preact-11.2.0/preact.mjs";import{b}from "../preact-11.2.0/hooks.mjs";'
                          'import"./local.js";export*from"../preact-11.2.0/preact.mjs"')
     same_directory = vendor_js.rewrite_imports('import{a}from"preact"', providers["preact/hooks"], providers)

@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 # Without the networking flags Chromium calls Google's hosts in the background (component updates, sync,
 # field trials), which this machine refuses. Playwright gives each launch a fresh temporary profile
 # (--user-data-dir), removed when the browser closes.
-CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync"]
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE = next((Path(__file__).parent / "vendor").glob("axe-core-*/axe.min.js"))  # scripts/vendor_js.py
 SERIOUS = ("serious", "critical")
 TIMEOUT_MS = 10_000

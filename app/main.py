@@ -16,9 +16,11 @@ from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
 from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.routers import (
     applications,
+    assets,
     audit,
     auth,
     cases,
+    console,
     follow_ups,
     grievances,
     households,
@@ -42,9 +44,9 @@ SWAGGER_UI = "/static/swagger-ui"
 
 # Routes by instance role (GUICHET_ROLE): an office holds personal data and relays its activity events;
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
-COMMON_ROUTERS = (meta, auth, registry, audit)
+COMMON_ROUTERS = (meta, auth, registry, audit, assets)
 OFFICE_ROUTERS = (households, persons, schemes, screenings, sync, cases, applications, referrals, follow_ups, grievances,
-                  partner)
+                  partner, console)
 CENTRAL_ROUTERS = (monitoring,)
 
 

@@ -47,6 +47,9 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/metrics"): PUBLIC,  # open unless GUICHET_METRICS_TOKEN is set (tests/test_operations.py)
     ("GET", "/problems"): PUBLIC,
     ("GET", "/problems/{slug}"): PUBLIC,
+    # the front ends: static pages and assets (the console at an office, docs/frontend.md)
+    ("GET", "/"): PUBLIC,
+    ("GET", "/assets/{version}/{path:path}"): PUBLIC,
     # every instance
     ("POST", f"{V1}/auth/token"): PUBLIC,
     ("GET", f"{V1}/auth/me"): ANYONE,
@@ -133,7 +136,8 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
 OFFICE_RECORDS = {"household_id", "person_id", "screening_id", "case_id", "application_id", "referral_id",
                   "follow_up_id", "grievance_id"}
 RECORD_KEYS = OFFICE_RECORDS | {"spare_household_id", "decided_application_id"}  # the records seed() makes
-CODES = {f"{V1}/locations/{{code}}": "17", f"{V1}/offices/{{code}}": "SR-ACH", f"{V1}/schemes/{{code}}": "KH-HEF"}
+CODES = {f"{V1}/locations/{{code}}": "17", f"{V1}/offices/{{code}}": "SR-ACH", f"{V1}/schemes/{{code}}": "KH-HEF",
+         "/assets/{version}/{path:path}": "missing"}
 QUERIES = {f"{V1}/monitoring/indicators": {"indicator": "households_registered", "from": "2026-01-01", "to": "2026-03-31"}}
 
 
@@ -168,13 +172,17 @@ def api_routes(app):
             yield method, context.path, context
 
 
+PATH_PARAM = re.compile(r"{(\w+)(?::\w+)?}")  # {name} or {name:convertor}
+
+
 def path_params(template: str, ids: dict[str, Any]) -> dict[str, str]:
     """The path parameters of a route template, naming the seeded records (or codes that exist)."""
-    return {name: CODES.get(template) or ids[name] for name in re.findall(r"{(\w+)}", template)}
+    return {name: CODES.get(template) or ids[name] for name in PATH_PARAM.findall(template)}
 
 
 def path_of(template: str, ids: dict[str, Any]) -> str:
-    return template.format(**path_params(template, ids))
+    params = path_params(template, ids)
+    return PATH_PARAM.sub(lambda match: str(params[match.group(1)]), template)
 
 
 # ---- one record of every kind, and a valid request to each route that takes a body --------------------------

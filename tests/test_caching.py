@@ -5,8 +5,8 @@ from helpers import household_body
 from test_role_matrix import V1, seed
 
 
-async def test_every_api_answer_carries_no_store(client, world, make_account):
-    ids = await seed(client, world, make_account)
+async def test_every_api_answer_carries_no_store(app, client, world, make_account):
+    ids = await seed(client, world, make_account, app)
     clerk, supervisor = world.clerk_a.headers, world.supervisor_a.headers
     token = await client.post(f"{V1}/auth/token", data={"grant_type": "password", "username": "clerk.a",
                                                         "password": "correct horse battery"})

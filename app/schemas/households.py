@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from app import clock
-from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode, field_error
+from app.schemas.common import Code, InputModel, IsoDate, Name, Name200, ReadModel, Text500, VillageCode, field_error
 from app.vocabulary import (
     AreaType,
     ConsentMethod,
@@ -25,25 +25,28 @@ AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$
 MAX_ATTRIBUTE_TEXT = 200
 # The largest whole number every client holds exactly (a browser's numbers are doubles); beyond it a
 # value would come back changed, and beyond 64 bits PostgreSQL's bulk path could not even write it.
-MAX_ATTRIBUTE_INTEGER = 2**53 - 1
+# A number written as a fraction is held to the same bound: past 2**53 a double holds whole numbers only,
+# and not every one of them (1e30 is 1000000000000000019884624838656 to the database).
+MAX_ATTRIBUTE_NUMBER = 2**53 - 1
 
 
 def _attribute_value(value: Any) -> bool | int | float | str | None:
     # One check rather than a union of types, whose errors would name each member of the union
     # ("#/attributes/x/bool", "#/attributes/x/int"...) instead of the attribute.
-    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isfinite(value)):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int) and abs(value) <= MAX_ATTRIBUTE_INTEGER:
+    if isinstance(value, int | float) and math.isfinite(value) and abs(value) <= MAX_ATTRIBUTE_NUMBER:
         return value
     if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT:
         return value
-    raise ValueError(f"an attribute is a finite number (a whole number at most {MAX_ATTRIBUTE_INTEGER:,} either side of "
-                     f"zero), true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
+    raise ValueError(f"an attribute is a number at most {MAX_ATTRIBUTE_NUMBER:,} either side of zero, true or false, "
+                     f"null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
 
 
 AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema({"anyOf": [
-    {"type": "boolean"}, {"type": "integer", "minimum": -MAX_ATTRIBUTE_INTEGER, "maximum": MAX_ATTRIBUTE_INTEGER},
-    {"type": "number", "not": {"type": "integer"}}, {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
+    {"type": "boolean"}, {"type": "integer", "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
+    {"type": "number", "not": {"type": "integer"}, "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
+    {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
 EARLIEST_BIRTH_YEAR = 1890
 
@@ -69,7 +72,7 @@ def _not_a_boolean(value: Any) -> Any:
 class IdPoor(InputModel):
     level: Annotated[Literal[1, 2] | None, BeforeValidator(_not_a_boolean)] = None
     card_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
-    valid_until: date | None = None
+    valid_until: IsoDate | None = None
 
     @model_validator(mode="after")
     def _card_goes_with_level(self) -> "IdPoor":
@@ -80,7 +83,7 @@ class IdPoor(InputModel):
 
 class ConsentIn(InputModel):
     purposes: Annotated[list[ConsentPurpose], Field(min_length=1, max_length=10)]
-    given_by: Text200
+    given_by: Name200
     method: ConsentMethod
     note: Text500 | None = None
 
@@ -96,7 +99,7 @@ class PersonFacts(InputModel):
     given_name: Name
     family_name: Name
     sex: Sex
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     birth_date_approximate: bool = Field(default=False, strict=True)
     national_id: NationalId | None = None
@@ -104,7 +107,7 @@ class PersonFacts(InputModel):
     relationship: Relationship
     disability: Disability = Field(default_factory=Disability)
     pregnant: bool = Field(default=False, strict=True)
-    expected_delivery_date: date | None = None
+    expected_delivery_date: IsoDate | None = None
     employment_status: EmploymentStatus | None = None
     monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000, description="KHR per month")
     school_enrolled: bool | None = Field(default=None, strict=True)
@@ -207,7 +210,7 @@ class PersonUpdate(InputModel):
     given_name: Name | None = None
     family_name: Name | None = None
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     birth_date_approximate: bool | None = Field(default=None, strict=True)
     national_id: NationalId | None = None
@@ -215,7 +218,7 @@ class PersonUpdate(InputModel):
     relationship: Relationship | None = None
     disability: Disability | None = None
     pregnant: bool | None = Field(default=None, strict=True)
-    expected_delivery_date: date | None = None
+    expected_delivery_date: IsoDate | None = None
     employment_status: EmploymentStatus | None = None
     monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000)
     school_enrolled: bool | None = Field(default=None, strict=True)
@@ -229,7 +232,7 @@ class MatchQuery(InputModel):
     given_name: Name
     family_name: Name
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     village_code: VillageCode
     national_id: NationalId | None = None

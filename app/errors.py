@@ -38,6 +38,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "national-id-registered": (409, "National ID already registered", "A person with this national ID exists."),
     "possible-duplicate": (409, "Possible duplicate", "Likely duplicates exist; look at the candidates, then "
                            "register with confirm_new: true if this is really a new person."),
+    "unlikely-facts": (409, "Unlikely facts", "Some facts are possible but unlikely (see `warnings`); check them with "
+                       "the client, then send the request again with confirm_unlikely: true if they are right."),
     "idempotency-key-in-use": (409, "Request in progress", "A request with this Idempotency-Key is still running."),
     "idempotency-key-reused": (422, "Idempotency key reused", "This Idempotency-Key was used with another request."),
     "precondition-failed": (412, "Precondition failed", "If-Match does not match the current ETag."),

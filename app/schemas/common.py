@@ -103,9 +103,15 @@ Instant = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidato
 def field_error(message: str, *loc: str | int, value: Any = None) -> ValidationError:
     """A validation error at one field, raised from a model validator so that the problem's `errors`
     point at that field (a plain ValueError would point at the whole object)."""
-    return ValidationError.from_exception_data(
-        "validation", [InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)]
-    )
+    return fields_error([(message, loc, value)])
+
+
+def fields_error(errors: list[tuple[str, tuple[str | int, ...], Any]]) -> ValidationError:
+    """Validation errors at several fields: (message, location, value) each."""
+    return ValidationError.from_exception_data("validation", [
+        InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
+        for message, loc, value in errors
+    ])
 
 
 class InputModel(BaseModel):

@@ -8,7 +8,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from app import clock
-from app.schemas.common import Code, InputModel, IsoDate, Name, Name200, ReadModel, Text500, VillageCode, field_error
+from app.schemas.common import (
+    Code,
+    InputModel,
+    IsoDate,
+    Name,
+    Name200,
+    ReadModel,
+    Text500,
+    VillageCode,
+    field_error,
+    fields_error,
+)
+from app.services.plausibility import EARLIEST_BIRTH_YEAR, impossible
 from app.vocabulary import (
     AreaType,
     ConsentMethod,
@@ -48,7 +60,7 @@ AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema
     {"type": "number", "not": {"type": "integer"}, "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
     {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
-EARLIEST_BIRTH_YEAR = 1890
+CONFIRM_UNLIKELY = "Register or change even though some facts are unlikely (after checking them with the client)."
 
 
 class Disability(InputModel):
@@ -117,41 +129,12 @@ class PersonFacts(InputModel):
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] = Field(default_factory=dict)
 
 
-class FactError(ValueError):
-    """A rule across a person's facts is broken; `field` names the field to correct."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
-
-
-def check_person_facts(facts: dict[str, Any], today: date) -> None:
-    """Rules across fields, applied to a full set of facts (a new member, or a member after a PATCH)."""
-    birth_date, birth_year = facts.get("birth_date"), facts.get("birth_year")
-    if birth_date is None and birth_year is None:
-        raise FactError("give birth_date, or birth_year with birth_date_approximate", "birth_date")
-    if birth_date is not None:
-        if birth_date > today:
-            raise FactError("birth_date is in the future", "birth_date")
-        if birth_date.year < EARLIEST_BIRTH_YEAR:
-            raise FactError(f"birth_date is before {EARLIEST_BIRTH_YEAR}", "birth_date")
-        if birth_year is not None and birth_year != birth_date.year:
-            raise FactError("birth_year does not match birth_date", "birth_year")
-    elif birth_year > today.year:
-        raise FactError("birth_year is in the future", "birth_year")
-    if facts.get("pregnant") and facts.get("sex") == Sex.male:
-        raise FactError("pregnant is only recorded for a woman", "pregnant")
-    if facts.get("expected_delivery_date") is not None and not facts.get("pregnant"):
-        raise FactError("expected_delivery_date needs pregnant: true", "expected_delivery_date")
-
-
 class MemberCreate(PersonFacts):
     @model_validator(mode="after")
-    def _consistent(self) -> "MemberCreate":
-        try:
-            check_person_facts(self.model_dump(), clock.today())
-        except FactError as exc:
-            raise field_error(str(exc), exc.field, value=getattr(self, exc.field)) from None
+    def _possible(self) -> "MemberCreate":
+        found = impossible(self.model_dump(), clock.today())
+        if found:
+            raise fields_error([(f.detail, (f.field,), getattr(self, f.field)) for f in found])
         if self.birth_year is None:
             self.birth_year = self.birth_date.year
         if self.birth_date is None:
@@ -161,6 +144,7 @@ class MemberCreate(PersonFacts):
 
 class MemberAdd(MemberCreate):
     confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class HouseholdCreate(InputModel):
@@ -172,6 +156,7 @@ class HouseholdCreate(InputModel):
     members: Annotated[list[MemberCreate], Field(min_length=1, max_length=MAX_MEMBERS)]
     office_code: Code | None = Field(default=None, description="Only for admins; staff register for their own office.")
     confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
     @model_validator(mode="after")
     def _household_rules(self) -> "HouseholdCreate":
@@ -202,6 +187,7 @@ class HouseholdUpdate(InputModel):
     former_head_relationship: Relationship | None = Field(
         default=None, description="The former head's relationship to the new head (default other_relative)."
     )
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class PersonUpdate(InputModel):
@@ -226,6 +212,7 @@ class PersonUpdate(InputModel):
     nssf_member: bool | None = Field(default=None, strict=True)
     nssf_contribution_months: int | None = Field(strict=True, default=None, ge=0, le=900)
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] | None = None
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class MatchQuery(InputModel):

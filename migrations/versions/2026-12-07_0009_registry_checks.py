@@ -1,4 +1,4 @@
-"""registry checks: national-ID lookups at other offices counted per staff member
+"""registry checks: national-ID lookups at other offices counted per staff member; IDPoor cards looked up
 
 Revision ID: 0009_registry_checks
 Revises: 0006_person_village
@@ -22,7 +22,9 @@ def upgrade() -> None:
     # those audit rows alone (a few per clerk), not of the whole trail.
     op.create_index("ix_audit_event_national_id_lookup", "audit_event", ["actor_id", "at"], unique=False,
                     postgresql_where=_LOOKUPS, sqlite_where=_LOOKUPS)
+    op.create_index("ix_household_idpoor_card_number", "household", ["idpoor_card_number"], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_household_idpoor_card_number", table_name="household")
     op.drop_index("ix_audit_event_national_id_lookup", table_name="audit_event")

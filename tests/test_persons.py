@@ -189,6 +189,7 @@ async def test_clearing_optional_facts(client, world):
 async def test_pregnancy_is_recorded_with_its_due_date(client, world):
     body = household_body()
     body["members"][0]["birth_date"] = "1995-03-14"
+    body["members"][1]["birth_year"] = 2020  # her son (an older one would be unlikely)
     household = await register(client, world.clerk_a, body)
     head = household["members"][0]
     due = (clock.today() + timedelta(days=150)).isoformat()

@@ -207,6 +207,7 @@ async def test_a_sixteenth_member_is_unlikely(client, world):
 async def test_a_change_is_checked_for_what_it_sets(client, world, app):
     body = household_body()
     body["members"][0] |= _woman(70)
+    body["members"][1]["birth_year"] = year(12)
     household = await register(client, world.clerk_a, body)
     head, child = household["members"]
     head_url, child_url = f"{PERSONS}/{head['id']}", f"{PERSONS}/{child['id']}"

@@ -324,7 +324,8 @@ async def check_national_ids(
     await _record_lookup(session, actor, found, pointer, now)
     raise DomainError(
         f"National ID {found.national_id} is already registered at another office. If the person now lives here, "
-        "do not register them again: ask your supervisor to have an administrator transfer their record.",
+        "do not register them again: ask your supervisor to have their record transferred (an administrator finds "
+        "it by this national ID).",
         slug="national-id-registered", field=pointer, existing_person_id=None, existing_household_id=None,
         existing_office_code=None,
     )

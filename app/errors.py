@@ -40,6 +40,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "national-id-registered": (409, "National ID already registered", "A person with this national ID exists."),
     "possible-duplicate": (409, "Possible duplicate", "Likely duplicates exist; look at the candidates, then "
                            "register with confirm_new: true if this is really a new person."),
+    "unlikely-facts": (409, "Unlikely facts", "Some facts are possible but unlikely (see `warnings`); check them with "
+                       "the client, then send the request again with confirm_unlikely: true if they are right."),
     "idempotency-key-in-use": (409, "Request in progress", "A request with this Idempotency-Key is still running."),
     "idempotency-key-reused": (422, "Idempotency key reused", "This Idempotency-Key was used with another request."),
     "precondition-failed": (412, "Precondition failed", "If-Match does not match the current ETag."),
@@ -48,6 +50,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "validation": (422, "Invalid request", "One or more fields are invalid; see `errors`."),
     "precondition-required": (428, "Precondition required", "Send If-Match with the ETag you last read."),
     "too-many-attempts": (429, "Too many attempts", "Too many failed sign-ins; wait before trying again."),
+    "too-many-lookups": (429, "Too many lookups", "Too many national IDs found registered at other offices within "
+                         "the hour; wait before giving national IDs again."),
     "internal": (500, "Internal error", "Something failed on our side; the request changed nothing."),
     "service-unavailable": (503, "Service unavailable", "The database cannot be reached right now; retry later."),
 }

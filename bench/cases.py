@@ -26,7 +26,7 @@ def household(i: int) -> dict:
         "idpoor": {"level": 1, "card_number": f"EQ-17-{i:07d}", "valid_until": "2030-06-30"},
         "consent": {"purposes": ["registry", "eligibility_sharing"], "given_by": "Head", "method": "verbal"},
         "members": [{"given_name": word(3), "family_name": word(2), "sex": "female", "relationship": "head",
-                     "birth_date": f"{1950 + i % 50}-0{1 + i % 9}-1{i % 10}", "national_id": f"{300_000_000 + i}"},
+                     "birth_date": f"{1950 + i % 40}-0{1 + i % 9}-1{i % 10}", "national_id": f"{300_000_000 + i}"},
                     {"given_name": word(3), "family_name": word(2), "sex": "male", "relationship": "child",
                      "birth_year": 2010 + i % 10}],
         "confirm_new": True,

@@ -27,7 +27,7 @@ def name(rng: random.Random, syllables: int) -> str:
 def household(i: int) -> dict:
     rng = random.Random(i)
     family = name(rng, 2)
-    head_year = rng.randint(1950, 2000)
+    head_year = rng.randint(1950, 1990)  # the mother of children born from 2008 (a younger one would be unlikely)
     return {
         "village_code": rng.choice(VILLAGES),
         "address": f"House {i}",

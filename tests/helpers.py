@@ -52,7 +52,9 @@ def _made_up_name(n: int, syllables: int) -> str:
 
 def household_body(*, members: int = 2, village_code: str = "17010101", unique: bool = True, **overrides: Any) -> dict[str, Any]:
     """A valid registration. With unique=True every member gets its own made-up name, birth year and
-    (for the head) national ID, so households of one test never look like duplicates of each other."""
+    (for the head) national ID, and the household its own IDPoor card, so households of one test never
+    look like duplicates of each other; heads are born 1940-1979 and children 2000-2019, so no child is
+    unlikely to be the head's."""
     body = copy.deepcopy(CONTRACT_EXAMPLE)
     body["village_code"] = village_code
     head, child = body["members"]
@@ -65,7 +67,8 @@ def household_body(*, members: int = 2, village_code: str = "17010101", unique: 
             member["family_name"] = _made_up_name(n + 7919, 2)
             if i == 0:
                 member["national_id"] = national_id()
-                member["birth_date"] = f"{1940 + n % 60}-0{1 + n % 9}-1{n % 10}"
+                member["birth_date"] = f"{1940 + n % 40}-0{1 + n % 9}-1{n % 10}"
+                body["idpoor"]["card_number"] = f"EQ-17-{n:07d}"
             else:
                 member["birth_year"] = 2000 + n % 20
         body["members"].append(member)

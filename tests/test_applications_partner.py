@@ -40,6 +40,7 @@ async def partner(app):
 def young_jobseeker(**overrides) -> dict:
     body = household_body(**overrides)
     body["members"][0] |= {"birth_date": "2003-05-01", "employment_status": "unemployed"}
+    body["members"][1]["relationship"] = "sibling"  # a child of hers would be unlikely (confirm_unlikely)
     return body
 
 

@@ -5,9 +5,11 @@ pseudonymised dimensions only)."""
 import copy
 import json
 import uuid
+from datetime import timedelta
 
 import pytest
 
+from app import clock
 from app.events import EVENT_TYPES
 from app.models import ActivityEvent, AuditEvent
 from app.services.activity import pseudonym
@@ -59,7 +61,7 @@ async def test_each_request_on_personal_data_leaves_exactly_one_audit_row(client
                                   headers={**headers, "If-Match": '"1"'}), "update", "person", person_id)
     member = await client.post(f"{household_url}/members", json={
         "given_name": "Kosal", "family_name": "Pen", "sex": "male", "birth_year": 1950, "birth_date_approximate": True,
-        "relationship": "parent"}, headers=headers)
+        "relationship": "other_relative"}, headers=headers)
     await step(member, "create", "person", member.json()["id"])
     await step(await client.get(f"{household_url}/consent", headers=headers), "read", "consent", created["id"])
     await step(await client.post(f"{household_url}/consent", json={"purposes": ["registry"], "given_by": "Head",
@@ -195,8 +197,9 @@ async def test_every_change_writes_its_events_in_the_same_transaction(client, wo
 
 async def test_event_payloads_follow_the_contract_and_hold_no_personal_data(client, world, app):
     bodies = [copy.deepcopy(CONTRACT_EXAMPLE), household_body(members=3), household_body(village_code="17010201")]
-    bodies[1]["members"][1] |= {"phone": "+855 12 777 888", "national_id": "AB-778899", "pregnant": True,
-                                "sex": "female", "expected_delivery_date": "2027-02-02", "attributes": {"note": "Unique words"}}
+    due = (clock.today() + timedelta(days=57)).isoformat()
+    bodies[1]["members"][1] |= {"phone": "+855 12 777 888", "national_id": "AB-778899", "pregnant": True, "sex": "female",
+                                "birth_year": 1996, "expected_delivery_date": due, "attributes": {"note": "Unique words"}}
     households = [await register(client, world.clerk_a, body) for body in bodies]
     await client.patch(f"/api/v1/households/{households[0]['id']}", json={"address": "Behind the market stall 9"},
                        headers={**world.clerk_a.headers, "If-Match": '"1"'})
@@ -206,9 +209,9 @@ async def test_event_payloads_follow_the_contract_and_hold_no_personal_data(clie
 
     events = await db_rows(app, ActivityEvent)
     personal = {"Chanthy", "+85599111222", "1986-04-15", "Behind the market stall 9", "Unique words", "AB-778899",
-                "+855 12 777 888", "2027-02-02", "EQ-17-0001234"}
+                "+855 12 777 888", due, "EQ-17-0001234"}
     for body in bodies:
-        personal |= {body.get("address") or "", body["consent"]["given_by"]}
+        personal |= {body.get("address") or "", body["consent"]["given_by"], body["idpoor"]["card_number"]}
         for member in body["members"]:
             personal |= {member["given_name"], member["family_name"]}
             personal |= {str(member[k]) for k in ("national_id", "phone", "birth_date") if member.get(k)}

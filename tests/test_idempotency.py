@@ -150,7 +150,7 @@ async def test_a_key_of_255_characters_is_fine(client, world):
 async def test_every_registry_post_replays(client, world, app):
     household = await register(client, world.clerk_a)
     member = {"given_name": "Kosal", "family_name": "Pen", "sex": "male", "birth_year": 1950,
-              "birth_date_approximate": True, "relationship": "parent"}
+              "birth_date_approximate": True, "relationship": "other_relative"}
     consent = {"purposes": ["registry"], "given_by": "Head", "method": "verbal"}
     user = {"username": "clerk.replay", "password": "long enough secret", "role": "clerk", "office_code": "SR-ACH"}
     office = {"code": "BB-BAN", "name": "Banan", "location_code": "0201"}

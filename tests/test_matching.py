@@ -1,6 +1,7 @@
 """Duplicate detection at intake: national IDs, likely duplicates, the clerk's confirm_new, and
 POST /persons/matches. Plus the scoring function on its own."""
 
+import asyncio
 import copy
 import uuid
 from datetime import date
@@ -8,8 +9,9 @@ from datetime import date
 import pytest
 
 from app.models import AuditEvent, Person
+from app.services.households import LOOKUPS_PER_HOUR
 from app.services.matching import LIKELY_DUPLICATE, WORTH_SHOWING, Newcomer, score
-from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, pointers, register, table_counts
+from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, national_id, pointers, register, table_counts
 
 HOUSEHOLDS = "/api/v1/households"
 MATCHES = "/api/v1/persons/matches"
@@ -40,19 +42,80 @@ async def test_a_registered_national_id_is_409_naming_the_person(client, world, 
     assert await table_counts(app) == before
 
 
-async def test_a_national_id_of_another_office_names_only_the_office(client, world, app):
+async def test_a_national_id_of_another_office_says_only_registered_elsewhere_and_is_audited_there(client, world, app):
     existing = await register(client, world.clerk_a, copy.deepcopy(CONTRACT_EXAMPLE))
-    before = await table_counts(app)
+    existing_person = existing["members"][0]["id"]
+    theirs = await register(client, world.clerk_b, household_body(village_code="17120101"))
+    requests = {  # every way a clerk gives a national ID
+        "#/members/0/national_id": lambda nid: client.post(HOUSEHOLDS, json=_with_head_id(nid), headers=world.clerk_b.headers),
+        "#/national_id": lambda nid: client.post(f"{HOUSEHOLDS}/{theirs['id']}/members", headers=world.clerk_b.headers,
+                                                 json=household_body()["members"][1] | {"national_id": nid}),
+    }
+    requests["#/national_id (PATCH)"] = lambda nid: client.patch(
+        f"/api/v1/persons/{theirs['members'][1]['id']}", json={"national_id": nid},
+        headers={**world.clerk_b.headers, "If-Match": '"1"'})
+    for pointer, send in requests.items():
+        before = await table_counts(app)
+        response = await send("170123456")
+        problem = assert_problem(response, 409, "national-id-registered")
+        assert problem["field"] == pointer.split(" ")[0]
+        assert problem["existing_office_code"] is None
+        assert problem["existing_person_id"] is None and problem["existing_household_id"] is None
+        assert "another office" in problem["detail"] and "transfer" in problem["detail"]
+        for secret in ("SR-ACH", existing["id"], existing_person, "Chanthou", "1986"):
+            assert secret not in response.text
+        # Nothing of the request is kept, but the lookup is: a read of office A's personal data.
+        assert await table_counts(app) == before | {"audit_event": before["audit_event"] + 1}
+        row = (await db_rows(app, AuditEvent, order_by=AuditEvent.id.desc()))[0]
+        assert (row.action, row.entity_type, row.entity_id) == ("national_id_lookup", "person", existing_person)
+        assert row.actor_id == world.clerk_b.id and row.office_id == world.office_ids["SR-ACH"]
+        assert row.details == {"field": pointer.split(" ")[0], "by_office": "SR-SSN"}
+    # Office A's supervisor sees who looked up their people; office B's trail shows nothing of A's.
+    trail = (await client.get("/api/v1/audit", params={"action": "national_id_lookup"}, headers=world.supervisor_a.headers)).json()
+    assert trail["total"] == 3 and {r["actor_username"] for r in trail["items"]} == {"clerk.b"}
+    trail = (await client.get("/api/v1/audit", params={"action": "national_id_lookup"}, headers=world.supervisor_b.headers)).json()
+    assert trail["total"] == 0
+
+
+def _with_head_id(nid: str) -> dict:
     body = household_body(village_code="17120101")
-    body["members"][0]["national_id"] = "170123456"
-    response = await client.post(HOUSEHOLDS, json=body, headers=world.clerk_b.headers)
-    problem = assert_problem(response, 409, "national-id-registered")
-    assert problem["existing_office_code"] == "SR-ACH"
-    assert problem["existing_person_id"] is None and problem["existing_household_id"] is None
-    assert "SR-ACH" in problem["detail"]
-    for secret in (existing["id"], existing["members"][0]["id"], "Chanthou", "1986"):
-        assert secret not in response.text
+    body["members"][0]["national_id"] = nid
+    return body
+
+
+async def test_national_ids_found_at_other_offices_are_limited_per_staff_member(client, world, app, make_account):
+    theirs = [await register(client, world.clerk_a) for _ in range(LOOKUPS_PER_HOUR + 1)]
+    ids = [h["members"][0]["national_id"] for h in theirs]
+    for nid in ids[:LOOKUPS_PER_HOUR]:
+        assert_problem(await client.post(HOUSEHOLDS, json=_with_head_id(nid), headers=world.clerk_b.headers), 409,
+                       "national-id-registered")
+    before = await table_counts(app)
+    # Past the limit every national ID is refused alike, registered elsewhere or not: the answer tells nothing.
+    for nid in (ids[-1], national_id()):
+        response = await client.post(HOUSEHOLDS, json=_with_head_id(nid), headers=world.clerk_b.headers)
+        problem = assert_problem(response, 429, "too-many-lookups")
+        assert 3000 < int(response.headers["Retry-After"]) <= 3600, response.headers
+        assert "SR-ACH" not in response.text and nid not in response.text
     assert await table_counts(app) == before
+    # The clerk may still register people without a national ID; a colleague is not held back.
+    body = household_body(village_code="17120101")
+    body["members"][0]["national_id"] = None
+    await register(client, world.clerk_b, body)
+    colleague = await make_account(office="SR-SSN")
+    assert_problem(await client.post(HOUSEHOLDS, json=_with_head_id(ids[-1]), headers=colleague.headers), 409,
+                   "national-id-registered")
+    lookups = await db_rows(app, AuditEvent, AuditEvent.action == "national_id_lookup")
+    assert sorted(str(r.actor_id) for r in lookups) == sorted([str(world.clerk_b.id)] * LOOKUPS_PER_HOUR + [str(colleague.id)])
+
+
+async def test_parallel_lookups_cannot_pass_the_limit_together(client, world, app):
+    theirs = [await register(client, world.clerk_a) for _ in range(2 * LOOKUPS_PER_HOUR)]
+    responses = await asyncio.gather(*(
+        client.post(HOUSEHOLDS, json=_with_head_id(h["members"][0]["national_id"]), headers=world.clerk_b.headers)
+        for h in theirs))
+    statuses = sorted(r.status_code for r in responses)
+    assert statuses == [409] * LOOKUPS_PER_HOUR + [429] * LOOKUPS_PER_HOUR, statuses
+    assert len(await db_rows(app, AuditEvent, AuditEvent.action == "national_id_lookup")) == LOOKUPS_PER_HOUR
 
 
 # ---- likely duplicates ----------------------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 import copy
 import uuid
+from datetime import timedelta
 
 import pytest
 
+from app import clock
 from app.models import Person
 from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, national_id, pointers, register, table_counts
 
@@ -185,12 +187,16 @@ async def test_clearing_optional_facts(client, world):
 
 
 async def test_pregnancy_is_recorded_with_its_due_date(client, world):
-    household = await register(client, world.clerk_a)
+    body = household_body()
+    body["members"][0]["birth_date"] = "1995-03-14"
+    body["members"][1]["birth_year"] = 2020  # her son (an older one would be unlikely)
+    household = await register(client, world.clerk_a, body)
     head = household["members"][0]
-    response = await client.patch(f"{PERSONS}/{head['id']}", json={"pregnant": True, "expected_delivery_date": "2027-05-01"},
+    due = (clock.today() + timedelta(days=150)).isoformat()
+    response = await client.patch(f"{PERSONS}/{head['id']}", json={"pregnant": True, "expected_delivery_date": due},
                                   headers=_if_match(world.clerk_a, 1))
     assert response.status_code == 200, response.text
-    assert response.json()["pregnant"] is True and response.json()["expected_delivery_date"] == "2027-05-01"
+    assert response.json()["pregnant"] is True and response.json()["expected_delivery_date"] == due
 
 
 @pytest.mark.parametrize("member, change, pointer", [

@@ -245,7 +245,7 @@ def happy(method: str, template: str, ids: dict[str, Any]) -> dict[str, Any]:
         ("PATCH", f"{V1}/households/{{household_id}}"): {"json": {"address": "Phum Thmei"}, "headers": any_version},
         ("POST", f"{V1}/households/{{household_id}}/members"): {"json": {
             "given_name": "Kosal", "family_name": "Pen", "sex": "male", "birth_year": 1950, "birth_date_approximate": True,
-            "relationship": "parent"}},
+            "relationship": "other_relative"}},
         ("POST", f"{V1}/households/{{household_id}}/consent"): {"json": {
             "purposes": ["registry", "eligibility_sharing"], "given_by": "The head", "method": "verbal"}},
         ("POST", f"{V1}/persons/matches"): {"json": {"given_name": "Chanthou", "family_name": "Sok",

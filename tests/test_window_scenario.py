@@ -127,6 +127,7 @@ async def walk_through(http: httpx.AsyncClient, partner) -> None:
     # 1. Registration: a young woman out of work, and her son; IDPoor level 1.
     body = household_body(members=2)
     body["members"][0] |= {"birth_date": "2002-08-15", "employment_status": "unemployed", "sex": "female"}
+    body["members"][1]["birth_year"] = 2020
     body["consent"]["purposes"] = ["registry", "eligibility_sharing", "referral_sharing"]
     response = await http.post("/api/v1/households", json=body, headers=clerk)
     assert response.status_code == 201, response.text

@@ -1,10 +1,13 @@
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, utcnow
+
+
+NATIONAL_ID_LOOKUP = "national_id_lookup"
 
 
 class AuditEvent(Base):
@@ -28,4 +31,8 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_event_office_at", "office_id", "at"),
         Index("ix_audit_event_entity", "entity_type", "entity_id"),
+        # A staff member's national-ID lookups at other offices in the last hour, counted at every
+        # registration (app/services/households.py): an index of those rows alone, tiny.
+        Index("ix_audit_event_national_id_lookup", "actor_id", "at",
+              postgresql_where=text(f"action = '{NATIONAL_ID_LOOKUP}'"), sqlite_where=text(f"action = '{NATIONAL_ID_LOOKUP}'")),
     )

@@ -30,6 +30,8 @@ class Household(Versioned, Base):
         Index("ix_household_office_created", "office_id", "created_at"),
         # Location searches (households of a village or a commune, of an office) from the index alone.
         Index("ix_household_village_office", "village_code", "office_id", "id"),
+        # Is this IDPoor card already on another household? (asked at every registration that gives one)
+        Index("ix_household_idpoor_card_number", "idpoor_card_number"),
     )
 
 

@@ -25,6 +25,14 @@ PATCH_RESPONSES = {
 }
 CONFLICT_RESPONSES = {409: {"description": "Conflicts with the current state, or an Idempotency-Key still in flight"}}
 
+# Requests that give national IDs and facts: a national ID registered, unlikely facts to confirm, likely
+# duplicates; too many national IDs found at other offices within the hour.
+REGISTRY_RESPONSES = {
+    409: {"description": "National ID already registered, unlikely facts (confirm_unlikely), likely duplicates "
+                         "(confirm_new), or an Idempotency-Key still in flight"},
+    429: {"description": "Too many national IDs found registered at other offices within the hour"},
+}
+
 
 # ---- printables: JSON, or a page to print (the receipt, the referral slip, the grievance acknowledgement) ----
 

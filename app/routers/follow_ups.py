@@ -1,7 +1,6 @@
 """Follow-ups: the clerk's work queue."""
 
 import uuid
-from datetime import date
 from typing import Annotated
 
 from fastapi import Query, Response
@@ -11,7 +10,7 @@ from app.etag import etag
 from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, api_router
 from app.routers.cases import AssignedTo
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
-from app.schemas.common import Page
+from app.schemas.common import IsoDate, Page
 from app.services import follow_ups
 from app.unit_of_work import Idempotent
 from app.vocabulary import FollowUpStatus
@@ -32,7 +31,7 @@ async def create_follow_up(session: SessionDep, actor: OfficeUser, case_id: uuid
 @router.get("/follow-ups", response_model=Page[FollowUpRead])
 async def list_follow_ups(
     session: SessionDep, actor: OfficeUser,
-    due_before: Annotated[date | None, Query(description="Due on or before this day.")] = None,
+    due_before: Annotated[IsoDate | None, Query(description="Due on or before this day.")] = None,
     status: FollowUpStatus | None = FollowUpStatus.open, assigned_to: AssignedTo = None, case_id: uuid.UUID | None = None,
     overdue: bool | None = None, limit: Limit = 50, offset: Offset = 0,
 ) -> Page[FollowUpRead]:

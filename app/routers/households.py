@@ -5,7 +5,7 @@ from fastapi import Query, Response
 
 from app.deps import OfficeUser, SessionDep
 from app.etag import etag
-from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
+from app.routers import PATCH_RESPONSES, REGISTRY_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
 from app.schemas.common import LocationCode, SearchPage
 from app.schemas.households import (
     ConsentIn,
@@ -24,10 +24,11 @@ router = api_router(tags=["households"])
 
 
 @router.post("/households", response_model=HouseholdRead, status_code=201, dependencies=[Idempotent],
-             responses=CONFLICT_RESPONSES)
+             responses=REGISTRY_RESPONSES)
 async def register_household(session: SessionDep, actor: OfficeUser, body: HouseholdCreate, response: Response) -> HouseholdRead:
-    """Register a household with its members and consent. A national ID already registered, or a
-    likely duplicate person (unless `confirm_new`), answers 409 with what was found."""
+    """Register a household with its members and consent. Facts that cannot be true answer 422; a
+    national ID already registered, unlikely facts (unless `confirm_unlikely`) or a likely duplicate
+    person (unless `confirm_new`) answer 409 with what was found."""
     household = await households.register_household(session, actor, body)
     response.headers["Location"] = f"/api/v1/households/{household.id}"
     response.headers["ETag"] = etag(household.version)
@@ -59,7 +60,7 @@ async def get_household(session: SessionDep, actor: OfficeUser, household_id: uu
     return household
 
 
-@router.patch("/households/{household_id}", response_model=HouseholdRead, responses=PATCH_RESPONSES)
+@router.patch("/households/{household_id}", response_model=HouseholdRead, responses=PATCH_RESPONSES | REGISTRY_RESPONSES)
 async def update_household(
     session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: HouseholdUpdate, response: Response,
     if_match: IfMatch = None,  # optional here so that its absence is a 428, not a validation error
@@ -70,7 +71,7 @@ async def update_household(
 
 
 @router.post("/households/{household_id}/members", response_model=PersonRead, status_code=201,
-             dependencies=[Idempotent], responses=CONFLICT_RESPONSES)
+             dependencies=[Idempotent], responses=REGISTRY_RESPONSES)
 async def add_member(
     session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, body: MemberAdd, response: Response
 ) -> PersonRead:

@@ -15,6 +15,7 @@ from app.errors import DomainError, InvalidInput
 from app.models import MonitoringEvent
 from app.models.base import utcnow
 from app.routers import api_router
+from app.schemas.common import IsoDate
 from app.schemas.monitoring import EventBatch, IndicatorCatalog, IndicatorDefinition, IndicatorResult, IngestResult, OfficeSyncRead
 from app.services import monitoring
 from app.vocabulary import Role
@@ -54,8 +55,8 @@ async def indicators(
     _: MonitorUser,
     settings: SettingsDep,
     indicator: Annotated[str, Query(min_length=1, max_length=60, description="A name from the catalog.")],
-    from_: Annotated[date, Query(alias="from", description="First day (its whole period is included).")],
-    to: Annotated[date, Query(description="Last day (its whole period is included).")],
+    from_: Annotated[IsoDate, Query(alias="from", description="First day (its whole period is included).")],
+    to: Annotated[IsoDate, Query(description="Last day (its whole period is included).")],
     period: Literal["day", "week", "month", "quarter"] = "month",
     group_by: Annotated[str | None, Query(max_length=300, description="Comma-separated breakdowns.")] = None,
     province: Filter = None, district: Filter = None, commune: Filter = None, office: Filter = None,

@@ -5,7 +5,7 @@ from fastapi import Query, Response
 
 from app.deps import OfficeUser, SessionDep
 from app.etag import etag
-from app.routers import PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
+from app.routers import PATCH_RESPONSES, REGISTRY_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
 from app.schemas.common import LocationCode, SearchPage
 from app.schemas.households import MatchQuery, MatchResult, PersonRead, PersonSummary, PersonUpdate
 from app.services import persons
@@ -47,7 +47,7 @@ async def get_person(session: SessionDep, actor: OfficeUser, person_id: uuid.UUI
     return person
 
 
-@router.patch("/persons/{person_id}", response_model=PersonRead, responses=PATCH_RESPONSES)
+@router.patch("/persons/{person_id}", response_model=PersonRead, responses=PATCH_RESPONSES | REGISTRY_RESPONSES)
 async def update_person(
     session: SessionDep, actor: OfficeUser, person_id: uuid.UUID, body: PersonUpdate, response: Response,
     if_match: IfMatch = None,  # optional here so that its absence is a 428, not a validation error

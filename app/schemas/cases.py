@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from app.schemas.common import InputModel, Name, ReadModel, Text200, Text500, field_error
+from app.schemas.common import InputModel, IsoDate, Name, ReadModel, Text200, Text500, field_error
 from app.schemas.screening import SchemeCode
 from app.vocabulary import (
     ApplicationRoute,
@@ -145,7 +145,7 @@ class BenefitIn(InputModel):
     amount: int | None = Field(default=None, strict=True, ge=0, le=10**12)
     currency: Currency = "KHR"
     frequency: BenefitFrequency | None = None
-    start_date: date | None = None
+    start_date: IsoDate | None = None
 
 
 class DecisionCreate(InputModel):
@@ -258,7 +258,7 @@ class ReferralCreate(InputModel):
     agency: EventCode = Field(description="An agency of GET /api/v1/referral-agencies, e.g. nea")
     service: EventCode | None = Field(default=None, description="One of the agency's services, e.g. job_counselling")
     reason: Text1000
-    due_date: date = Field(description="When the agency should have acted; today or later.")
+    due_date: IsoDate = Field(description="When the agency should have acted; today or later.")
     person_id: uuid.UUID | None = Field(default=None, description="The member referred (the case's person by default).")
 
 
@@ -266,7 +266,7 @@ class ReferralUpdate(InputModel):
     status: Literal[ReferralStatus.accepted, ReferralStatus.completed, ReferralStatus.declined,
                     ReferralStatus.expired] | None = None
     note: Text1000 | None = Field(default=None, description="What the agency said; goes with a change of status.")
-    due_date: date | None = Field(default=None, description="A new due date, while the referral is open.")
+    due_date: IsoDate | None = Field(default=None, description="A new due date, while the referral is open.")
 
     @model_validator(mode="after")
     def _a_note_goes_with_a_status(self) -> "ReferralUpdate":
@@ -355,7 +355,7 @@ class AgencyRead(ReadModel):
 
 
 class FollowUpCreate(InputModel):
-    due_date: date
+    due_date: IsoDate
     action: Text500 = Field(description="What to do.")
     assigned_to: uuid.UUID | None = Field(default=None, description="A clerk or supervisor of the office; the case's by default.")
 
@@ -363,7 +363,7 @@ class FollowUpCreate(InputModel):
 class FollowUpUpdate(InputModel):
     status: Literal[FollowUpStatus.completed, FollowUpStatus.cancelled] | None = None
     note: Text1000 | None = Field(default=None, description="What was done; required to complete.")
-    due_date: date | None = None
+    due_date: IsoDate | None = None
     action: Text500 | None = None
     assigned_to: uuid.UUID | None = None
 

@@ -8,7 +8,19 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from app import clock
-from app.schemas.common import Code, InputModel, Name, ReadModel, Text200, Text500, VillageCode, field_error
+from app.schemas.common import (
+    Code,
+    InputModel,
+    IsoDate,
+    Name,
+    Name200,
+    ReadModel,
+    Text500,
+    VillageCode,
+    field_error,
+    fields_error,
+)
+from app.services.plausibility import EARLIEST_BIRTH_YEAR, impossible
 from app.vocabulary import (
     AreaType,
     ConsentMethod,
@@ -25,27 +37,30 @@ AttributeKey = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,39}$
 MAX_ATTRIBUTE_TEXT = 200
 # The largest whole number every client holds exactly (a browser's numbers are doubles); beyond it a
 # value would come back changed, and beyond 64 bits PostgreSQL's bulk path could not even write it.
-MAX_ATTRIBUTE_INTEGER = 2**53 - 1
+# A number written as a fraction is held to the same bound: past 2**53 a double holds whole numbers only,
+# and not every one of them (1e30 is 1000000000000000019884624838656 to the database).
+MAX_ATTRIBUTE_NUMBER = 2**53 - 1
 
 
 def _attribute_value(value: Any) -> bool | int | float | str | None:
     # One check rather than a union of types, whose errors would name each member of the union
     # ("#/attributes/x/bool", "#/attributes/x/int"...) instead of the attribute.
-    if value is None or isinstance(value, bool) or (isinstance(value, float) and math.isfinite(value)):
+    if value is None or isinstance(value, bool):
         return value
-    if isinstance(value, int) and abs(value) <= MAX_ATTRIBUTE_INTEGER:
+    if isinstance(value, int | float) and math.isfinite(value) and abs(value) <= MAX_ATTRIBUTE_NUMBER:
         return value
     if isinstance(value, str) and len(value) <= MAX_ATTRIBUTE_TEXT:
         return value
-    raise ValueError(f"an attribute is a finite number (a whole number at most {MAX_ATTRIBUTE_INTEGER:,} either side of "
-                     f"zero), true or false, null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
+    raise ValueError(f"an attribute is a number at most {MAX_ATTRIBUTE_NUMBER:,} either side of zero, true or false, "
+                     f"null, or text of at most {MAX_ATTRIBUTE_TEXT} characters")
 
 
 AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema({"anyOf": [
-    {"type": "boolean"}, {"type": "integer", "minimum": -MAX_ATTRIBUTE_INTEGER, "maximum": MAX_ATTRIBUTE_INTEGER},
-    {"type": "number", "not": {"type": "integer"}}, {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
+    {"type": "boolean"}, {"type": "integer", "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
+    {"type": "number", "not": {"type": "integer"}, "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
+    {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
-EARLIEST_BIRTH_YEAR = 1890
+CONFIRM_UNLIKELY = "Register or change even though some facts are unlikely (after checking them with the client)."
 
 
 class Disability(InputModel):
@@ -69,7 +84,7 @@ def _not_a_boolean(value: Any) -> Any:
 class IdPoor(InputModel):
     level: Annotated[Literal[1, 2] | None, BeforeValidator(_not_a_boolean)] = None
     card_number: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None = None
-    valid_until: date | None = None
+    valid_until: IsoDate | None = None
 
     @model_validator(mode="after")
     def _card_goes_with_level(self) -> "IdPoor":
@@ -80,7 +95,7 @@ class IdPoor(InputModel):
 
 class ConsentIn(InputModel):
     purposes: Annotated[list[ConsentPurpose], Field(min_length=1, max_length=10)]
-    given_by: Text200
+    given_by: Name200
     method: ConsentMethod
     note: Text500 | None = None
 
@@ -96,7 +111,7 @@ class PersonFacts(InputModel):
     given_name: Name
     family_name: Name
     sex: Sex
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     birth_date_approximate: bool = Field(default=False, strict=True)
     national_id: NationalId | None = None
@@ -104,7 +119,7 @@ class PersonFacts(InputModel):
     relationship: Relationship
     disability: Disability = Field(default_factory=Disability)
     pregnant: bool = Field(default=False, strict=True)
-    expected_delivery_date: date | None = None
+    expected_delivery_date: IsoDate | None = None
     employment_status: EmploymentStatus | None = None
     monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000, description="KHR per month")
     school_enrolled: bool | None = Field(default=None, strict=True)
@@ -114,41 +129,12 @@ class PersonFacts(InputModel):
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] = Field(default_factory=dict)
 
 
-class FactError(ValueError):
-    """A rule across a person's facts is broken; `field` names the field to correct."""
-
-    def __init__(self, message: str, field: str):
-        super().__init__(message)
-        self.field = field
-
-
-def check_person_facts(facts: dict[str, Any], today: date) -> None:
-    """Rules across fields, applied to a full set of facts (a new member, or a member after a PATCH)."""
-    birth_date, birth_year = facts.get("birth_date"), facts.get("birth_year")
-    if birth_date is None and birth_year is None:
-        raise FactError("give birth_date, or birth_year with birth_date_approximate", "birth_date")
-    if birth_date is not None:
-        if birth_date > today:
-            raise FactError("birth_date is in the future", "birth_date")
-        if birth_date.year < EARLIEST_BIRTH_YEAR:
-            raise FactError(f"birth_date is before {EARLIEST_BIRTH_YEAR}", "birth_date")
-        if birth_year is not None and birth_year != birth_date.year:
-            raise FactError("birth_year does not match birth_date", "birth_year")
-    elif birth_year > today.year:
-        raise FactError("birth_year is in the future", "birth_year")
-    if facts.get("pregnant") and facts.get("sex") == Sex.male:
-        raise FactError("pregnant is only recorded for a woman", "pregnant")
-    if facts.get("expected_delivery_date") is not None and not facts.get("pregnant"):
-        raise FactError("expected_delivery_date needs pregnant: true", "expected_delivery_date")
-
-
 class MemberCreate(PersonFacts):
     @model_validator(mode="after")
-    def _consistent(self) -> "MemberCreate":
-        try:
-            check_person_facts(self.model_dump(), clock.today())
-        except FactError as exc:
-            raise field_error(str(exc), exc.field, value=getattr(self, exc.field)) from None
+    def _possible(self) -> "MemberCreate":
+        found = impossible(self.model_dump(), clock.today())
+        if found:
+            raise fields_error([(f.detail, (f.field,), getattr(self, f.field)) for f in found])
         if self.birth_year is None:
             self.birth_year = self.birth_date.year
         if self.birth_date is None:
@@ -158,6 +144,7 @@ class MemberCreate(PersonFacts):
 
 class MemberAdd(MemberCreate):
     confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class HouseholdCreate(InputModel):
@@ -169,6 +156,7 @@ class HouseholdCreate(InputModel):
     members: Annotated[list[MemberCreate], Field(min_length=1, max_length=MAX_MEMBERS)]
     office_code: Code | None = Field(default=None, description="Only for admins; staff register for their own office.")
     confirm_new: bool = Field(strict=True, default=False, description="Register even though likely duplicates exist.")
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
     @model_validator(mode="after")
     def _household_rules(self) -> "HouseholdCreate":
@@ -199,6 +187,7 @@ class HouseholdUpdate(InputModel):
     former_head_relationship: Relationship | None = Field(
         default=None, description="The former head's relationship to the new head (default other_relative)."
     )
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class PersonUpdate(InputModel):
@@ -207,7 +196,7 @@ class PersonUpdate(InputModel):
     given_name: Name | None = None
     family_name: Name | None = None
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     birth_date_approximate: bool | None = Field(default=None, strict=True)
     national_id: NationalId | None = None
@@ -215,7 +204,7 @@ class PersonUpdate(InputModel):
     relationship: Relationship | None = None
     disability: Disability | None = None
     pregnant: bool | None = Field(default=None, strict=True)
-    expected_delivery_date: date | None = None
+    expected_delivery_date: IsoDate | None = None
     employment_status: EmploymentStatus | None = None
     monthly_income: int | None = Field(strict=True, default=None, ge=0, le=1_000_000_000)
     school_enrolled: bool | None = Field(default=None, strict=True)
@@ -223,13 +212,14 @@ class PersonUpdate(InputModel):
     nssf_member: bool | None = Field(default=None, strict=True)
     nssf_contribution_months: int | None = Field(strict=True, default=None, ge=0, le=900)
     attributes: Annotated[dict[AttributeKey, AttributeValue], Field(max_length=50)] | None = None
+    confirm_unlikely: bool = Field(strict=True, default=False, description=CONFIRM_UNLIKELY)
 
 
 class MatchQuery(InputModel):
     given_name: Name
     family_name: Name
     sex: Sex | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
     village_code: VillageCode
     national_id: NationalId | None = None

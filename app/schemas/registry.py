@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import Field, SecretStr, StringConstraints, model_validator
 
-from app.schemas.common import Code, InputModel, LocationCode, ReadModel, Text200, field_error
+from app.schemas.common import Code, InputModel, LocationCode, Name200, ReadModel, field_error
 from app.vocabulary import OFFICE_ROLES, LocationLevel, Role
 
 Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")]
@@ -23,7 +23,7 @@ class LocationRead(ReadModel):
 
 class OfficeCreate(InputModel):
     code: Code
-    name: Text200
+    name: Name200
     location_code: LocationCode
 
 
@@ -39,7 +39,7 @@ class UserCreate(InputModel):
     username: Username
     password: Password
     role: Role
-    full_name: Text200 | None = None
+    full_name: Name200 | None = None
     office_code: Code | None = None
     scheme_code: Code | None = None
 
@@ -69,7 +69,7 @@ def role_binding_error(role: Role, office_code: str | None, scheme_code: str | N
 class UserUpdate(InputModel):
     is_active: bool | None = None
     password: Password | None = None
-    full_name: Text200 | None = None
+    full_name: Name200 | None = None
 
 
 class UserRead(ReadModel):

@@ -4,12 +4,13 @@ Every function runs inside the request's transaction, scopes what it touches to 
 (another office's record is "not found", exactly like a missing one), audits reads as well as
 writes, and writes an activity event for every change."""
 
+import math
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, distinct, func, or_, select, text, update
+from sqlalchemy import Uuid, bindparam, distinct, func, literal, literal_column, or_, select, text, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
@@ -21,6 +22,7 @@ from app.etag import check_if_match
 from app.bulk import insert_rows, with_defaults
 from app.db import lock_values
 from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person
+from app.models.audit import NATIONAL_ID_LOOKUP
 from app.models.base import new_id, utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
@@ -33,11 +35,12 @@ from app.schemas.households import (
     HouseholdUpdate,
     IdPoorRead,
     LocationPath,
+    MAX_MEMBERS,
     MemberAdd,
     MemberCreate,
     PersonRead,
 )
-from app.services import activity, audit, matching
+from app.services import activity, audit, matching, plausibility
 from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
 from app.services.locations import location_path, require_village
 from app.services.names import part_key, search_name, search_terms
@@ -268,41 +271,133 @@ async def _registering_office(session: AsyncSession, actor: Principal, office_co
     return actor.office_scope, actor.office_code
 
 
-# Built once: every registration runs it, and building it cost more than running it.
-_REGISTERED_IDS = (
+# A staff member who finds national IDs registered at other offices learns who is registered there:
+# so many an hour, so that an office cannot enumerate another's registry by national ID.
+LOOKUPS_PER_HOUR = 10
+LOOKUP_WINDOW = timedelta(hours=1)
+# The caller's lookups in the window. The action is written into the statement, not sent as a
+# parameter, so that both databases read them from the partial index of those rows alone.
+_LOOKUPS = select(func.count()).select_from(AuditEvent).where(
+    AuditEvent.action == literal_column(f"'{NATIONAL_ID_LOOKUP}'"),
+    AuditEvent.actor_id == bindparam("actor_id", type_=Uuid()), AuditEvent.at > bindparam("since"))
+_FIRST_LOOKUP = _LOOKUPS.with_only_columns(func.min(AuditEvent.at))
+_REGISTERED = (
     select(Person.id, Person.household_id, Person.national_id, Office.code, Person.office_id)
     .join(Office, Office.id == Person.office_id)
     .where(Person.national_id.in_(bindparam("ids", expanding=True)),
            or_(bindparam("except_person", type_=Uuid()).is_(None), Person.id != bindparam("except_person", type_=Uuid())))
+    .limit(1).subquery("registered")
 )
+# Built once: every registration runs it, and building it cost more than running it. One row, in one
+# round trip: the caller's recent lookups, and a person already holding one of the IDs (or nulls).
+_REGISTERED_IDS = select(_LOOKUPS.scalar_subquery().label("lookups"), *_REGISTERED.c).select_from(
+    select(literal(1).label("one")).subquery("one").outerjoin(_REGISTERED, true()))
 
 
 async def check_national_ids(
     session: AsyncSession, actor: Principal, national_ids: dict[str, str], *, except_person: uuid.UUID | None = None
 ) -> None:
     """national_ids maps a field pointer to the ID given there. An ID already registered is a 409 that
-    names the existing person when the caller may see them, and only their office otherwise."""
+    names the existing person when the caller may see them; at another office, only that the person is
+    registered elsewhere and how to have the record transferred. That lookup is audited as a read of
+    the other office's personal data and counted: past LOOKUPS_PER_HOUR in the hour, every request of
+    the caller that gives a national ID is a 429 until the hour has passed (refusing only IDs registered
+    elsewhere would tell them apart)."""
     if not national_ids:
         return
     # Two requests giving one ID at the same moment: the second waits for the first to commit and then
     # finds its person here (a precise 409), instead of failing on the unique index at commit.
     await lock_values(session, "national-id", national_ids.values())
-    existing = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()),
-                                                        "except_person": except_person})).first()
-    if existing is None:
+    now = utcnow()
+    found = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()), "except_person": except_person,
+                                                     "actor_id": actor.id, "since": now - LOOKUP_WINDOW})).one()
+    staff = actor.office_scope is not None
+    if staff and found.lookups >= LOOKUPS_PER_HOUR:
+        raise await _too_many_lookups(session, actor, now)
+    if found.id is None:
         return
-    person_id, household_id, national_id, office_code, office_id = existing
-    pointer = next(p for p, v in national_ids.items() if v == national_id)
-    visible = actor.office_scope is None or actor.office_scope == office_id
+    pointer = next(p for p, v in national_ids.items() if v == found.national_id)
+    if not staff or actor.office_scope == found.office_id:
+        raise DomainError(f"National ID {found.national_id} is already registered.", slug="national-id-registered",
+                          field=pointer, existing_person_id=str(found.id), existing_household_id=str(found.household_id),
+                          existing_office_code=found.code)
+    await _record_lookup(session, actor, found, pointer, now)
     raise DomainError(
-        f"National ID {national_id} is already registered"
-        + ("." if visible else f" at office {office_code}; ask that office to transfer the person."),
-        slug="national-id-registered",
-        field=pointer,
-        existing_person_id=str(person_id) if visible else None,
-        existing_household_id=str(household_id) if visible else None,
-        existing_office_code=office_code,
+        f"National ID {found.national_id} is already registered at another office. If the person now lives here, "
+        "do not register them again: ask your supervisor to have their record transferred (an administrator finds "
+        "it by this national ID).",
+        slug="national-id-registered", field=pointer, existing_person_id=None, existing_household_id=None,
+        existing_office_code=None,
     )
+
+
+async def _record_lookup(session: AsyncSession, actor: Principal, found: Any, pointer: str, now: datetime) -> None:
+    """Audit the lookup (under the office that holds the person, whose supervisors see it) so that the
+    row stays although the request fails: in a transaction of its own, once the request's is rolled
+    back (on SQLite that one holds the only write lock; it is failing anyway). The count is taken again
+    there, one lookup of the caller's at a time, so that parallel requests cannot pass the limit together."""
+    await session.rollback()
+    async with AsyncSession(session.bind) as own, own.begin():
+        await lock_values(own, "national-id-lookups", [str(actor.id)])
+        lookups = (await own.execute(_LOOKUPS, {"actor_id": actor.id, "since": now - LOOKUP_WINDOW})).scalar_one()
+        if lookups >= LOOKUPS_PER_HOUR:
+            raise await _too_many_lookups(own, actor, now)
+        audit.record(own, actor, action=NATIONAL_ID_LOOKUP, entity_type="person", entity_id=found.id,
+                     office_id=found.office_id, details={"field": pointer, "by_office": actor.office_code})
+
+
+async def _too_many_lookups(session: AsyncSession, actor: Principal, now: datetime) -> DomainError:
+    first = (await session.execute(_FIRST_LOOKUP, {"actor_id": actor.id, "since": now - LOOKUP_WINDOW})).scalar_one()
+    wait = max(1, math.ceil(((first or now) + LOOKUP_WINDOW - now).total_seconds()))
+    return DomainError(
+        f"You have found {LOOKUPS_PER_HOUR} national IDs registered at other offices within the hour; national IDs "
+        f"can be given again in {math.ceil(wait / 60)} minutes.",
+        slug="too-many-lookups", headers={"Retry-After": str(wait)},
+    )
+
+
+# ---- unlikely facts -------------------------------------------------------------------------------
+
+
+def refuse(found: list[plausibility.Finding], prefix: str = "#") -> DomainError:
+    """The 422 of facts that cannot be true, naming each field."""
+    errors = [{"pointer": f"{prefix}/{f.field}", "detail": f.detail} for f in found]
+    return DomainError(found[0].detail if len(found) == 1 else "The request has invalid fields.", slug="validation",
+                       errors=errors)
+
+
+def warnings_of(found: list[plausibility.Finding | None], prefix: str = "#") -> list[dict[str, str]]:
+    return [{"pointer": f"{prefix}/{f.field}" if f.field else prefix, "code": f.code, "detail": f.detail}
+            for f in found if f is not None]
+
+
+def stop_unless_confirmed(warnings: list[dict[str, str]], confirmed: bool) -> None:
+    """Unlikely facts stop the request until the clerk confirms them (then audited as unlikely_confirmed)."""
+    if warnings and not confirmed:
+        raise DomainError("Some facts are unlikely; check them with the client. If they are right, send the request "
+                          "again with confirm_unlikely: true.", slug="unlikely-facts", warnings=warnings)
+
+
+async def idpoor_card_elsewhere(session: AsyncSession, actor: Principal, card_number: str | None,
+                                household_id: uuid.UUID | None) -> plausibility.Finding | None:
+    """One IDPoor card on two households is a typing error or a household that split: warned about, among
+    the households the caller may see (another office's would tell what is registered there)."""
+    if not card_number:
+        return None
+    query = select(Household.id).where(Household.idpoor_card_number == card_number).limit(1)
+    if household_id is not None:
+        query = query.where(Household.id != household_id)
+    if actor.office_scope is not None:
+        query = query.where(Household.office_id == actor.office_scope)
+    other = (await session.execute(query)).scalar()
+    if other is None:
+        return None
+    return plausibility.Finding("idpoor/card_number", f"IDPoor card {card_number} is already on household {other}",
+                                "idpoor-card-shared")
+
+
+def head_facts(person: Any) -> dict[str, Any]:
+    return {"relationship": person.relationship, "birth_date": person.birth_date, "birth_year": person.birth_year}
 
 
 def _newcomer(member: MemberCreate, village_code: str) -> matching.Newcomer:
@@ -351,12 +446,28 @@ async def _screen_duplicates(
     return flagged
 
 
+async def _registration_warnings(session: AsyncSession, actor: Principal, data: HouseholdCreate,
+                                 members: list[dict[str, Any]]) -> list[dict[str, str]]:
+    today = clock.today()
+    head = next(m for m in members if m["relationship"] == Relationship.head)
+    found = warnings_of([plausibility.large_household(len(members), "members")])
+    for i, member in enumerate(members):
+        found += warnings_of([*plausibility.unlikely(member, today),
+                              plausibility.relative_to_head(member, head, today, "relationship")], f"#/members/{i}")
+    if data.idpoor is not None:
+        found += warnings_of([await idpoor_card_elsewhere(session, actor, data.idpoor.card_number, None)])
+    return found
+
+
 async def register_household(session: AsyncSession, actor: Principal, data: HouseholdCreate) -> HouseholdRead:
     office_id, office_code = await _registering_office(session, actor, data.office_code)
     await require_village(session, data.village_code, field="#/village_code")
     await check_national_ids(
         session, actor, {f"#/members/{i}/national_id": m.national_id for i, m in enumerate(data.members) if m.national_id}
     )
+    member_facts = [member.model_dump() for member in data.members]
+    unlikely = await _registration_warnings(session, actor, data, member_facts)
+    stop_unless_confirmed(unlikely, data.confirm_unlikely)
     overridden = await _screen_duplicates(
         session, actor, data.members, data.village_code, confirm_new=data.confirm_new, pointer="#/members/{index}"
     )
@@ -375,8 +486,8 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
         # Distinct creation instants keep the members in the order the clerk entered them.
         {"id": new_id(), "household_id": household["id"], "office_id": office_id, "village_code": data.village_code,
          "registered_by": actor.id, "version": 1,
-         "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(member.model_dump())}
-        for i, member in enumerate(data.members)
+         "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(facts)}
+        for i, facts in enumerate(member_facts)
     ])
     consent = {"id": new_id(), "household_id": household["id"], "recorded_by": actor.id, "recorded_at": now,
                **data.consent.model_dump()}
@@ -385,6 +496,9 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
     if overridden:
         audits.append(audit.row(actor, action="dedup_override", entity_type="household", entity_id=household["id"],
                                 office_id=office_id, details={"duplicates": overridden}))
+    if unlikely:
+        audits.append(audit.row(actor, action="unlikely_confirmed", entity_type="household", entity_id=household["id"],
+                                office_id=office_id, details={"warnings": unlikely}))
     # Attribute views of the rows, for the code that reads households and persons.
     registered = SimpleNamespace(**household, members=[SimpleNamespace(**m) for m in members])
     events = _registration_events(office_code, registered, registered.members)
@@ -412,12 +526,20 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
     if data.relationship is Relationship.head:
         raise InvalidInput("The household already has a head; add the member, then make them head with PATCH "
                            "/households/{id} and head_id.", field="#/relationship")
+    if len(household.members) >= MAX_MEMBERS:
+        raise InvalidInput(f"A household has at most {MAX_MEMBERS} members.", field="#")
     if data.national_id:
         await check_national_ids(session, actor, {"#/national_id": data.national_id})
+    facts = data.model_dump(exclude={"confirm_new", "confirm_unlikely"})
+    today = clock.today()
+    head = head_of(household)
+    unlikely = warnings_of([*plausibility.unlikely(facts, today), plausibility.large_household(len(household.members) + 1, ""),
+                            plausibility.relative_to_head(facts, head_facts(head), today, "relationship") if head else None])
+    stop_unless_confirmed(unlikely, data.confirm_unlikely)
     overridden = await _screen_duplicates(session, actor, [data], household.village_code, confirm_new=data.confirm_new,
                                           pointer="#", exclude_household=None)
     person = Person(household_id=household.id, office_id=household.office_id, village_code=household.village_code,
-                    registered_by=actor.id, **_person_columns(data.model_dump()))
+                    registered_by=actor.id, **_person_columns(facts))
     session.add(person)
     household.updated_at = utcnow()  # the household's representation changed: new ETag
     await session.flush()
@@ -427,6 +549,9 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
     if overridden:
         audit.record(session, actor, action="dedup_override", entity_type="person", entity_id=person.id,
                      office_id=household.office_id, details={"duplicates": overridden})
+    if unlikely:
+        audit.record(session, actor, action="unlikely_confirmed", entity_type="person", entity_id=person.id,
+                     office_id=household.office_id, details={"warnings": unlikely})
     office = await session.get(Office, household.office_id)
     session.add_all(ActivityEvent(**event) for event in _registration_events(office.code, household, [person]))
     return person_read(person, clock.today())
@@ -440,7 +565,9 @@ async def update_household(
 ) -> HouseholdRead:
     household = await load_household(session, actor, household_id)
     check_if_match(if_match, household.version)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude={"confirm_unlikely"})
+    unlikely = await _household_change_warnings(session, actor, household, data, changes)
+    stop_unless_confirmed(unlikely, data.confirm_unlikely)
     changed: list[str] = []
     if "village_code" in changes:
         if data.village_code is None:
@@ -477,10 +604,32 @@ async def update_household(
         await session.flush()
         audit.record(session, actor, action="update", entity_type="household", entity_id=household.id,
                      office_id=household.office_id, details={"fields": changed})
+        if unlikely:
+            audit.record(session, actor, action="unlikely_confirmed", entity_type="household", entity_id=household.id,
+                         office_id=household.office_id, details={"warnings": unlikely})
         office = await session.get(Office, household.office_id)
         activity.emit(session, "household.updated", office_code=office.code, household_id=household.id,
                       dimensions=activity.household_dimensions(household, clock.today(), head_of(household)), fields=changed)
     return await household_read(session, household)
+
+
+async def _household_change_warnings(session: AsyncSession, actor: Principal, household: Household,
+                                     data: HouseholdUpdate, changes: dict[str, Any]) -> list[dict[str, str]]:
+    """A new head too young to be one is refused; one under an adult's age, or an IDPoor card already on
+    another household, is warned about."""
+    found = []
+    new_head = next((m for m in household.members if m.id == changes.get("head_id")), None)
+    if new_head is not None and new_head.relationship != Relationship.head:
+        facts = head_facts(new_head) | {"relationship": Relationship.head}
+        today = clock.today()
+        too_young = plausibility.impossible(facts, today, changed={"relationship"})
+        if too_young:
+            raise refuse([plausibility.Finding("head_id", f.detail) for f in too_young])
+        found += warnings_of([plausibility.Finding("head_id", f.detail, f.code)
+                              for f in plausibility.unlikely(facts, today, changed={"relationship"})])
+    if data.idpoor is not None and data.idpoor.card_number not in (None, household.idpoor_card_number):
+        found += warnings_of([await idpoor_card_elsewhere(session, actor, data.idpoor.card_number, household.id)])
+    return found
 
 
 def _change_head(household: Household, new_head_id: uuid.UUID, former_head_relationship: Relationship) -> None:

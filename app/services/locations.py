@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidInput, NotFound
 from app.models import Location
 from app.models.location import LEVEL_CODE_LENGTH
+from app.schemas.common import clean_name
 from app.upsert import dialect_insert
 
 # Every province, district, commune and village, with Latin and Khmer names (app/data/GAZETTEER_SOURCES.md).
@@ -50,8 +51,13 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
             raise GazetteerError(f"{where}: a {level} code has {LEVEL_CODE_LENGTH[level]} digits, got {code!r}")
         if not name or len(name) > 120:
             raise GazetteerError(f"{where}: name must be 1 to 120 characters")
-        if len((raw.get("name_km") or "").strip()) > 120:
+        name_km = (raw.get("name_km") or "").strip() or None
+        if name_km and len(name_km) > 120:
             raise GazetteerError(f"{where}: name_km must be at most 120 characters")
+        try:  # place names are printed (receipts, slips) and searched, as people's names are
+            name, name_km = clean_name(name), name_km and clean_name(name_km)
+        except ValueError as exc:
+            raise GazetteerError(f"{where}: name {exc}") from None
         if level == "province" and parent:
             raise GazetteerError(f"{where}: a province has no parent")
         if level != "province" and (parent is None or code[: len(parent)] != parent or len(parent) != len(code) - 2):
@@ -61,7 +67,7 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
         rows[code] = {
             "code": code,
             "name": name,
-            "name_km": ((raw.get("name_km") or "").strip() or None),
+            "name_km": name_km,
             "level": level,
             "parent_code": parent,
             "source": source[:80],

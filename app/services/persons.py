@@ -13,29 +13,25 @@ from app.etag import check_if_match
 from app.models import Household, Office, Person
 from app.models.base import utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
-from app.schemas.households import (
-    FactError,
-    MatchCandidate,
-    MatchQuery,
-    PersonRead,
-    PersonSummary,
-    PersonUpdate,
-    check_person_facts,
-)
-from app.services import activity, audit, matching
+from app.schemas.households import MatchCandidate, MatchQuery, PersonRead, PersonSummary, PersonUpdate
+from app.services import activity, audit, matching, plausibility
 from app.services.demography import disability_levels
 from app.services.households import (
     _person_columns,
     bounded_sample,
     check_national_ids,
+    head_facts,
     head_of,
     name_filters,
     person_read,
+    refuse,
+    stop_unless_confirmed,
+    warnings_of,
 )
 from app.vocabulary import Relationship
 
 # Changing one of these changes the person's breakdowns at central, or the facts schemes look at.
-_PERSON_FACTS = tuple(PersonUpdate.model_fields)
+_PERSON_FACTS = tuple(f for f in PersonUpdate.model_fields if f != "confirm_unlikely")
 
 
 async def load_person(session: AsyncSession, actor: Principal, person_id: uuid.UUID) -> Person:
@@ -135,7 +131,7 @@ async def update_person(
 ) -> PersonRead:
     person = await load_person(session, actor, person_id)
     check_if_match(if_match, person.version)
-    changes = data.model_dump(exclude_unset=True)
+    changes = data.model_dump(exclude_unset=True, exclude={"confirm_unlikely"})
     if not changes:
         return person_read(person, clock.today())
     household = (await session.execute(
@@ -157,12 +153,14 @@ async def update_person(
         facts["attributes"] = {}
     if changes.get("birth_date") is not None and "birth_year" not in changes:
         facts["birth_year"] = changes["birth_date"].year
-    try:
-        check_person_facts(facts, clock.today())
-    except FactError as exc:
-        raise InvalidInput(str(exc), field=f"#/{exc.field}") from None
+    today = clock.today()
+    found = plausibility.impossible(facts, today, changes)
+    if found:
+        raise refuse(found)
     if changes.get("national_id"):
         await check_national_ids(session, actor, {"#/national_id": changes["national_id"]}, except_person=person.id)
+    unlikely = warnings_of([*plausibility.unlikely(facts, today, changes), *_relatives(household, person, facts, changes, today)])
+    stop_unless_confirmed(unlikely, data.confirm_unlikely)
     to_write = {k: facts[k] for k in changes}
     if "birth_date" in changes:
         to_write["birth_year"] = facts["birth_year"]
@@ -177,11 +175,26 @@ async def update_person(
     await session.flush()
     audit.record(session, actor, action="update", entity_type="person", entity_id=person.id, office_id=person.office_id,
                  details={"fields": sorted(changes)})
+    if unlikely:
+        audit.record(session, actor, action="unlikely_confirmed", entity_type="person", entity_id=person.id,
+                     office_id=person.office_id, details={"warnings": unlikely})
     office = await session.get(Office, person.office_id)
     activity.emit(session, "person.updated", office_code=office.code, household_id=household.id, person_id=person.id,
                   dimensions=activity.person_dimensions(person, household, clock.today(), head_of(household)),
                   fields=sorted(changes))
     return person_read(person, clock.today())
+
+
+def _relatives(household, person, facts: dict, changes: dict, today) -> list[plausibility.Finding | None]:
+    """A new birth date or relationship, checked against the head's age (or, for the head, each child's
+    and parent's)."""
+    field = next((f for f in ("relationship", "birth_date", "birth_year") if f in changes), None)
+    if field is None:
+        return []
+    if person.relationship == Relationship.head:
+        return [plausibility.relative_to_head(head_facts(m), facts, today, field) for m in household.members if m.id != person.id]
+    head = head_of(household)
+    return [plausibility.relative_to_head(facts, head_facts(head), today, field)] if head else []
 
 
 async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuery) -> list[MatchCandidate]:

@@ -410,7 +410,9 @@ def generate(area: Area, *, seed: int, index: int, as_of: date) -> SyntheticHous
                     else f"Group {rng.randint(1, 9)}" if rng.random() < 0.5 else None),
         "area_type": "urban" if urban else "rural",
         "idpoor_level": (1 if rng.random() < IDPOOR_LEVEL1 else 2) if idpoor else None,
-        "idpoor_card_number": f"EQ-{village[:2]}-{rng.randrange(10**7):07d}" if idpoor and rng.random() < 0.9 else None,
+        # Twelve digits: drawn at random, seven would give two households one card in every large registry,
+        # which registration questions (an unlikely fact) and the benchmarks must not run into.
+        "idpoor_card_number": f"EQ-{village[:2]}-{rng.randrange(10**12):012d}" if idpoor and rng.random() < 0.9 else None,
         "idpoor_valid_until": as_of + timedelta(days=rng.randint(-150, 1095)) if idpoor else None,
         "registered_by": None,
     }

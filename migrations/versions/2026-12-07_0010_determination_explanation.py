@@ -1,7 +1,7 @@
 """each determination keeps its explanation: the rules' structure beside the flat reasons
 
 Revision ID: 0010_determination_explanation
-Revises: 0006_person_village
+Revises: 0009_registry_checks
 """
 
 from collections.abc import Sequence
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0010_determination_explanation"
-down_revision: str | Sequence[str] | None = "0006_person_village"
+down_revision: str | Sequence[str] | None = "0009_registry_checks"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

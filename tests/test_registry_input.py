@@ -123,7 +123,10 @@ def test_a_gazetteer_place_needs_a_letter_in_its_name():
 
     good = "code,name,level,parent_code,name_km\n17,Siem Reap,province,,\u179f\u17c0\u1798\u179a\u17b6\u1794\n"
     assert parse_gazetteer(good, source="t")[0]["name_km"] == "\u179f\u17c0\u1798\u179a\u17b6\u1794"
-    for name, name_km in (("!!!", ""), ("Siem\u202eReap", ""), ("Siem Reap", "\u200b")):
+    # A village may be named by a number alone (the national gazetteer has ៣៥, "35").
+    numbered = "code,name,level,parent_code,name_km\n17,35,province,,\u17e3\u17e5\n"
+    assert parse_gazetteer(numbered, source="t")[0]["name_km"] == "\u17e3\u17e5"
+    for name, name_km in (("!!!", ""), ("Siem\u202eReap", ""), ("Siem Reap", "\u200b"), ("-", "")):
         with pytest.raises(GazetteerError, match="t:2: name"):
             parse_gazetteer(f"code,name,level,parent_code,name_km\n17,{name},province,,{name_km}\n", source="t")
 

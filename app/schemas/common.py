@@ -60,6 +60,18 @@ def clean_name(text: str) -> str:
     return name
 
 
+def clean_place_name(text: str) -> str:
+    """A place's name follows a person's rules, but may be a number alone: villages are named so
+    (៣៥, "35", is a village of Battambang in the national gazetteer)."""
+    try:
+        return clean_name(text)
+    except ValueError:
+        name = " ".join(text.translate(_INVISIBLE).split())
+        if unprintable(name) is None and any(char.isdigit() for char in name):
+            return name
+        raise
+
+
 # Every free-text input is bounded; these are the few shapes used across the API.
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(clean_name)]

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.errors import InvalidInput, NotFound
 from app.models import Location
 from app.models.location import LEVEL_CODE_LENGTH
-from app.schemas.common import clean_name
+from app.schemas.common import clean_place_name
 from app.upsert import dialect_insert
 
 # Every province, district, commune and village, with Latin and Khmer names (app/data/GAZETTEER_SOURCES.md).
@@ -55,7 +55,7 @@ def parse_gazetteer(text: str, *, source: str) -> list[dict]:
         if name_km and len(name_km) > 120:
             raise GazetteerError(f"{where}: name_km must be at most 120 characters")
         try:  # place names are printed (receipts, slips) and searched, as people's names are
-            name, name_km = clean_name(name), name_km and clean_name(name_km)
+            name, name_km = clean_place_name(name), name_km and clean_place_name(name_km)
         except ValueError as exc:
             raise GazetteerError(f"{where}: name {exc}") from None
         if level == "province" and parent:

@@ -4,6 +4,7 @@ a temporary SQLite file, and a PostgreSQL database when GUICHET_TEST_POSTGRES_UR
 import asyncio
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -172,9 +173,33 @@ async def test_users_create(seeded):
     await seeded.fail_all(
         ((*create, "clerk.x", "--role", "clerk", "--office", "XX-NONE"), "a long pass phrase", "no office with code XX-NONE"),
         ((*create, "clerk.mot", "--role", "clerk", "--office", "SR-ACH"), "a long pass phrase", "taken"),
+        ((*create, "nope.partner", "--role", "partner", "--scheme", "KH-NOPE"), "a long pass phrase",
+         "no scheme or referral agency with code KH-NOPE (`guichet schemes list`"),
         *(refused_before_the_database if seeded.backend == "sqlite" else []),
     )
     assert await seeded.counts() == before
+    # A partner is bound to a scheme of the catalogue or to a referral agency.
+    assert "created partner hef.api" in seeded.ok(*create, "hef.api", "--role", "partner", "--scheme", "KH-HEF",
+                                                  stdin="a long pass phrase\n")
+    assert "created partner nea.api" in seeded.ok(*create, "nea.api", "--role", "partner", "--scheme", "NEA",
+                                                  stdin="a long pass phrase\n")
+
+
+async def test_users_create_says_what_a_username_and_a_password_must_be(seeded):
+    if seeded.backend != "sqlite":
+        pytest.skip("refused before the database")
+    create = ("users", "create", "--password-stdin", "--role", "monitor", "--username")
+    await seeded.fail_all(
+        ((*create, "Bad Name"), "a long pass phrase", "username: a username is 3 to 64 characters: lower-case letters"),
+        ((*create, "ok.name"), "short", "password: a password is 10 to 128 characters long"),
+    )
+    for args, stdin in (((*create, "Bad Name"), "a long pass phrase"), ((*create, "ok.name"), "short")):
+        error = seeded(*args, stdin=stdin).stderr
+        assert "^" not in error and "pattern" not in error and "items" not in error, error
+    # The option's own help names every role (not only typer's list of choices), the relay too.
+    help_text = " ".join(re.sub("[│─╭╮╰╯]", " ", seeded("users", "create", "--help").stdout).split())
+    assert "partner, relay (a relay is an office's account at central" in help_text, help_text
+
 
 
 async def test_a_database_that_cannot_be_reached_is_one_line(seeded):

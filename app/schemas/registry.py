@@ -1,16 +1,41 @@
 """Locations, offices and users."""
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, SecretStr, StringConstraints, model_validator
+from pydantic import AfterValidator, SecretStr, StringConstraints, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import Code, InputModel, LocationCode, ReadModel, Text200, field_error
 from app.vocabulary import OFFICE_ROLES, LocationLevel, Role
 
-Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")]
-Password = Annotated[SecretStr, Field(min_length=10, max_length=128)]
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,63}$"
+PASSWORD_LENGTH = (10, 128)
+
+
+# Said in words, not as the pattern or pydantic's "items after validation": an operator reads these at
+# the CLI and a clerk in the console.
+def _username(value: str) -> str:
+    if not re.match(USERNAME_PATTERN, value):
+        raise PydanticCustomError("username", "a username is 3 to 64 characters: lower-case letters a-z, digits, "
+                                              "'.', '_' or '-', beginning with a letter or a digit")
+    return value
+
+
+def _password(value: SecretStr) -> SecretStr:
+    shortest, longest = PASSWORD_LENGTH
+    if not shortest <= len(value.get_secret_value()) <= longest:
+        raise PydanticCustomError("password", f"a password is {shortest} to {longest} characters long")
+    return value
+
+
+Username = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_username),
+                     WithJsonSchema({"type": "string", "pattern": USERNAME_PATTERN})]
+Password = Annotated[SecretStr, AfterValidator(_password),
+                     WithJsonSchema({"type": "string", "format": "password", "writeOnly": True,
+                                     "minLength": PASSWORD_LENGTH[0], "maxLength": PASSWORD_LENGTH[1]})]
 
 
 class LocationRead(ReadModel):

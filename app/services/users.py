@@ -1,18 +1,26 @@
 """Accounts: office staff, the ministry's monitors, partner schemes' service accounts, admins."""
 
 import uuid
+from collections.abc import Collection
 from datetime import timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.config import Settings
 from app.deps import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Office, User
 from app.models.base import utcnow
+from app.schemes.registry import SchemeRegistry
 from app.security import hash_password
 from app.services import audit
 from app.vocabulary import Role
+
+
+def partner_codes(schemes: SchemeRegistry, settings: Settings) -> set[str]:
+    """What a partner account may be bound to: a scheme, or a referral agency (by its code, any case)."""
+    return set(schemes.codes()) | set(settings.referral_agencies)
 
 
 async def create_user(
@@ -25,7 +33,14 @@ async def create_user(
     full_name: str | None = None,
     office_code: str | None = None,
     scheme_code: str | None = None,
+    known_partners: Collection[str] | None = None,
 ) -> tuple[User, str | None]:
+    """`known_partners`: partner_codes(), which a partner's scheme_code must be one of (None: the caller
+    binds it to a scheme it knows, as the demo data does)."""
+    if scheme_code is not None and known_partners is not None and scheme_code not in known_partners \
+            and scheme_code.lower() not in known_partners:
+        raise InvalidInput(f"There is no scheme or referral agency with code {scheme_code} (`guichet schemes list`, "
+                           f"GET /api/v1/schemes and GET /api/v1/referral-agencies list them).", field="#/scheme_code")
     office_id = None
     if office_code is not None:
         office_id = (await session.execute(select(Office.id).where(Office.code == office_code))).scalar_one_or_none()

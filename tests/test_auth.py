@@ -70,8 +70,13 @@ async def test_bad_token_requests(client, world, form, status, pointer):
         assert pointer in [e["pointer"] for e in problem["errors"]]
 
 
-async def test_the_token_endpoint_takes_a_form_not_json(client, world):
-    assert_problem(await client.post(TOKEN, json=_password("clerk.a")), 422, "validation")
+async def test_the_token_endpoint_says_it_takes_a_form_not_json(client, world):
+    problem = assert_problem(await client.post(TOKEN, json=_password("clerk.a")), 415, "unsupported-media-type")
+    assert "form-encoded" in problem["detail"] and "application/x-www-form-urlencoded" in problem["detail"]
+    # A form still works, with or without a charset, and so does multipart.
+    assert (await client.post(TOKEN, content="grant_type=password&username=clerk.a&password=correct+horse+battery",
+                              headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})).status_code == 200
+    assert (await client.post(TOKEN, files={k: (None, v) for k, v in _password("clerk.a").items()})).status_code == 200
 
 
 # ---- throttling -----------------------------------------------------------------------------------------

@@ -248,6 +248,20 @@ def users_create(
     user = run(work)
     typer.echo(f"created {user.role} {user.username}")
 
+@users_cli.command("unlock")
+def users_unlock(username: Annotated[str, typer.Argument(help="The account's username (or a relay's client id).")]) -> None:
+    """Lift the sign-in waits that failed attempts put on an account (docs/sessions.md)."""
+    from app.services import users
+
+    current = settings()
+
+    async def work():
+        async with transaction(current) as session:
+            return await users.unlock(session, None, username=username)
+
+    _, cleared = run(work)
+    typer.echo(f"unlocked {username} ({cleared} failure counts cleared)")
+
 
 def _validated(model, **values):
     from pydantic import ValidationError

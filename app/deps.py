@@ -1,5 +1,6 @@
 """Request dependencies: the session of the request's unit of work, the settings, and the caller."""
 
+import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
@@ -28,6 +29,25 @@ async def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def client_address(request: Request) -> str:
+    """Where the request comes from, as sign-in throttling counts it: the peer's address, which uvicorn
+    takes from X-Forwarded-For only when the peer is a proxy it trusts (FORWARDED_ALLOW_IPS,
+    docs/operations.md). An IPv6 address counts by its /64, the share one subscriber usually holds."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
 
 
 @dataclass(frozen=True, slots=True)

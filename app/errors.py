@@ -45,7 +45,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unsupported-media-type": (415, "Unsupported media type", "The body's content type is not accepted here."),
     "validation": (422, "Invalid request", "One or more fields are invalid; see `errors`."),
     "precondition-required": (428, "Precondition required", "Send If-Match with the ETag you last read."),
-    "too-many-attempts": (429, "Too many attempts", "Too many failed sign-ins; wait before trying again."),
+    "too-many-attempts": (429, "Too many attempts", "Too many failed sign-ins for this account; wait Retry-After "
+                          "seconds before trying again."),
     "internal": (500, "Internal error", "Something failed on our side; the request changed nothing."),
     "service-unavailable": (503, "Service unavailable", "The database cannot be reached right now; retry later."),
 }

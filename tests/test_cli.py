@@ -105,7 +105,7 @@ async def test_upgrade_and_seed_from_nothing_then_again(seeded):
     assert "0 offices, 0 users and 0 households added" in seeded.ok("seed", "demo")
     assert await seeded.counts() == counts
     hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.ach'")
-    assert verify_password(hashed, logins["clerk.ach"])  # the same logins still work
+    assert await verify_password(hashed, logins["clerk.ach"])  # the same logins still work
 
 
 GOOD_GAZETTEER = "code,name,level,parent_code,name_km\n26,Test Province,province,,\n2601,Test District,district,26,\n" \
@@ -162,7 +162,7 @@ async def test_users_create(seeded):
                     "--full-name", "A clerk", "--password-stdin", stdin="a long pass phrase\n")
     assert "created clerk clerk.mot" in out and "a long pass phrase" not in out
     hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.mot'")
-    assert verify_password(hashed, "a long pass phrase")  # the newline is not part of the password
+    assert await verify_password(hashed, "a long pass phrase")  # the newline is not part of the password
     before = await seeded.counts()
     create = ("users", "create", "--password-stdin", "--username")
     refused_before_the_database = [
@@ -200,6 +200,25 @@ async def test_users_create_says_what_a_username_and_a_password_must_be(seeded):
     help_text = " ".join(re.sub("[│─╭╮╰╯]", " ", seeded("users", "create", "--help").stdout).split())
     assert "partner, relay (a relay is an office's account at central" in help_text, help_text
 
+
+async def test_users_unlock(seeded):
+    from datetime import UTC, datetime, timedelta
+
+    engine = create_async_engine(seeded.url)
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO login_throttle (username, source, failures, last_failure_at, next_attempt_at) "
+                "VALUES ('clerk.ach', '203.0.113.5', 9, :now, :later), ('clerk.ach', '*', 9, :now, :later)"),
+                {"now": datetime.now(UTC), "later": later})
+    finally:
+        await engine.dispose()
+    assert "unlocked clerk.ach (2 failure counts cleared)" in seeded.ok("users", "unlock", "clerk.ach")
+    assert await seeded.scalar("SELECT count(*) FROM login_throttle WHERE username = 'clerk.ach' "
+                               "AND (failures > 0 OR next_attempt_at IS NOT NULL)") == 0
+    assert await seeded.scalar("SELECT count(*) FROM audit_event WHERE action = 'unlock'") == 1
+    await seeded.fail_all((("users", "unlock", "no.such.user"), None, "no user no.such.user"))
 
 
 async def test_a_database_that_cannot_be_reached_is_one_line(seeded):

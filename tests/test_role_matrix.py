@@ -58,6 +58,7 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", f"{V1}/users"): ADMIN,
     ("GET", f"{V1}/users/{{user_id}}"): ADMIN,
     ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("POST", f"{V1}/users/{{user_id}}/unlock"): ADMIN,
     ("GET", f"{V1}/audit"): SUPERVISOR,
     # an office: the registry
     ("POST", f"{V1}/households"): OFFICE,

@@ -23,11 +23,18 @@ class User(Versioned, Base):
 
 
 class LoginThrottle(Base):
-    """Failed sign-ins per username (known or not, so that probing names reveals nothing)."""
+    """Sign-in attempts per account (a username, known or not, so that probing names reveals nothing) and
+    source address; the row whose source is "*" counts a person's failures from every address. Each
+    attempt is counted before its password is checked (app/services/throttle.py)."""
 
     __tablename__ = "login_throttle"
 
     username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
     failures: Mapped[int] = mapped_column(default=0)
-    last_failure_at: Mapped[datetime] = mapped_column(default=utcnow)
-    locked_until: Mapped[datetime | None] = mapped_column()
+    last_failure_at: Mapped[datetime | None] = mapped_column()
+    # No password is checked for this account (from this address) before then.
+    next_attempt_at: Mapped[datetime | None] = mapped_column()
+    # An address the account signed in from lately is not slowed by strangers' failures elsewhere.
+    last_success_at: Mapped[datetime | None] = mapped_column()
+

@@ -2,7 +2,7 @@ from typing import Annotated, Literal
 
 from fastapi import Form, Request
 
-from app.deps import CurrentUser, SessionDep, SettingsDep
+from app.deps import ClientAddress, CurrentUser, SessionDep, SettingsDep
 from app.errors import BadRequest
 from app.routers import api_router
 from app.schemas.registry import MeRead, TokenResponse
@@ -14,11 +14,14 @@ FormText = Annotated[str | None, Form(max_length=128)]
 FormName = Annotated[str | None, Form(max_length=64)]  # no username or client id is longer
 
 
-@router.post("/auth/token", response_model=TokenResponse, responses={429: {"description": "Too many failed sign-ins"}})
+@router.post("/auth/token", response_model=TokenResponse, responses={
+    415: {"description": "The body is not a form"},
+    429: {"description": "Too many failed sign-ins: wait Retry-After seconds"}})
 async def issue_token(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    source: ClientAddress,
     grant_type: Annotated[Literal["password", "client_credentials"], Form()],
     username: FormName = None,
     password: FormText = None,
@@ -37,7 +40,7 @@ async def issue_token(
             raise BadRequest("The client_credentials grant needs client_id and client_secret.")
         name, secret = client_id, client_secret
     token, expires_in = await auth.sign_in(
-        session, request.app.state.sessionmaker, settings, username=name, password=secret,
+        session, request.app.state.sessionmaker, settings, username=name, password=secret, source=source,
         service_account=grant_type == "client_credentials",
     )
     return TokenResponse(access_token=token, expires_in=expires_in)

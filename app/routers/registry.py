@@ -104,3 +104,11 @@ async def update_user(
     )
     response.headers["ETag"] = etag(user.version)
     return _user_read(user, office_code)
+
+
+@router.post("/users/{user_id}/unlock", status_code=204, response_class=Response)
+async def unlock_user(session: SessionDep, actor: AdminUser, user_id: uuid.UUID) -> Response:
+    """Lift the sign-in waits on an account that failed sign-ins slowed down (docs/sessions.md). Its
+    password is unchanged; reset it with PATCH when it may be known to someone else."""
+    await users.unlock(session, actor, user_id=user_id)
+    return Response(status_code=204)

@@ -14,7 +14,7 @@ from app.models import Office, User
 from app.models.base import utcnow
 from app.schemes.registry import SchemeRegistry
 from app.security import hash_password
-from app.services import audit
+from app.services import audit, throttle
 from app.vocabulary import Role
 
 
@@ -51,7 +51,7 @@ async def create_user(
     user = User(
         username=username,
         full_name=full_name,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role,
         office_id=office_id,
         scheme_code=scheme_code,
@@ -88,7 +88,7 @@ async def update_user(
         user.is_active = is_active
         changed.append("is_active")
     if password is not None:
-        user.password_hash = hash_password(password)
+        user.password_hash = await hash_password(password)
         changed.append("password")
     if full_name is not None:
         user.full_name = full_name
@@ -100,3 +100,17 @@ async def update_user(
         audit.record(session, actor, action="update", entity_type="user", entity_id=user.id, office_id=user.office_id,
                      details={"fields": changed})
     return user
+
+
+async def unlock(session: AsyncSession, actor: Principal | None, *, user_id: uuid.UUID | None = None,
+                 username: str | None = None) -> tuple[User, int]:
+    """Lift the sign-in waits on an account (app/services/throttle.py), named by id (the API) or
+    username (the CLI); with the number of its counts (per address, and its own) that had failures."""
+    which = User.id == user_id if user_id is not None else User.username == username
+    user = (await session.execute(select(User).where(which))).scalar_one_or_none()
+    if user is None:
+        raise NotFound(f"No user {username}." if username else "No such user.")
+    cleared = await throttle.clear(session, user.username)
+    audit.record(session, actor, action="unlock", entity_type="user", entity_id=user.id, office_id=user.office_id,
+                 details={"username": user.username, "cleared": cleared})
+    return user, cleared

@@ -83,6 +83,9 @@ class Settings(BaseSettings):
                                             description="A person's failures from all addresses before the account-wide wait.")
     login_account_delay_seconds: int = Field(default=60, ge=1, le=3600,
                                              description="The account-wide wait: the most a stranger can slow a person down.")
+    # Sessions (docs/sessions.md): a refresh token ends after this long unused, and a sign-in after this long at all.
+    refresh_idle_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    refresh_lifetime_hours: int = Field(default=12, ge=1, le=30 * 24)
     bench_endpoints: bool = False
     log_level: str = "INFO"
     # Operations (docs/operations.md): /metrics is open unless a token is set; keep it off the public proxy.

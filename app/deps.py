@@ -4,6 +4,7 @@ import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -48,6 +49,18 @@ async def client_address(request: Request) -> str:
 
 
 ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def require_same_origin(request: Request) -> None:
+    """A request that sets or uses the session cookie must come from Guichet's own pages: a browser
+    names the page's origin on every POST (Origin, Sec-Fetch-Site), and another site's form or script
+    is refused even if the cookie's SameSite=Strict were ignored (docs/sessions.md)."""
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    # Host names, not ports: a proxy's Host header ($host) drops the port the browser's Origin keeps.
+    host = urlsplit(f"//{request.headers.get('host', '')}").hostname
+    if (origin is not None and urlsplit(origin).hostname != host) or site not in (None, "same-origin", "none"):
+        raise Forbidden("The session cookie is only used by Guichet's own pages (same origin).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +136,4 @@ SupervisorUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor)
 OfficeUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor, Role.clerk)]
 PartnerUser = Annotated[Principal, require_roles(Role.partner)]
 MonitorUser = Annotated[Principal, require_roles(Role.admin, Role.monitor)]
+PersonUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor, Role.clerk, Role.monitor)]  # not service accounts

@@ -30,6 +30,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unauthenticated": (401, "Authentication required", "No token, or a token that is malformed, expired, "
                         "wrongly signed or of a user who may no longer sign in."),
     "invalid-credentials": (401, "Invalid credentials", "Wrong username, password or client secret."),
+    "session-ended": (401, "Session ended", "The refresh token is unknown, expired, already used or revoked (a sign-out, "
+                      "a password change, a deactivation); sign in again."),
     "forbidden": (403, "Forbidden", "The caller's role may not do this."),
     "not-found": (404, "Not found", "No such resource, or not one the caller may see."),
     "method-not-allowed": (405, "Method not allowed", "The resource does not accept this method."),

@@ -6,6 +6,7 @@ Swapping the JWT library is a change to this module alone."""
 
 import asyncio
 import functools
+import hashlib
 import os
 import secrets
 import time
@@ -141,3 +142,13 @@ def _verify(password_hash: str | None, password: str) -> bool:
     except (VerificationError, InvalidHashError):
         return False
 
+
+def new_refresh_token() -> tuple[str, str]:
+    """A refresh token and the digest it is stored and looked up by. It is 256 random bits, so a fast
+    hash is enough: nobody can guess one to try against a stolen digest."""
+    token = secrets.token_urlsafe(32)
+    return token, refresh_token_digest(token)
+
+
+def refresh_token_digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

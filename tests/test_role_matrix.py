@@ -33,6 +33,7 @@ OFFICE = frozenset({Role.admin, Role.supervisor, Role.clerk})
 MONITOR = frozenset({Role.admin, Role.monitor})
 PARTNER = frozenset({Role.partner})
 RELAY = frozenset({Role.relay})
+PEOPLE = frozenset({Role.admin, Role.supervisor, Role.clerk, Role.monitor})  # not service accounts
 
 V1 = "/api/v1"
 RULES: dict[tuple[str, str], frozenset[Role] | None] = {
@@ -48,6 +49,8 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/problems/{slug}"): PUBLIC,
     # every instance
     ("POST", f"{V1}/auth/token"): PUBLIC,
+    ("POST", f"{V1}/auth/revoke"): PUBLIC,  # holding the refresh token is the proof
+    ("POST", f"{V1}/auth/password"): PEOPLE,
     ("GET", f"{V1}/auth/me"): ANYONE,
     ("GET", f"{V1}/locations"): ANYONE,
     ("GET", f"{V1}/locations/{{code}}"): ANYONE,

@@ -38,3 +38,21 @@ class LoginThrottle(Base):
     # An address the account signed in from lately is not slowed by strangers' failures elsewhere.
     last_success_at: Mapped[datetime | None] = mapped_column()
 
+
+class RefreshToken(Base):
+    """A refresh token, stored as its SHA-256 (the token itself is shown once). Each use replaces it by
+    a new one of the same family (one sign-in); a token used twice ends its whole family."""
+
+    __tablename__ = "refresh_token"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    family_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user_account.id"), index=True)
+    signed_in_at: Mapped[datetime] = mapped_column()
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Unused until then (idle lifetime), and never beyond session_expires_at (the sign-in's whole lifetime).
+    expires_at: Mapped[datetime] = mapped_column()
+    session_expires_at: Mapped[datetime] = mapped_column()
+    used_at: Mapped[datetime | None] = mapped_column()
+    revoked_at: Mapped[datetime | None] = mapped_column()

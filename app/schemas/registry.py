@@ -109,10 +109,24 @@ class UserRead(ReadModel):
     created_at: datetime
 
 
+class PasswordChange(InputModel):
+    current_password: Password
+    new_password: Password
+
+    @model_validator(mode="after")
+    def _a_new_one(self) -> "PasswordChange":
+        if self.new_password.get_secret_value() == self.current_password.get_secret_value():
+            raise field_error("the new password must differ from the current one", "new_password")
+        return self
+
+
 class TokenResponse(ReadModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    # People's sign-ins only, and only in the body when the client did not ask for the cookie (docs/sessions.md).
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
 
 
 class MeRead(ReadModel):

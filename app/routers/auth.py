@@ -53,29 +53,28 @@ async def issue_token(
     """OAuth2 token endpoint (form-encoded): `password` grant for people, `client_credentials` for
     service accounts (partner schemes, office relays), `refresh_token` to renew a person's session with
     the refresh token of the last answer (or the session cookie), which is then used up (docs/sessions.md)."""
+    delivery = refresh_token_delivery
     if grant_type == "refresh_token":
-        from_cookie = refresh_token is None
-        if from_cookie:
-            if cookie is None:
-                raise BadRequest("The refresh_token grant needs refresh_token (or the session cookie).")
-            require_same_origin(request)
-        tokens = await auth.refresh(session, request.app.state.sessionmaker, settings,
-                                    refresh_token=cookie if from_cookie else refresh_token)
-        delivery = "cookie" if from_cookie else refresh_token_delivery
+        if not refresh_token:
+            refresh_token, delivery = cookie, "cookie"  # the browser's: renewed in the cookie again
+        if not refresh_token:
+            raise BadRequest("The refresh_token grant needs refresh_token (or the session cookie).")
+    elif grant_type == "password":
+        if not username or not password:
+            raise BadRequest("The password grant needs username and password.")
+    elif not client_id or not client_secret:
+        raise BadRequest("The client_credentials grant needs client_id and client_secret.")
+    if delivery == "cookie":  # before a token is used up or a password counted
+        require_same_origin(request)
+    sessionmaker = request.app.state.sessionmaker
+    if grant_type == "refresh_token":
+        tokens = await auth.refresh(session, sessionmaker, settings, refresh_token=refresh_token)
+    elif grant_type == "password":
+        tokens = await auth.sign_in(session, sessionmaker, settings, username=username, password=password, source=source,
+                                    service_account=False)
     else:
-        if grant_type == "password":
-            if not username or not password:
-                raise BadRequest("The password grant needs username and password.")
-            name, secret = username, password
-        else:
-            if not client_id or not client_secret:
-                raise BadRequest("The client_credentials grant needs client_id and client_secret.")
-            name, secret = client_id, client_secret
-        delivery = refresh_token_delivery
-        if delivery == "cookie":
-            require_same_origin(request)
-        tokens = await auth.sign_in(session, request.app.state.sessionmaker, settings, username=name, password=secret,
-                                    source=source, service_account=grant_type == "client_credentials")
+        tokens = await auth.sign_in(session, sessionmaker, settings, username=client_id, password=client_secret,
+                                    source=source, service_account=True)
     response.headers.update(NO_STORE)
     body = TokenResponse(access_token=tokens.access_token, expires_in=tokens.expires_in,
                          refresh_token=tokens.refresh_token, refresh_expires_in=tokens.refresh_expires_in)

@@ -246,7 +246,8 @@ def _print_credentials(client_id: str, secret: str) -> None:
 @users_cli.command("create")
 def users_create(
     username: Annotated[str, typer.Option(help="Sign-in name.")],
-    role: Annotated[Role, typer.Option(help="admin, supervisor, clerk, monitor or partner.")],
+    role: Annotated[Role, typer.Option(help=f"One of {', '.join(Role)} (a relay is an office's account at central; "
+                                            f"`guichet offices credentials` makes one with a generated secret).")],
     password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read the password from standard input.")] = False,
     office: Annotated[str | None, typer.Option(help="Office code (supervisors and clerks).")] = None,
     scheme: Annotated[str | None, typer.Option(help="Scheme code (partner accounts).")] = None,
@@ -264,15 +265,35 @@ def users_create(
                       scheme_code=scheme, full_name=full_name)
 
     async def work():
-        async with transaction(current) as session:
-            user, _ = await users.create_user(
-                session, None, username=body.username, password=password, role=body.role, full_name=body.full_name,
-                office_code=body.office_code, scheme_code=body.scheme_code,
-            )
-            return user
+        registry = _registry(current) if body.scheme_code is not None else None  # a partner's scheme must exist
+        try:
+            async with transaction(current) as session:
+                user, _ = await users.create_user(
+                    session, None, username=body.username, password=password, role=body.role, full_name=body.full_name,
+                    office_code=body.office_code, scheme_code=body.scheme_code,
+                    known_partners=users.partner_codes(registry, current) if registry else None,
+                )
+                return user
+        finally:
+            if registry is not None:
+                await registry.aclose()
 
     user = run(work)
     typer.echo(f"created {user.role} {user.username}")
+
+@users_cli.command("unlock")
+def users_unlock(username: Annotated[str, typer.Argument(help="The account's username (or a relay's client id).")]) -> None:
+    """Lift the sign-in waits that failed attempts put on an account (docs/sessions.md)."""
+    from app.services import users
+
+    current = settings()
+
+    async def work():
+        async with transaction(current) as session:
+            return await users.unlock(session, None, username=username)
+
+    _, cleared = run(work)
+    typer.echo(f"unlocked {username} ({cleared} failure counts cleared)")
 
 
 def _validated(model, **values):

@@ -76,8 +76,18 @@ class Settings(BaseSettings):
     db_statement_timeout_seconds: float = Field(default=15.0, gt=0)
     # A request's whole body must arrive within this before the application sees the request (408 after).
     body_read_timeout_seconds: float = Field(default=60.0, gt=0, le=3600)
-    login_max_failures: int = Field(default=5, ge=1)
-    login_lock_minutes: int = Field(default=15, ge=1)
+    # Sign-in throttling (docs/sessions.md): failures per account and source address, then per account.
+    login_max_failures: int = Field(default=5, ge=1, le=100,
+                                    description="Failures per account and address before each attempt must wait.")
+    login_max_delay_minutes: int = Field(default=15, ge=1, le=24 * 60,
+                                         description="The longest wait per account and address.")
+    login_account_max_failures: int = Field(default=20, ge=1, le=1000,
+                                            description="A person's failures from all addresses before the account-wide wait.")
+    login_account_delay_seconds: int = Field(default=60, ge=1, le=3600,
+                                             description="The account-wide wait: the most a stranger can slow a person down.")
+    # Sessions (docs/sessions.md): a refresh token ends after this long unused, and a sign-in after this long at all.
+    refresh_idle_minutes: int = Field(default=60, ge=5, le=7 * 24 * 60)
+    refresh_lifetime_hours: int = Field(default=12, ge=1, le=30 * 24)
     bench_endpoints: bool = False
     log_level: str = "INFO"
     # Operations (docs/operations.md): /metrics is open unless a token is set; keep it off the public proxy.

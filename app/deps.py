@@ -1,8 +1,10 @@
 """Request dependencies: the session of the request's unit of work, the settings, and the caller."""
 
+import ipaddress
 import uuid
 from dataclasses import dataclass
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -28,6 +30,37 @@ async def get_app_settings(request: Request) -> Settings:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+
+
+async def client_address(request: Request) -> str:
+    """Where the request comes from, as sign-in throttling counts it: the peer's address, which uvicorn
+    takes from X-Forwarded-For only when the peer is a proxy it trusts (FORWARDED_ALLOW_IPS,
+    docs/operations.md). An IPv6 address counts by its /64, the share one subscriber usually holds."""
+    host = request.client.host if request.client else ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host[:64] or "unknown"
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)
+
+
+ClientAddress = Annotated[str, Depends(client_address)]
+
+
+def require_same_origin(request: Request) -> None:
+    """A request that sets or uses the session cookie must come from Guichet's own pages: a browser
+    names the page's origin on every POST (Origin, Sec-Fetch-Site), and another site's form or script
+    is refused even if the cookie's SameSite=Strict were ignored (docs/sessions.md)."""
+    origin = request.headers.get("origin")
+    site = request.headers.get("sec-fetch-site")
+    # Host names, not ports: a proxy's Host header ($host) drops the port the browser's Origin keeps.
+    host = urlsplit(f"//{request.headers.get('host', '')}").hostname
+    if (origin is not None and urlsplit(origin).hostname != host) or site not in (None, "same-origin", "none"):
+        raise Forbidden("The session cookie is only used by Guichet's own pages (same origin).")
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,3 +136,4 @@ SupervisorUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor)
 OfficeUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor, Role.clerk)]
 PartnerUser = Annotated[Principal, require_roles(Role.partner)]
 MonitorUser = Annotated[Principal, require_roles(Role.admin, Role.monitor)]
+PersonUser = Annotated[Principal, require_roles(Role.admin, Role.supervisor, Role.clerk, Role.monitor)]  # not service accounts

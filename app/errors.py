@@ -30,6 +30,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unauthenticated": (401, "Authentication required", "No token, or a token that is malformed, expired, "
                         "wrongly signed or of a user who may no longer sign in."),
     "invalid-credentials": (401, "Invalid credentials", "Wrong username, password or client secret."),
+    "session-ended": (401, "Session ended", "The refresh token is unknown, expired, already used or revoked (a sign-out, "
+                      "a password change, a deactivation); sign in again."),
     "forbidden": (403, "Forbidden", "The caller's role may not do this."),
     "not-found": (404, "Not found", "No such resource, or not one the caller may see."),
     "method-not-allowed": (405, "Method not allowed", "The resource does not accept this method."),
@@ -49,7 +51,8 @@ PROBLEM_TYPES: dict[str, tuple[int, str, str]] = {
     "unsupported-media-type": (415, "Unsupported media type", "The body's content type is not accepted here."),
     "validation": (422, "Invalid request", "One or more fields are invalid; see `errors`."),
     "precondition-required": (428, "Precondition required", "Send If-Match with the ETag you last read."),
-    "too-many-attempts": (429, "Too many attempts", "Too many failed sign-ins; wait before trying again."),
+    "too-many-attempts": (429, "Too many attempts", "Too many failed sign-ins for this account; wait Retry-After "
+                          "seconds before trying again."),
     "too-many-lookups": (429, "Too many lookups", "Too many national IDs found registered at other offices within "
                          "the hour; wait before giving national IDs again."),
     "internal": (500, "Internal error", "Something failed on our side; the request changed nothing."),

@@ -109,7 +109,7 @@ async def seed_world(database_url: str, *, users: dict[str, tuple[str, str | Non
         offices = {code: Office(code=code, name=code, location_code=loc) for code, loc in (("SR-ACH", "1701"), ("SR-SSN", "1712"))}
         session.add_all(offices.values())
         await session.flush()
-        password_hash = hash_password(secrets.token_urlsafe(12))
+        password_hash = await hash_password(secrets.token_urlsafe(12))
         created = []
         for username, (role, office, scheme) in users.items():
             user = User(username=username, password_hash=password_hash, role=role, scheme_code=scheme,

@@ -61,7 +61,7 @@ async def provincial_office(url: str) -> dict[str, str]:
         office = Office(code=OFFICE, name="Siem Reap Provincial Single Window Office", location_code="17")
         session.add(office)
         await session.flush()
-        clerk = User(username="clerk.prv", password_hash=hash_password(secrets.token_urlsafe(12)), role="clerk",
+        clerk = User(username="clerk.prv", password_hash=await hash_password(secrets.token_urlsafe(12)), role="clerk",
                      office_id=office.id, tokens_valid_after=datetime(2020, 1, 1, tzinfo=UTC))
         session.add(clerk)
         await session.flush()

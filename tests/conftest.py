@@ -32,7 +32,7 @@ POSTGRES_ADMIN_URL = os.environ.get("GUICHET_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgres"] if POSTGRES_ADMIN_URL else [])
 WORLD_TABLES = {"location", "office", "user_account", "alembic_version"}
 PASSWORD = "correct horse battery"
-_PASSWORD_HASH = hash_password(PASSWORD)
+_PASSWORD_HASH = asyncio.run(hash_password(PASSWORD))
 
 
 async def create_postgres_database() -> str:

@@ -1,19 +1,26 @@
 """Signing in (password and client_credentials), throttling bad passwords, revocation, and who may
 call what."""
 
+import asyncio
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+import uvicorn
 from sqlalchemy import update
 
+from app import security
 from app.main import create_app
-from app.models import LoginThrottle, User
+from app.models import AuditEvent, LoginThrottle, User
 from app.security import issue_token
+from app.services import relay as relay_service
+from app.services import throttle
 from app.vocabulary import Role
 from conftest import PASSWORD
 from helpers import assert_problem, db_rows
+from monitoring_support import bound_socket
 
 TOKEN = "/api/v1/auth/token"
 ME = "/api/v1/auth/me"
@@ -21,6 +28,10 @@ ME = "/api/v1/auth/me"
 
 def _password(username: str, password: str = PASSWORD) -> dict[str, str]:
     return {"grant_type": "password", "username": username, "password": password}
+
+
+def _credentials(client_id: str, secret: str) -> dict[str, str]:
+    return {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
 
 
 # ---- the token endpoint ---------------------------------------------------------------------------------
@@ -70,59 +81,222 @@ async def test_bad_token_requests(client, world, form, status, pointer):
         assert pointer in [e["pointer"] for e in problem["errors"]]
 
 
-async def test_the_token_endpoint_takes_a_form_not_json(client, world):
-    assert_problem(await client.post(TOKEN, json=_password("clerk.a")), 422, "validation")
+async def test_the_token_endpoint_says_it_takes_a_form_not_json(client, world):
+    problem = assert_problem(await client.post(TOKEN, json=_password("clerk.a")), 415, "unsupported-media-type")
+    assert "form-encoded" in problem["detail"] and "application/x-www-form-urlencoded" in problem["detail"]
+    # A form still works, with or without a charset, and so does multipart.
+    assert (await client.post(TOKEN, content="grant_type=password&username=clerk.a&password=correct+horse+battery",
+                              headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})).status_code == 200
+    assert (await client.post(TOKEN, files={k: (None, v) for k, v in _password("clerk.a").items()})).status_code == 200
 
 
-# ---- throttling -----------------------------------------------------------------------------------------
+# ---- throttling (app/services/throttle.py) ------------------------------------------------------------------
+
+
+def _from(app, address: str) -> httpx.AsyncClient:
+    """A client whose requests come from this address (as uvicorn gives it: the peer, or a trusted proxy's
+    X-Forwarded-For)."""
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(address, 40000)), base_url="http://guichet.test")
 
 
 @pytest.fixture
-async def strict_client(settings):
-    """An app that locks a username after 2 failed sign-ins (the default is 5), to keep the hashing short."""
-    strict = create_app(settings.model_copy(update={"login_max_failures": 2, "login_lock_minutes": 3}))
+async def strict(settings):
+    """An app with small thresholds, to keep the hashing short: 2 free failures per account and address
+    (then 4 s, 8 s, ... at most a minute), 3 per person's account from every address (then up to 30 s)."""
+    strict = create_app(settings.model_copy(update={"login_max_failures": 2, "login_max_delay_minutes": 1,
+                                                    "login_account_max_failures": 3, "login_account_delay_seconds": 30}))
     async with strict.router.lifespan_context(strict):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=strict), base_url="http://guichet.test") as http:
-            yield http
+        yield strict
+
+
+async def _time_passes(app, username: str) -> None:
+    """Every wait on the account has run out (the clock is not what the test waits for)."""
+    async with app.state.sessionmaker() as session, session.begin():
+        await session.execute(update(LoginThrottle).where(LoginThrottle.username == username)
+                              .values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1)))
+
+
+async def test_parallel_wrong_passwords_check_no_more_than_the_limit(client, app, settings, world, backend):
+    """The count is taken before the password is checked: of 30 guesses at once from one address, exactly
+    LOGIN_MAX_FAILURES are checked (401), the others wait (429); a right password in a burst after them
+    gets no token."""
+    guesses = await asyncio.gather(*(client.post(TOKEN, data=_password("clerk.b", f"guess {i}")) for i in range(30)))
+    statuses = sorted(r.status_code for r in guesses)
+    assert statuses == [401] * settings.login_max_failures + [429] * (30 - settings.login_max_failures), backend
+    [here] = await db_rows(app, LoginThrottle, LoginThrottle.username == "clerk.b", LoginThrottle.source == "127.0.0.1")
+    assert here.failures == settings.login_max_failures
+    burst = [_password("clerk.b", f"guess {i}") for i in range(30)]
+    burst[9] = _password("clerk.b")
+    answers = await asyncio.gather(*(client.post(TOKEN, data=form) for form in burst))
+    assert {r.status_code for r in answers} == {429}
+    [here] = await db_rows(app, LoginThrottle, LoginThrottle.username == "clerk.b", LoginThrottle.source == "127.0.0.1")
+    assert here.failures == settings.login_max_failures  # none of them was checked
 
 
 @pytest.mark.parametrize("username", ["clerk.b", "no.such.user"])
-async def test_repeated_bad_passwords_lock_the_username_for_a_while(client, strict_client, app, username):
-    for _ in range(2):
-        assert_problem(await strict_client.post(TOKEN, data=_password(username, "guess")), 401, "invalid-credentials")
-    locked = await strict_client.post(TOKEN, data=_password(username))  # even the right password now
-    assert_problem(locked, 429, "too-many-attempts")
-    assert 0 < int(locked.headers["Retry-After"]) <= 180
-    [row] = await db_rows(app, LoginThrottle, LoginThrottle.username == username)
-    assert row.failures == 2 and row.locked_until is not None
-    # Another username is not affected.
-    assert (await strict_client.post(TOKEN, data=_password("supervisor.a"))).status_code == 200
+async def test_each_further_failure_from_an_address_doubles_its_wait_up_to_a_bound(client, strict, username):
+    async with _from(strict, "198.51.100.4") as http:
+        for _ in range(2):
+            assert_problem(await http.post(TOKEN, data=_password(username, "guess")), 401, "invalid-credentials")
+        waits = []
+        for _ in range(6):
+            [row] = await db_rows(strict, LoginThrottle, LoginThrottle.username == username, LoginThrottle.source != "*")
+            wait = (row.next_attempt_at - row.last_failure_at).total_seconds()
+            waits.append(wait)
+            waiting = assert_problem(response := await http.post(TOKEN, data=_password(username)), 429, "too-many-attempts")
+            assert "try again in" in waiting["detail"] and 0 < int(response.headers["Retry-After"]) <= wait
+            await _time_passes(strict, username)
+            assert_problem(await http.post(TOKEN, data=_password(username, "guess")), 401)
+        assert waits == [4, 8, 16, 32, 60, 60]
+        if username == "clerk.b":
+            await _time_passes(strict, username)
+            assert (await http.post(TOKEN, data=_password(username))).status_code == 200
+            assert (await http.post(TOKEN, data=_password(username, "guess"))).status_code == 401  # the count began again
 
 
-async def test_a_lock_that_has_run_out_lets_the_user_in_and_clears_the_count(client, strict_client, app):
-    for _ in range(2):
-        await strict_client.post(TOKEN, data=_password("clerk.b", "guess"))
-    assert (await strict_client.post(TOKEN, data=_password("clerk.b"))).status_code == 429
+async def test_a_service_account_is_not_slowed_by_strangers_guessing_its_secret(client, strict, app, world):
+    """Six wrong client_credentials for an office's relay (a predictable id) and for a partner, from a
+    stranger's address: the stranger waits; the relay and the partner sign in from theirs at once."""
     async with app.state.sessionmaker() as session, session.begin():
-        await session.execute(update(LoginThrottle).values(locked_until=LoginThrottle.last_failure_at))
-    assert (await strict_client.post(TOKEN, data=_password("clerk.b"))).status_code == 200
-    assert await db_rows(app, LoginThrottle) == []
+        relay, secret = await relay_service.relay_account(session, "SR-ACH", new_secret=True)
+    accounts = {relay.username: secret, "partner": PASSWORD}
+    async with _from(strict, "203.0.113.66") as stranger:
+        for client_id in accounts:
+            statuses = [(await stranger.post(TOKEN, data=_credentials(client_id, "guess"))).status_code for _ in range(6)]
+            assert statuses == [401, 401, 429, 429, 429, 429]
+    for client_id, right in accounts.items():
+        async with _from(strict, "192.0.2.20") as own:
+            response = await own.post(TOKEN, data=_credentials(client_id, right))
+            assert response.status_code == 200, response.text
+        # Counted per address only: there is no count across addresses for strangers to fill.
+        rows = await db_rows(app, LoginThrottle, LoginThrottle.username == client_id, order_by=LoginThrottle.source)
+        assert [(row.source, row.failures) for row in rows] == [("192.0.2.20", 0), ("203.0.113.66", 2)]
 
 
+async def test_strangers_guessing_a_persons_password_slow_it_down_a_bounded_while_never_at_a_known_address(
+        client, strict, app, make_account):
+    """Guesses from many addresses for an admin: beyond LOGIN_ACCOUNT_MAX_FAILURES, a new address waits,
+    never more than LOGIN_ACCOUNT_DELAY_SECONDS; the admin's own usual address is not slowed at all."""
+    admin = await make_account(Role.admin, office=None)
+    async with _from(strict, "192.0.2.10") as usual:
+        assert (await usual.post(TOKEN, data=_password(admin.username))).status_code == 200
+    answers = []
+    for n in range(8):
+        async with _from(strict, f"203.0.113.{n + 1}") as stranger:
+            answers.append((await stranger.post(TOKEN, data=_password(admin.username, "guess"))).status_code)
+    assert answers == [401, 401, 401, 429, 429, 429, 429, 429]
+    async with app.state.sessionmaker() as session, session.begin():  # a long campaign
+        await session.execute(update(LoginThrottle).where(LoginThrottle.username == admin.username,
+                                                          LoginThrottle.source == "*").values(failures=1000))
+    async with _from(strict, "198.51.100.99") as new_place:
+        assert_problem(response := await new_place.post(TOKEN, data=_password(admin.username, "guess")), 429)
+        assert 0 < int(response.headers["Retry-After"]) <= 30
+        await _time_passes(strict, admin.username)
+        assert (await new_place.post(TOKEN, data=_password(admin.username))).status_code == 200
+    async with _from(strict, "192.0.2.10") as usual:
+        assert (await usual.post(TOKEN, data=_password(admin.username))).status_code == 200
+    # IPv6 addresses count by their /64 (one subscriber's share), and nobody else's address is touched.
+    async with _from(strict, "2001:db8:1:2::5") as v6:
+        await v6.post(TOKEN, data=_password("clerk.b", "guess"))
+    assert [row.source for row in await db_rows(app, LoginThrottle, LoginThrottle.username == "clerk.b")] \
+        == ["*", "2001:db8:1:2::/64"]
 
-async def test_failures_older_than_the_window_are_pruned_so_probing_names_cannot_grow_the_table(strict_client, app):
-    """Every failed sign-in drops the rows of other usernames whose failures are past the window (they
-    are forgiven anyway); a lock still running is kept."""
+
+@pytest.mark.parametrize("trusted, counted_as", [("127.0.0.1", "198.51.100.23"), ("192.0.2.250", "127.0.0.1")])
+async def test_the_address_counted_is_a_trusted_proxys_x_forwarded_for_never_anyones(client, app, trusted, counted_as):
+    """Served as `guichet serve` serves it (uvicorn, proxy headers on, FORWARDED_ALLOW_IPS): behind a trusted
+    proxy the client's address is the one it forwards; from any other peer X-Forwarded-For is ignored, so
+    nobody chooses the address they are counted under."""
+    sock, url = bound_socket()
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", proxy_headers=True,
+                                           forwarded_allow_ips=trusted, timeout_graceful_shutdown=0.1))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            await asyncio.sleep(0.005)
+        async with httpx.AsyncClient(base_url=url) as http:
+            response = await http.post(TOKEN, data=_password("clerk.b", "guess"),
+                                       headers={"X-Forwarded-For": "198.51.100.23"})
+            assert response.status_code == 401
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+    assert [row.source for row in await db_rows(app, LoginThrottle, LoginThrottle.username == "clerk.b",
+                                                LoginThrottle.source != "*")] == [counted_as]
+
+
+async def test_an_admin_unlocks_an_account(client, strict, app, world, make_account):
+    clerk = await make_account()
+    async with _from(strict, "198.51.100.4") as http:
+        for _ in range(3):
+            await http.post(TOKEN, data=_password(clerk.username, "guess"))
+        assert_problem(await http.post(TOKEN, data=_password(clerk.username)), 429)
+        unlock = f"/api/v1/users/{clerk.id}/unlock"
+        assert_problem(await client.post(unlock, headers=world.supervisor_a.headers), 403, "forbidden")
+        assert_problem(await client.post(unlock), 401)
+        assert_problem(await client.post(f"/api/v1/users/{uuid.uuid4()}/unlock", headers=world.admin.headers), 404)
+        assert_problem(await client.post("/api/v1/users/not-an-id/unlock", headers=world.admin.headers), 422)
+        response = await client.post(unlock, headers=world.admin.headers)
+        assert response.status_code == 204 and response.content == b""
+        assert (await http.post(TOKEN, data=_password(clerk.username))).status_code == 200
+    [row] = await db_rows(app, AuditEvent, AuditEvent.action == "unlock")
+    assert (row.actor_id, row.entity_id, row.details) == (world.admin.id, str(clerk.id),
+                                                          {"username": clerk.username, "cleared": 2})
+
+
+async def test_failures_older_than_a_day_are_pruned_so_probing_names_cannot_grow_the_table(client, strict, app):
+    """Now and then an attempt drops the rows whose failures are forgotten; a wait still running and an
+    address that signed in lately are kept."""
     long_ago = datetime.now(UTC) - timedelta(days=2)
     async with app.state.sessionmaker() as session, session.begin():
         session.add_all([
-            LoginThrottle(username="probe.1", failures=1, last_failure_at=long_ago),
-            LoginThrottle(username="probe.2", failures=3, last_failure_at=long_ago, locked_until=long_ago),
-            LoginThrottle(username="still.locked", failures=3, last_failure_at=long_ago,
-                          locked_until=datetime.now(UTC) + timedelta(hours=1)),
+            LoginThrottle(username="probe.1", source="203.0.113.1", failures=1, last_failure_at=long_ago),
+            LoginThrottle(username="probe.2", source="*", failures=3, last_failure_at=long_ago, next_attempt_at=long_ago),
+            LoginThrottle(username="still.waiting", source="*", failures=3, last_failure_at=long_ago,
+                          next_attempt_at=datetime.now(UTC) + timedelta(hours=1)),
+            LoginThrottle(username="known", source="192.0.2.1", failures=0, last_failure_at=long_ago,
+                          last_success_at=datetime.now(UTC) - timedelta(days=3)),
         ])
-    assert_problem(await strict_client.post(TOKEN, data=_password("probe.3", "guess")), 401, "invalid-credentials")
-    assert sorted(row.username for row in await db_rows(app, LoginThrottle)) == ["probe.3", "still.locked"]
+    throttle._next_prune = None
+    assert_problem(await client.post(TOKEN, data=_password("probe.3", "guess")), 401, "invalid-credentials")
+    assert sorted(row.username for row in await db_rows(app, LoginThrottle)) == ["known", "probe.3", "probe.3", "still.waiting"]
+
+
+# ---- password hashing off the event loop --------------------------------------------------------------------
+
+
+async def test_hashing_leaves_the_event_loop_free_and_runs_at_most_hash_threads_at_once(client, world, make_account,
+                                                                                         monkeypatch, app):
+    """While sign-ins' passwords are being checked (held here until the test lets them go), the worker
+    answers other requests; and of more sign-ins than the pool's threads, only HASH_THREADS hash at once."""
+    real, lock, started, enough, release = security._hasher, threading.Lock(), [], threading.Event(), threading.Event()
+
+    class HeldHasher:
+        def verify(self, password_hash, password):
+            with lock:
+                started.append(password)
+                if len(started) >= security.HASH_THREADS:
+                    enough.set()
+            release.wait(5)  # a guard: on the event loop, nothing else could release it
+            return real.verify(password_hash, password)
+
+    monkeypatch.setattr(security, "_hasher", HeldHasher())
+    accounts = [await make_account() for _ in range(security.HASH_THREADS + 2)]
+    done = []
+    sign_ins = [asyncio.create_task(client.post(TOKEN, data=_password(a.username))) for a in accounts]
+    for task in sign_ins:
+        task.add_done_callback(lambda _: done.append("sign-in"))
+    await asyncio.to_thread(enough.wait, 10)
+    me = await client.get(ME, headers=world.clerk_a.headers)
+    done.append("me")
+    while len(await db_rows(app, LoginThrottle)) < len(accounts):  # every attempt is counted, so it waits its turn
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
+    assert len(started) == security.HASH_THREADS
+    release.set()
+    assert [r.status_code for r in await asyncio.gather(*sign_ins)] == [200] * len(accounts)
+    assert me.status_code == 200 and done[0] == "me", done
 
 
 # ---- revocation -----------------------------------------------------------------------------------------

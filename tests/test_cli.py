@@ -4,6 +4,7 @@ a temporary SQLite file, and a PostgreSQL database when GUICHET_TEST_POSTGRES_UR
 import asyncio
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -112,7 +113,7 @@ async def test_upgrade_and_seed_from_nothing_then_again(seeded):
     assert "0 offices, 0 users and 0 households added" in seeded.ok("seed", "demo")
     assert await seeded.counts() == counts
     hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.ach'")
-    assert verify_password(hashed, logins["clerk.ach"])  # the same logins still work
+    assert await verify_password(hashed, logins["clerk.ach"])  # the same logins still work
 
 
 async def test_the_national_gazetteer_comes_with_the_schema_and_never_undoes_an_operators_edit(seeded):
@@ -221,7 +222,7 @@ async def test_users_create(seeded):
                     "--full-name", "A clerk", "--password-stdin", stdin="a long pass phrase\n")
     assert "created clerk clerk.mot" in out and "a long pass phrase" not in out
     hashed = await seeded.scalar("SELECT password_hash FROM user_account WHERE username = 'clerk.mot'")
-    assert verify_password(hashed, "a long pass phrase")  # the newline is not part of the password
+    assert await verify_password(hashed, "a long pass phrase")  # the newline is not part of the password
     before = await seeded.counts()
     create = ("users", "create", "--password-stdin", "--username")
     refused_before_the_database = [
@@ -232,9 +233,52 @@ async def test_users_create(seeded):
     await seeded.fail_all(
         ((*create, "clerk.x", "--role", "clerk", "--office", "XX-NONE"), "a long pass phrase", "no office with code XX-NONE"),
         ((*create, "clerk.mot", "--role", "clerk", "--office", "SR-ACH"), "a long pass phrase", "taken"),
+        ((*create, "nope.partner", "--role", "partner", "--scheme", "KH-NOPE"), "a long pass phrase",
+         "no scheme or referral agency with code KH-NOPE (`guichet schemes list`"),
         *(refused_before_the_database if seeded.backend == "sqlite" else []),
     )
     assert await seeded.counts() == before
+    # A partner is bound to a scheme of the catalogue or to a referral agency.
+    assert "created partner hef.api" in seeded.ok(*create, "hef.api", "--role", "partner", "--scheme", "KH-HEF",
+                                                  stdin="a long pass phrase\n")
+    assert "created partner nea.api" in seeded.ok(*create, "nea.api", "--role", "partner", "--scheme", "NEA",
+                                                  stdin="a long pass phrase\n")
+
+
+async def test_users_create_says_what_a_username_and_a_password_must_be(seeded):
+    if seeded.backend != "sqlite":
+        pytest.skip("refused before the database")
+    create = ("users", "create", "--password-stdin", "--role", "monitor", "--username")
+    await seeded.fail_all(
+        ((*create, "Bad Name"), "a long pass phrase", "username: a username is 3 to 64 characters: lower-case letters"),
+        ((*create, "ok.name"), "short", "password: a password is 10 to 128 characters long"),
+    )
+    for args, stdin in (((*create, "Bad Name"), "a long pass phrase"), ((*create, "ok.name"), "short")):
+        error = seeded(*args, stdin=stdin).stderr
+        assert "^" not in error and "pattern" not in error and "items" not in error, error
+    # The option's own help names every role (not only typer's list of choices), the relay too.
+    help_text = " ".join(re.sub("[│─╭╮╰╯]", " ", seeded("users", "create", "--help").stdout).split())
+    assert "partner, relay (a relay is an office's account at central" in help_text, help_text
+
+
+async def test_users_unlock(seeded):
+    from datetime import UTC, datetime, timedelta
+
+    engine = create_async_engine(seeded.url)
+    later = datetime.now(UTC) + timedelta(minutes=10)
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text(
+                "INSERT INTO login_throttle (username, source, failures, last_failure_at, next_attempt_at) "
+                "VALUES ('clerk.ach', '203.0.113.5', 9, :now, :later), ('clerk.ach', '*', 9, :now, :later)"),
+                {"now": datetime.now(UTC), "later": later})
+    finally:
+        await engine.dispose()
+    assert "unlocked clerk.ach (2 failure counts cleared)" in seeded.ok("users", "unlock", "clerk.ach")
+    assert await seeded.scalar("SELECT count(*) FROM login_throttle WHERE username = 'clerk.ach' "
+                               "AND (failures > 0 OR next_attempt_at IS NOT NULL)") == 0
+    assert await seeded.scalar("SELECT count(*) FROM audit_event WHERE action = 'unlock'") == 1
+    await seeded.fail_all((("users", "unlock", "no.such.user"), None, "no user no.such.user"))
 
 
 async def test_a_database_that_cannot_be_reached_is_one_line(seeded):

@@ -35,6 +35,7 @@ OFFICE = frozenset({Role.admin, Role.supervisor, Role.clerk})
 MONITOR = frozenset({Role.admin, Role.monitor})
 PARTNER = frozenset({Role.partner})
 RELAY = frozenset({Role.relay})
+PEOPLE = frozenset({Role.admin, Role.supervisor, Role.clerk, Role.monitor})  # not service accounts
 
 V1 = "/api/v1"
 RULES: dict[tuple[str, str], frozenset[Role] | None] = {
@@ -52,6 +53,8 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", "/assets/{version}/{path:path}"): PUBLIC,
     # every instance
     ("POST", f"{V1}/auth/token"): PUBLIC,
+    ("POST", f"{V1}/auth/revoke"): PUBLIC,  # holding the refresh token is the proof
+    ("POST", f"{V1}/auth/password"): PEOPLE,
     ("GET", f"{V1}/auth/me"): ANYONE,
     ("GET", f"{V1}/locations"): ANYONE,
     ("GET", f"{V1}/locations/{{code}}"): ANYONE,
@@ -62,6 +65,7 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("POST", f"{V1}/users"): ADMIN,
     ("GET", f"{V1}/users/{{user_id}}"): ADMIN,
     ("PATCH", f"{V1}/users/{{user_id}}"): ADMIN,
+    ("POST", f"{V1}/users/{{user_id}}/unlock"): ADMIN,
     ("GET", f"{V1}/audit"): SUPERVISOR,
     # an office: the registry
     ("POST", f"{V1}/households"): OFFICE,

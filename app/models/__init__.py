@@ -31,7 +31,7 @@ from app.models.monitoring import (
 )
 from app.models.office import Office
 from app.models.screening import Screening, ScreeningDetermination
-from app.models.user import LoginThrottle, User
+from app.models.user import LoginThrottle, RefreshToken, User
 
 __all__ = [
     "ActivityEvent",
@@ -62,6 +62,7 @@ __all__ = [
     "Person",
     "ReferenceCounter",
     "Referral",
+    "RefreshToken",
     "RelayStatus",
     "Screening",
     "ScreeningDetermination",

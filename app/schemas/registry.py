@@ -1,16 +1,41 @@
 """Locations, offices and users."""
 
+import re
 import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import Field, SecretStr, StringConstraints, model_validator
+from pydantic import AfterValidator, SecretStr, StringConstraints, WithJsonSchema, model_validator
+from pydantic_core import PydanticCustomError
 
 from app.schemas.common import Code, InputModel, LocationCode, Name200, ReadModel, field_error
 from app.vocabulary import OFFICE_ROLES, LocationLevel, Role
 
-Username = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[a-z0-9][a-z0-9_.-]{2,63}$")]
-Password = Annotated[SecretStr, Field(min_length=10, max_length=128)]
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9_.-]{2,63}$"
+PASSWORD_LENGTH = (10, 128)
+
+
+# Said in words, not as the pattern or pydantic's "items after validation": an operator reads these at
+# the CLI and a clerk in the console.
+def _username(value: str) -> str:
+    if not re.match(USERNAME_PATTERN, value):
+        raise PydanticCustomError("username", "a username is 3 to 64 characters: lower-case letters a-z, digits, "
+                                              "'.', '_' or '-', beginning with a letter or a digit")
+    return value
+
+
+def _password(value: SecretStr) -> SecretStr:
+    shortest, longest = PASSWORD_LENGTH
+    if not shortest <= len(value.get_secret_value()) <= longest:
+        raise PydanticCustomError("password", f"a password is {shortest} to {longest} characters long")
+    return value
+
+
+Username = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_username),
+                     WithJsonSchema({"type": "string", "pattern": USERNAME_PATTERN})]
+Password = Annotated[SecretStr, AfterValidator(_password),
+                     WithJsonSchema({"type": "string", "format": "password", "writeOnly": True,
+                                     "minLength": PASSWORD_LENGTH[0], "maxLength": PASSWORD_LENGTH[1]})]
 
 
 class LocationRead(ReadModel):
@@ -84,10 +109,24 @@ class UserRead(ReadModel):
     created_at: datetime
 
 
+class PasswordChange(InputModel):
+    current_password: Password
+    new_password: Password
+
+    @model_validator(mode="after")
+    def _a_new_one(self) -> "PasswordChange":
+        if self.new_password.get_secret_value() == self.current_password.get_secret_value():
+            raise field_error("the new password must differ from the current one", "new_password")
+        return self
+
+
 class TokenResponse(ReadModel):
     access_token: str
     token_type: str = "bearer"
     expires_in: int
+    # People's sign-ins only, and only in the body when the client did not ask for the cookie (docs/sessions.md).
+    refresh_token: str | None = None
+    refresh_expires_in: int | None = None
 
 
 class MeRead(ReadModel):

@@ -169,11 +169,11 @@ async def relay_account(session: AsyncSession, office_code: str, *, new_secret: 
     secret = secrets.token_urlsafe(32) if new_secret or user is None else None
     now = utcnow()
     if user is None:
-        user = User(username=username, full_name=f"Relay of office {office_code}", password_hash=hash_password(secret),
+        user = User(username=username, full_name=f"Relay of office {office_code}", password_hash=await hash_password(secret),
                     role=Role.relay, office_id=office.id, tokens_valid_after=now - timedelta(seconds=1))
         session.add(user)
     elif secret is not None:
-        user.password_hash = hash_password(secret)
+        user.password_hash = await hash_password(secret)
         user.tokens_valid_after = now
     await session.flush()
     return user, secret if new_secret else None

@@ -1,7 +1,7 @@
 """registry checks: national-ID lookups at other offices counted per staff member; IDPoor cards looked up
 
 Revision ID: 0009_registry_checks
-Revises: 0006_person_village
+Revises: 0007_sessions
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009_registry_checks"
-down_revision: str | Sequence[str] | None = "0006_person_village"
+down_revision: str | Sequence[str] | None = "0007_sessions"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

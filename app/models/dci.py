@@ -110,7 +110,7 @@ class DciLookup(Base):
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
     office_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("office.id"))
     requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
-    registry: Mapped[str] = mapped_column(String(40))
+    registry_code: Mapped[str] = mapped_column(String(40))
     national_id: Mapped[str] = mapped_column(String(30))
     transaction_id: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(12))  # pending | found | not_found | unavailable | rejected

@@ -107,7 +107,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Uuid(), nullable=False),
     sa.Column('office_id', sa.Uuid(), nullable=False),
     sa.Column('requested_by', sa.Uuid(), nullable=True),
-    sa.Column('registry', sa.String(length=40), nullable=False),
+    sa.Column('registry_code', sa.String(length=40), nullable=False),
     sa.Column('national_id', sa.String(length=30), nullable=False),
     sa.Column('transaction_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=12), nullable=False),

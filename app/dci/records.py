@@ -121,3 +121,45 @@ def group(household: Any, members: list[Any], places: dict[str, tuple[str, str |
 def place_codes(village_codes: set[str]) -> set[str]:
     """The gazetteer codes whose names a page of households needs."""
     return {code[:length] for code in village_codes for length in (8, 6, 4, 2)}
+
+
+# ---- the other way: what an external registry's record says about a person ----------------------------
+
+SEX_CODES = {"male": "male", "female": "female", "other": "other", "m": "male", "f": "female", "1": "male", "2": "female"}
+
+
+def _person_fields(record: dict[str, Any]) -> dict[str, Any]:
+    """Name, sex and birth date of a Member (SR), a Beneficiary's member (IBR) or a Person (CRVS)."""
+    person = record.get("demographic_info") or record.get("person") or record
+    person = person.get("person", person) if isinstance(person, dict) else {}
+    name = person.get("name") if isinstance(person.get("name"), dict) else {}
+    sex = SEX_CODES.get(str(person.get("sex") or "").lower())
+    birth = person.get("birth_date") or person.get("birthdate")
+    return {"given_name": name.get("given_name") or name.get("first_name"), "family_name": name.get("surname"),
+            "sex": sex, "birth_date": str(birth)[:10] if isinstance(birth, str) and len(birth) >= 10 else None}
+
+
+def _identifiers(record: dict[str, Any]) -> set[str]:
+    found = set()
+    demographic = record.get("demographic_info") if isinstance(record.get("demographic_info"), dict) else {}
+    for key in ("member_identifier", "identifier"):
+        for source in (record, demographic):
+            for identifier in source.get(key) or [] if isinstance(source.get(key), list) else []:
+                if isinstance(identifier, dict) and identifier.get("identifier_value") is not None:
+                    found.add(str(identifier["identifier_value"]))
+    return found
+
+
+def candidate(found: list[dict[str, Any]], national_id: str) -> dict[str, Any] | None:
+    """The person with this national ID in a registry's answer (a Group with its members, or persons),
+    with the household's IDPoor level when the answer is a Group: the fields offered to the clerk."""
+    for record in found:
+        members = [record.get("group_head_info")] + list(record.get("member_list") or []) if "member_list" in record or \
+            "group_head_info" in record else [record.get("member", record)]
+        for person in (m for m in members if isinstance(m, dict)):
+            if national_id in _identifiers(person) or len(found) == 1 and len(members) == 1:
+                fields = _person_fields(person)
+                score = record.get("poverty_score")
+                fields["idpoor_level"] = int(score) if isinstance(score, int | float) and score in (0, 1, 2) else None
+                return fields
+    return None

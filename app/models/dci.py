@@ -108,7 +108,7 @@ class DciLookup(Base):
     __tablename__ = "dci_lookup"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    office_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("office.id"))
+    office_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("office.id"))  # None: an admin's
     requested_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("user_account.id"))
     registry_code: Mapped[str] = mapped_column(String(40))
     national_id: Mapped[str] = mapped_column(String(30))

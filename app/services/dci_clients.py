@@ -64,8 +64,9 @@ async def _get(session: AsyncSession, client_id: uuid.UUID) -> DciClient:
     return client
 
 
-async def get_client(session: AsyncSession, client_id: uuid.UUID) -> DciClientRead:
-    return _read(await _get(session, client_id))
+async def get_client(session: AsyncSession, client_id: uuid.UUID) -> tuple[DciClientRead, int]:
+    client = await _get(session, client_id)
+    return _read(client), client.version
 
 
 async def update_client(session: AsyncSession, actor: Principal, client_id: uuid.UUID, data: DciClientUpdate,

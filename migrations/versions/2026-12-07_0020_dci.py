@@ -105,7 +105,7 @@ def upgrade() -> None:
 
     op.create_table('dci_lookup',
     sa.Column('id', sa.Uuid(), nullable=False),
-    sa.Column('office_id', sa.Uuid(), nullable=False),
+    sa.Column('office_id', sa.Uuid(), nullable=True),
     sa.Column('requested_by', sa.Uuid(), nullable=True),
     sa.Column('registry_code', sa.String(length=40), nullable=False),
     sa.Column('national_id', sa.String(length=30), nullable=False),

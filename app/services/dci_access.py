@@ -29,7 +29,8 @@ def consent_covers_sharing(household_id: ColumnElement) -> ColumnElement:
     return exists(select(ConsentRecord.id).where(
         ConsentRecord.household_id == household_id,
         cast(ConsentRecord.purposes, String).like(f'%"{SHARING_PURPOSE.value}"%'),
-        ~exists(select(newer.id).where(newer.household_id == household_id, newer.recorded_at > ConsentRecord.recorded_at)),
+        ~exists(select(newer.id).where(newer.household_id == ConsentRecord.household_id,
+                                       newer.recorded_at > ConsentRecord.recorded_at)),
     ))
 
 

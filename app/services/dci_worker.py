@@ -30,7 +30,7 @@ from app.services.dci_provider import VERSION, audit_read, enqueue, find
 
 logger = logging.getLogger("guichet.dci")
 
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.5
 LEASE = timedelta(seconds=60)
 BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0

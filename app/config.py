@@ -137,6 +137,7 @@ class Settings(BaseSettings):
     dci_public_url: str | None = Field(default=None, description="Our base URL as partners reach it (callbacks).")
     dci_worker_inprocess: bool | None = Field(default=None, description="Deliver callbacks in the server; default: on.")
     dci_delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    dci_backoff_base_seconds: float = Field(default=1.0, ge=0, le=3600, description="First retry delay; doubles each time.")
     dci_registries: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")], DciRegistry] = Field(
         default_factory=dict)
     dci_lookup_registry: str | None = Field(default=None, description="The registry asked at registration (a key of DCI_REGISTRIES).")

@@ -55,7 +55,8 @@ def spec_dir() -> Path | None:
 
 def _patched(node: Any) -> Any:
     if isinstance(node, dict):
-        return {("anyOf" if k == "oneOf" else k): _patched(v) for k, v in node.items()}
+        return {("anyOf" if k == "oneOf" else k): (v.replace("/oneOf/", "/anyOf/") if k == "$ref" else _patched(v))
+                for k, v in node.items()}
     if isinstance(node, list):
         return [_patched(v) for v in node]
     return node

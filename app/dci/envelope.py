@@ -33,6 +33,7 @@ RJCT_SORT = "rjct.sort.invalid"
 RJCT_PAGINATION = "rjct.pagination.invalid"
 RJCT_TOO_MANY = "rjct.search.too_many_records_found"
 RJCT_NOTIFY_TYPES = "rjct.notify_types.invalid"
+RJCT_NOTIFY_DETAILS = "rjct.notify_details.invalid"
 RJCT_SUBSCRIPTION_CODE = "rjct.subscription_code.invalid"
 # Communication errors (Error.code): in an ERR acknowledgement, or in an HTTP error's `errors`.
 ERR_BAD_REQUEST = "err.request.bad"

@@ -29,9 +29,12 @@ from app.dci.envelope import (
     MAX_PAGE_SIZE,
     RJCT_CRITERIA,
     RJCT_MESSAGE_ID_DUPLICATE,
+    RJCT_NOTIFY_DETAILS,
     RJCT_NOTIFY_TYPES,
+    RJCT_REFERENCE_ID,
     RJCT_REFERENCE_ID_DUPLICATE,
     RJCT_SUBSCRIPTION_CODE,
+    RJCT_TIMESTAMP,
     RJCT_TOO_MANY,
     RJCT_TOTAL_COUNT,
     VERSION,
@@ -343,6 +346,9 @@ async def subscribe(session: AsyncSession, settings: Settings, client: DciClient
                 raise ItemRejected(RJCT_CRITERIA, f"Query type {criteria.filter_type} is outside this client's scope.")
             compile_query(criteria.filter_type, criteria.filter, criteria.notify_record_type, frozenset(client.fields))
         except ItemRejected as reason:
+            # Subscriptions have their own reason codes: a filter that is wrong or out of scope is "notify details".
+            if reason.code not in (RJCT_REFERENCE_ID, RJCT_REFERENCE_ID_DUPLICATE, RJCT_TIMESTAMP, RJCT_NOTIFY_TYPES):
+                reason = ItemRejected(RJCT_NOTIFY_DETAILS, reason.message)
             items.append(_rejected_item(raw, reason))
             continue
         subscription = DciSubscription(code=new_id(), client_id=client.id, reference_id=item.reference_id,

@@ -32,7 +32,6 @@ logger = logging.getLogger("guichet.dci")
 
 POLL_SECONDS = 0.5
 LEASE = timedelta(seconds=60)
-BACKOFF_BASE_SECONDS = 1.0
 BACKOFF_MAX_SECONDS = 300.0
 BATCH = 20
 EVENTS_PER_PASS = 2000
@@ -62,8 +61,8 @@ def event_kinds(event_type: str, payload: dict[str, Any], registered: set[str]) 
 WATCHED = ("person.registered", "person.updated", "household.updated", "case.closed", "household.registered")
 
 
-def backoff(attempts: int) -> float:
-    return min(BACKOFF_MAX_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
+def backoff(attempts: int, base: float) -> float:
+    return min(BACKOFF_MAX_SECONDS, base * 2 ** (attempts - 1)) * random.uniform(0.8, 1.2)
 
 
 class Worker:
@@ -72,6 +71,7 @@ class Worker:
         self.sessionmaker = sessionmaker
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=10, write=5, pool=2))
         self.wake = asyncio.Event()
+        self.backoff_base = settings.dci_backoff_base_seconds
         self._next_prune: datetime | None = None
 
     async def aclose(self) -> None:
@@ -130,7 +130,7 @@ class Worker:
                     values = {"failed_at": utcnow(), "attempts": attempts, "last_error": error[:300]}
                     logger.warning("dci callback to %s given up after %d attempts: %s", delivery.url, attempts, error)
                 else:
-                    values = {"next_attempt_at": utcnow() + timedelta(seconds=backoff(attempts)), "attempts": attempts,
+                    values = {"next_attempt_at": utcnow() + timedelta(seconds=backoff(attempts, self.backoff_base)), "attempts": attempts,
                               "last_error": error[:300]}
                 await session.execute(update(DciDelivery).where(DciDelivery.id == delivery.id).values(**values))
         return sum(1 for error in outcomes if error is None)

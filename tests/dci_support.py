@@ -42,6 +42,9 @@ DEFECTS = [
     "registry core NotifyEventRequest `reg_records` is one object (RegistryRecord), not a list: one record per event",
     "the authz OAuth2ClientTokenResponse types `expires_in` as a string: Guichet sends a string, reads both",
     "TxnStatusResponse.txn_status has a $ref to an `example` as one of its alternatives: with anyOf the others apply",
+    "$ref pointers run through other $refs (e.g. .../message/oneOf/0/properties/search_request/... where oneOf/0 is a "
+    "$ref to SearchRequest), which JSON Pointer cannot follow: each is rewritten to the place it means",
+    "registry core RegistryEventType is one string: a subscription to several event types sends them comma-separated",
 ]
 
 
@@ -62,9 +65,38 @@ def _patched(node: Any) -> Any:
     return node
 
 
+def _canonical(doc: Any, pointer: str) -> str:
+    """The pointer to what `pointer` means when its steps go through other $refs (JSON Pointer cannot)."""
+    node, path = doc, []
+    for part in pointer.strip("/").split("/"):
+        key = part.replace("~1", "/").replace("~0", "~")
+        while isinstance(node, dict) and key not in node and isinstance(node.get("$ref"), str) and node["$ref"].startswith("#/"):
+            path = node["$ref"][2:].split("/")
+            node = doc
+            for step in path:
+                node = node[step.replace("~1", "/").replace("~0", "~")] if isinstance(node, dict) else node[int(step)]
+        node = node[key] if isinstance(node, dict) else node[int(key)]
+        path.append(part)
+    return "#/" + "/".join(path)
+
+
+def _direct_refs(doc: Any, node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/"):
+            node["$ref"] = _canonical(doc, ref[1:])
+        for value in node.values():
+            _direct_refs(doc, value)
+    elif isinstance(node, list):
+        for value in node:
+            _direct_refs(doc, value)
+
+
 class Spec:
     def __init__(self, directory: Path):
         self.docs = {api: _patched(yaml.safe_load((directory / name).read_text())) for api, name in SPEC_FILES.items()}
+        for doc in self.docs.values():
+            _direct_refs(doc, doc)
         schemas = self.docs["core"]["components"]["schemas"]
         schemas["UnSubscribeRequest"]["required"] = ["transaction_id", "timestamp", "subscription_codes"]
         schemas["SubscriptionInfo"]["required"] = ["code", "timestamp"]
@@ -213,11 +245,13 @@ class Partner:
         return {"Authorization": f"Bearer {self.token}"}
 
     async def send(self, path: str, action: str, message: Any, *, total_count: int | None = None, sign: bool = True,
-                   api: str = "sr", **header_extra: Any) -> httpx.Response:
+                   api: str = "sr", valid: bool = True, **header_extra: Any) -> httpx.Response:
+        """Sends a signed message; `valid=False` for one that breaks the spec on purpose (not validated)."""
         count = total_count if total_count is not None else len(message.get("search_request") or message.get("subscribe_request") or [1])
         body = envelope(self.keys if sign else None, header(action, self.client_id, total_count=count, **header_extra), message)
-        spec_path = path.split("/dci/" + api, 1)[-1] if path.startswith("/dci/") else path
-        conform(api, spec_path, "request", body)
+        spec_path = "/registry" + path.split("/registry", 1)[1]
+        if valid:
+            conform(api, spec_path, "request", body)
         return await self.http.post(path, json=body, headers=self.headers)
 
 

@@ -111,7 +111,7 @@ async def test_subscribers_are_told_when_a_household_they_follow_changes(client,
         partner = await make_partner(client, world.admin.headers, callback_url=site.base)
         subscription = {"transaction_id": str(uuid.uuid4()), "subscribe_request": [{
             "reference_id": "SUB-1", "timestamp": header("x", "y")["message_ts"], "subscribe_criteria": {
-                "reg_event_type": ["NewHouseHoldMember", "IDPoorLevelChanged", "HouseholdMoved"],
+                "reg_event_type": "NewHouseHoldMember,IDPoorLevelChanged,HouseholdMoved",
                 "filter_type": "predicate", "filter": [{"seq_num": 1, "expression1": {
                     "attribute_name": "location", "operator": "eq", "attribute_value": "1701"}}],
                 "notify_record_type": "Group"}, "locale": "eng"}]}

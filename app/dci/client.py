@@ -152,7 +152,7 @@ class RegistryClient:
         if programme:
             query["programme_identifier.programme.programme_identifier"] = {"eq": programme}
         message = {"transaction_id": transaction_id,
-                   "enrolled_criteria": {"query_type": "expression", "response_entity": "Beneficiary", "query": query}}
+                   "enrolled_criteria": {"query_type": "expression", "response_entity": "Member", "query": query}}
         answer = await self.send("/sync/enrolled", "search", message)
         # IBR's own answer is not enveloped (a spec defect): both shapes are read.
         body = answer.get("message") if isinstance(answer.get("message"), dict) else answer

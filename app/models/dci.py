@@ -70,7 +70,7 @@ class DciDelivery(Base):
     client_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("dci_client.id"))
     url: Mapped[str] = mapped_column(String(500))
     header: Mapped[dict] = mapped_column()
-    message: Mapped[dict] = mapped_column()
+    message: Mapped[dict | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     attempts: Mapped[int] = mapped_column(default=0)

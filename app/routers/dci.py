@@ -94,7 +94,7 @@ async def _async(request: Request, session, settings, client: DciClient, kind: s
             return JSONResponse(ack("NACK", "", code=ERR_BAD_REQUEST, message=f"{rejected.code}: {rejected.message}"))
         return JSONResponse(ack("ERR", "", code=rejected.code, message=rejected.message))
     dci_provider.enqueue(session, client, url, dci_provider.reply_header(settings, client, kind, answer), answer.message)
-    return JSONResponse(ack("ACK", answer.message["correlation_id"]), status_code=202,
+    return JSONResponse(ack("ACK", answer.correlation_id), status_code=202,
                         background=BackgroundTask(dci_worker.wake, request.app))
 
 

@@ -86,10 +86,15 @@ ACTIONS = {"search": ("search", "on-search", "/registry/on-search"),
 
 @dataclass
 class Answer:
-    message: dict[str, Any]
+    message: dict[str, Any] | None  # None: nothing to say but the header's status
     status: str  # the header's: succ, or rjct when every item was refused
     completed: int
     total: int
+    reason: str | None = None  # the header's status_reason_message
+
+    @property
+    def correlation_id(self) -> str:
+        return (self.message or {}).get("correlation_id") or new_id()
 
 
 def audit_read(session: AsyncSession, client: DciClient, *, entity_type: str, ids: list[uuid.UUID],
@@ -138,10 +143,11 @@ def callback_url(client: DciClient, header: MsgHeader, kind: str) -> str:
 
 def reply_header(settings: Settings, client: DciClient, kind: str, answer: Answer) -> dict[str, Any]:
     return callback_header(ACTIONS[kind][1], answer.status, sender_id=settings.dci_sender_id,
-                           receiver_id=client.client_id, total_count=answer.total, completed_count=answer.completed)
+                           receiver_id=client.client_id, total_count=answer.total, completed_count=answer.completed,
+                           reason_message=answer.reason)
 
 
-def enqueue(session: AsyncSession, client: DciClient, url: str, header: dict[str, Any], message: dict[str, Any]) -> None:
+def enqueue(session: AsyncSession, client: DciClient, url: str, header: dict[str, Any], message: dict[str, Any] | None) -> None:
     session.add(DciDelivery(client_id=client.id, url=url, header=header, message=message))
 
 
@@ -286,17 +292,16 @@ async def txn_status(session: AsyncSession, settings: Settings, client: DciClien
         status = {"transaction_id": request.transaction_id, "correlation_id": new_id(),
                   "subscribe_response": [{"reference_id": s.reference_id, "timestamp": timestamp(), "status": "succ",
                                           "subscriptions": [_subscription_info(s)]} for s in subscriptions]}
-        found = bool(subscriptions)
+        if not subscriptions:
+            return Answer(None, "rjct", 0, 1, reason="No subscription of yours has these codes.")
         return Answer({"transaction_id": request.transaction_id, "correlation_id": status["correlation_id"],
-                       "txnstatus_response": {"txn_type": "subscribe", "txn_status": status}},
-                      "succ" if found else "rjct", int(found), 1)
+                       "txnstatus_response": {"txn_type": "subscribe", "txn_status": status}}, "succ", 1, 1)
     transactions = (await session.execute(query.order_by(DciTransaction.created_at.desc()).limit(20))).scalars().all()
     if asked.attribute_type == "reference_id_list":
         wanted = set(value if isinstance(value, list) else [value])
         transactions = [t for t in transactions if wanted & set(t.reference_ids)]
     if not transactions:
-        return Answer({"transaction_id": request.transaction_id, "correlation_id": new_id(),
-                       "txnstatus_response": {"txn_type": asked.txn_type.replace("subscibe", "subscribe")}}, "rjct", 0, 1)
+        return Answer(None, "rjct", 0, 1, reason="No transaction of yours matches.")
     found = transactions[0]
     status = dict(found.response or {})
     if asked.attribute_type == "reference_id_list" and "search_response" in status:
@@ -338,7 +343,9 @@ async def subscribe(session: AsyncSession, settings: Settings, client: DciClient
                 raise ItemRejected(RJCT_REFERENCE_ID_DUPLICATE, f"reference_id {item.reference_id} appears twice.")
             seen.add(item.reference_id)
             criteria = item.subscribe_criteria
-            events = [criteria.reg_event_type] if isinstance(criteria.reg_event_type, str) else criteria.reg_event_type
+            # One string in the spec (RegistryEventType): several are sent comma-separated; a list is taken too.
+            events = [e.strip() for e in (criteria.reg_event_type.split(",") if isinstance(criteria.reg_event_type, str)
+                                          else criteria.reg_event_type)]
             unknown = [e for e in events if e not in EVENT_TYPES]
             if unknown or not events:
                 raise ItemRejected(RJCT_NOTIFY_TYPES, f"reg_event_type is one or more of {', '.join(EVENT_TYPES)}.")

@@ -41,7 +41,7 @@ def upgrade() -> None:
     sa.Column('client_id', sa.Uuid(), nullable=False),
     sa.Column('url', sa.String(length=500), nullable=False),
     sa.Column('header', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
-    sa.Column('message', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=False),
+    sa.Column('message', sa.JSON().with_variant(postgresql.JSONB(), 'postgresql'), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),

@@ -169,8 +169,10 @@ class Settings(BaseSettings):
         """Our DCI signing key: configured, or (development) made once into var/ and kept."""
         if self.dci_signing_key is not None:
             return self.dci_signing_key.get_secret_value()
-        if self.env is Environment.production:
-            raise ValueError("GUICHET_DCI_SIGNING_KEY must be set when GUICHET_ENV=production")
+        if self.env is Environment.production:  # DCI is optional: only its endpoints stop, with a clear answer
+            from app.errors import DomainError
+
+            raise DomainError("The DCI APIs are not configured here: set GUICHET_DCI_SIGNING_KEY.", slug="service-unavailable")
         from app.security import generate_signing_key  # only in development: a key made once
 
         return _key_file(self.var_dir / f"dci_signing_key_{self.dci_signing_algorithm.lower()}.pem",

@@ -5,6 +5,7 @@ Every request sent and answer received is validated against the spec (dci_suppor
 import json
 import uuid
 
+from app.config import Environment
 from app.dci import signing
 from app.models import AuditEvent, DciMessage
 from dci_support import (
@@ -496,3 +497,12 @@ async def test_a_failed_request_leaves_no_message_id(client, world, app):
     assert (await client.post(SYNC, json=envelope(partner.keys, head, message), headers=partner.headers)).json()["header"]["status"] == "succ"
     rows = await db_rows(app, DciMessage)
     assert [r.message_id for r in rows] == [head["message_id"]]
+
+
+async def test_in_production_without_a_signing_key_only_dci_stops(client, world, app, settings):
+    app.state.settings = settings.model_copy(update={"env": Environment.production, "dci_signing_key": None})
+    try:
+        assert_problem(await client.get("/.well-known/jwks.json"), 503, "service-unavailable")
+        assert (await client.get("/api/v1/auth/me", headers=world.clerk_a.headers)).status_code == 200
+    finally:
+        app.state.settings = settings

@@ -11,10 +11,10 @@ endpoint (401) and an unreadable body (400) are problem+json that also carry the
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Form, Request, Response
+from fastapi import BackgroundTasks, Depends, Form, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.security import OAuth2PasswordBearer
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.background import BackgroundTask
 
 from app.deps import AdminUser, OfficeUser, SessionDep, SettingsDep
@@ -45,11 +45,12 @@ ClientDep = Annotated[DciClient, Depends(dci_client)]
 ENVELOPE = {"requestBody": {"required": True, "content": {"application/json": {"schema": {
     "type": "object", "required": ["header", "message"], "description": "A DCI message: {signature, header, message} "
     "(spdci/standards v1.0.0; docs/dci.md).",
-    "properties": {"signature": {"type": "string"}, "header": {"type": "object"}, "message": {"type": "object"}}}}}}}
+    "properties": {"signature": {"type": "string", "maxLength": 2 * 1024 * 1024}, "header": {"type": "object"},
+                   "message": {"type": "object"}}}}}}}
 
 
 class DciMessage(BaseModel):
-    signature: str | None = None
+    signature: str | None = Field(default=None, max_length=2 * 1024 * 1024)
     header: dict[str, Any] | None = None
     message: dict[str, Any] | None = None
 
@@ -193,10 +194,12 @@ api = api_router(tags=["dci"])
 
 
 @api.post("/dci/clients", response_model=DciClientRead, status_code=201)
-async def create_client(session: SessionDep, actor: AdminUser, body: DciClientCreate, response: Response) -> DciClientRead:
+async def create_client(request: Request, session: SessionDep, actor: AdminUser, body: DciClientCreate,
+                        response: Response, background: BackgroundTasks) -> DciClientRead:
     """A partner system allowed to query the registry; its secret is shown once."""
     client = await dci_clients.create_client(session, actor, body)
     response.headers["Location"] = f"/api/v1/dci/clients/{client.id}"
+    background.add_task(dci_worker.wake, request.app)  # once committed: the worker starts its rounds
     return client
 
 

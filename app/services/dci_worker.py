@@ -6,7 +6,8 @@ households that changed since the subscription's cursor), then (2) posts every d
 now, to its client's callback URL; a failure is retried with exponential back-off up to
 GUICHET_DCI_DELIVERY_MAX_ATTEMPTS, then given up (`failed_at`). A delivery is claimed by moving its
 next attempt forward, so that two workers never send the same one at once. The in-process worker wakes
-as soon as a request has left a callback, and polls otherwise."""
+as soon as a request has left a callback, and polls otherwise; on an instance without DCI clients it
+waits, without polling, until one is made."""
 
 import asyncio
 import logging
@@ -31,6 +32,8 @@ from app.services.dci_provider import VERSION, audit_read, enqueue, find
 logger = logging.getLogger("guichet.dci")
 
 POLL_SECONDS = 0.5
+RETRY_SECONDS = 5.0
+STARTUP_DELAY_SECONDS = 2.0
 LEASE = timedelta(seconds=60)
 BACKOFF_MAX_SECONDS = 300.0
 BATCH = 20
@@ -72,22 +75,41 @@ class Worker:
         self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=10, write=5, pool=2))
         self.wake = asyncio.Event()
         self.backoff_base = settings.dci_backoff_base_seconds
+        self.in_use = False
         self._next_prune: datetime | None = None
 
     async def aclose(self) -> None:
         await self.http.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Until stopped: a pass, then a wait. An instance with no DCI client does not touch the database
+        again until a client is made (the admin route wakes it)."""
+        # A moment after start-up (or at the first wake): a server starting has better things to do.
+        await self._wait(stop, STARTUP_DELAY_SECONDS)
         while not stop.is_set():
+            timeout: float | None = POLL_SECONDS
             try:
-                await self.run_once()
+                self.in_use = self.in_use or await self._has_clients()
+                if self.in_use:
+                    await self.run_once()
+                else:
+                    timeout = None
             except Exception:  # the database may be away: keep trying, never die
                 logger.warning("dci worker pass failed", exc_info=True)
-            self.wake.clear()
-            waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
-            await asyncio.wait(waiters, timeout=POLL_SECONDS, return_when=asyncio.FIRST_COMPLETED)
-            for waiter in waiters:
-                waiter.cancel()
+                timeout = RETRY_SECONDS
+            await self._wait(stop, timeout)
+
+    async def _wait(self, stop: asyncio.Event, timeout: float | None) -> None:
+        """Until stopped, woken, or the timeout (None: no timeout)."""
+        waiters = [asyncio.ensure_future(stop.wait()), asyncio.ensure_future(self.wake.wait())]
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        for waiter in waiters:
+            waiter.cancel()
+        self.wake.clear()
+
+    async def _has_clients(self) -> bool:
+        async with self.sessionmaker() as session:
+            return (await session.execute(select(DciClient.id).limit(1))).first() is not None
 
     async def run_once(self) -> int:
         notified = await self.notify_changes()

@@ -27,9 +27,9 @@ from typing import Any
 from app.dci.client import RegistryRejected, RegistryUnavailable, registry_client
 from app.schemes.base import CheckRequest, Determination, Reason, ReasonResult, SchemeHealth, SchemeMetadata
 from app.schemes.breaker import CircuitBreaker
-from app.schemes.http import ALWAYS_IN_FORCE
-from app.schemes.rules import _Where, parse_metadata, parse_version_info
-from app.schemes.yamlfile import LDict, LList
+from app.schemes.http import partner_breaker, partner_versions
+from app.schemes.rules import _Where, parse_metadata
+from app.schemes.yamlfile import LDict
 from app.vocabulary import ConsentPurpose, Outcome
 
 logger = logging.getLogger("guichet.schemes.dci")
@@ -144,21 +144,9 @@ class DciAdapter:
         programme = section.get("programme")
         if programme is not None and not isinstance(programme, str):
             raise where.fail("dci.programme is the programme's id at the registry", section, "programme")
-        circuit = section.get("circuit", LDict())
-        threshold = circuit.get("failures", 5) if isinstance(circuit, dict) else None
-        reset = circuit.get("reset_seconds", 30) if isinstance(circuit, dict) else None
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1 or \
-                isinstance(reset, bool) or not isinstance(reset, int | float) or reset <= 0:
-            raise where.fail("dci.circuit is {failures: a whole number >= 1, reset_seconds: a positive number}", section, "circuit")
         if doc.get("level", "person") != "person":
             raise where.fail("a dci scheme is asked about persons (level: person)", doc, "level")
-        raw_versions = doc.get("versions")
-        if raw_versions is None:
-            versions = (ALWAYS_IN_FORCE,)
-        elif isinstance(raw_versions, LList) and raw_versions and all(isinstance(v, LDict) for v in raw_versions):
-            versions = tuple(parse_version_info(v, where) for v in raw_versions)
-        else:
-            raise where.fail("'versions' of a dci scheme is a list of {version, effective_from, effective_to}", doc, "versions")
-        metadata = parse_metadata(doc, where, adapter="dci", facts=("person.national_id",), versions=versions)
+        metadata = parse_metadata(doc, where, adapter="dci", facts=("person.national_id",),
+                                  versions=partner_versions(doc, where))
         return cls(metadata, settings=settings, registry=registry, ask=ask, programme=programme,
-                   breaker=CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset)))
+                   breaker=partner_breaker(section, where, "dci"))

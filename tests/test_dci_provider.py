@@ -276,6 +276,10 @@ async def test_fields_outside_the_scope_never_leave_and_cannot_be_searched_on(cl
                                       "attribute_value": household["members"][0]["given_name"]}}]))))
     assert [set(m) for m in group["member_list"]] == [{"@type", "demographic_info"}] * 2
     assert set(group["member_list"][0]["demographic_info"]) == {"@type", "name"}
+    nameless = await make_partner(client, world.admin.headers, fields=["member_list", "sex", "member_identifier"])
+    [group] = _records(await nameless.send(SYNC, "search", search_message(_queries(household)["idtype-value"])))
+    assert [set(m["demographic_info"]) for m in group["member_list"]] == [{"@type", "sex", "identifier"}] * 2
+    assert household["members"][0]["given_name"] not in json.dumps(group)
 
 
 async def test_query_types_outside_the_scope_are_refused(client, world):
@@ -316,6 +320,7 @@ async def test_bad_signatures_are_refused_and_change_nothing(client, world, app)
     forged = {
         "another key": PartnerKeys().sign(head, message),
         "another message": partner.keys.sign(head, search_message(by_id("1"))),
+        "another header": partner.keys.sign(head | {"message_id": str(uuid.uuid4())}, message),
         "not a JWS": "Signature: namespace=\"spdci\", kidId=\"x\", algorithm=\"ed25519\"",
         "truncated": partner.keys.sign(head, message)[:-10],
     }

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 
 from app.dci import signing
-from app.models import DciDelivery
+from app.models import AuditEvent, DciDelivery
 from dci_partner import create_partner_app, wait_for
 from dci_support import by_id, conform, envelope, header, make_partner, search_message, shared_household
 from helpers import db_rows, household_body, register
@@ -134,6 +134,8 @@ async def test_subscribers_are_told_when_a_household_they_follow_changes(client,
         assert event["data"]["reg_event_type"] == "NewHouseHoldMember" and event["data"]["subscription_code"] == code
         assert event["data"]["reg_records"]["group_identifier"][0]["identifier_value"] == followed["id"]
         assert event["data"]["reg_records"]["group_size"] == 3
+        audited = [r for r in await db_rows(app, AuditEvent, AuditEvent.action == "dci_read") if r.details.get("subscription") == code]
+        assert [r.details["results"] for r in audited] == [[followed["id"]]]  # what was told is audited as a read
         # An IDPoor change is told too; then the client unsubscribes and hears nothing more.
         read = await client.get(f"/api/v1/households/{followed['id']}", headers=world.clerk_a.headers)
         changed = await client.patch(f"/api/v1/households/{followed['id']}", json={"idpoor": None},

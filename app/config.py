@@ -4,7 +4,7 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, SecretStr, StringConstraints, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -55,6 +55,21 @@ DEFAULT_REFERRAL_AGENCIES = {
         "assessment": "On-demand IDPoor assessment"}),
     "school": ReferralAgency(name="School (MoEYS)", services={"enrolment": "Enrolment", "scholarship": "Scholarship"}),
 }
+
+
+class DciRegistry(BaseModel):
+    """An external registry Guichet asks as a DCI client (docs/dci.md): its search endpoints, its token
+    endpoint and our credentials there, its signing keys, and how its persons are identified."""
+
+    url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)]  # base: .../registry
+    token_url: Annotated[str, StringConstraints(pattern=r"^https?://", max_length=500)] | None = None
+    client_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    client_secret: SecretStr | None = None
+    receiver_id: Annotated[str, StringConstraints(max_length=200)] | None = None
+    jwks: dict | None = None  # its public keys: its answers must be signed by one of them
+    mode: Literal["sync", "async"] = "sync"
+    id_type: Annotated[str, StringConstraints(max_length=40)] = "NID"
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
 
 
 class Settings(BaseSettings):
@@ -128,6 +143,20 @@ class Settings(BaseSettings):
     referral_agencies: dict[Annotated[str, StringConstraints(pattern=r"^[a-z0-9_.-]{1,40}$")], ReferralAgency] = Field(
         default_factory=lambda: dict(DEFAULT_REFERRAL_AGENCIES))
 
+    # DCI registry APIs (docs/dci.md): Guichet as a Social Registry for partner clients, and as a client
+    # of external registries.
+    dci_sender_id: str = Field(default="guichet", max_length=200, description="Our id in DCI headers (sender/receiver).")
+    dci_signing_key: SecretStr | None = Field(default=None, description="PEM private key signing our DCI messages.")
+    dci_signing_algorithm: Literal["ES256", "RS256"] = "ES256"
+    dci_token_minutes: int = Field(default=10, ge=1, le=60)
+    dci_public_url: str | None = Field(default=None, description="Our base URL as partners reach it (callbacks).")
+    dci_worker_inprocess: bool | None = Field(default=None, description="Deliver callbacks in the server; default: on.")
+    dci_delivery_max_attempts: int = Field(default=8, ge=1, le=100)
+    dci_backoff_base_seconds: float = Field(default=1.0, ge=0, le=3600, description="First retry delay; doubles each time.")
+    dci_registries: dict[Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,40}$")], DciRegistry] = Field(
+        default_factory=dict)
+    dci_lookup_registry: str | None = Field(default=None, description="The registry asked at registration (a key of DCI_REGISTRIES).")
+
     @field_validator("grievance_sla_days", mode="after")
     @classmethod
     def _every_category_has_a_deadline(cls, days: dict) -> dict:
@@ -151,6 +180,19 @@ class Settings(BaseSettings):
                 self.pseudonym_key = SecretStr(_key_file(self.var_dir / "pseudonym_key"))
         return self
 
+    def dci_signing_pem(self) -> str:
+        """Our DCI signing key: configured, or (development) made once into var/ and kept."""
+        if self.dci_signing_key is not None:
+            return self.dci_signing_key.get_secret_value()
+        if self.env is Environment.production:  # DCI is optional: only its endpoints stop, with a clear answer
+            from app.errors import DomainError
+
+            raise DomainError("The DCI APIs are not configured here: set GUICHET_DCI_SIGNING_KEY.", slug="service-unavailable")
+        from app.security import generate_signing_key  # only in development: a key made once
+
+        return _key_file(self.var_dir / f"dci_signing_key_{self.dci_signing_algorithm.lower()}.pem",
+                         lambda: generate_signing_key(self.dci_signing_algorithm))
+
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -168,12 +210,12 @@ class Settings(BaseSettings):
         return self.relay_inprocess if self.relay_inprocess is not None else self.role is InstanceRole.standalone
 
 
-def _key_file(path: Path) -> str:
+def _key_file(path: Path, make=lambda: secrets.token_urlsafe(48)) -> str:
     """A development key generated once into var/ and kept, so tokens survive restarts."""
     if path.exists():
         return path.read_text().strip()
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_urlsafe(48)
+    key = make()
     path.touch(mode=0o600)
     path.write_text(key)
     return key

@@ -21,6 +21,7 @@ from app.routers import (
     auth,
     cases,
     console,
+    dci,
     follow_ups,
     grievances,
     households,
@@ -36,7 +37,7 @@ from app.routers import (
 )
 from app.schemas.common import Problem
 from app.schemes import load_registry
-from app.services import activity, relay
+from app.services import activity, dci_worker, relay
 
 MAX_BODY_BYTES = 1024 * 1024
 STATIC_DIR = Path(__file__).parent / "static"
@@ -46,7 +47,7 @@ SWAGGER_UI = "/static/swagger-ui"
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
 COMMON_ROUTERS = (meta, auth, registry, audit, assets)
 OFFICE_ROUTERS = (households, persons, schemes, screenings, sync, cases, applications, referrals, follow_ups, grievances,
-                  partner, console)
+                  partner, console, dci)
 CENTRAL_ROUTERS = (monitoring,)
 
 
@@ -65,9 +66,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         metrics.instrument_engine(engine)
         app.state.sessionmaker = create_sessionmaker(engine)
         relay_task = relay.start_in_process(app) if settings.serves_office and settings.relay_in_process else None
+        dci_task = dci_worker.start_in_process(app) if settings.serves_office and settings.dci_worker_inprocess is not False else None
         try:
             yield
         finally:
+            if dci_task is not None:
+                await dci_worker.stop_in_process(dci_task)
             if relay_task is not None:
                 await relay.stop_in_process(relay_task)
             await schemes.aclose()

@@ -1,12 +1,14 @@
 """Every use of python-jose and of the password hasher lives here.
 
-Tokens are HS256 only (one algorithm, pinned, so the token header cannot choose), must carry
+Also the DCI message signatures (ES256/RS256 JWS, at the end). Tokens are HS256 only (one algorithm, pinned, so the token header cannot choose), must carry
 exp, iat, nbf, iss, aud, sub and jti, and are refused above a size cap before any parsing.
 Swapping the JWT library is a change to this module alone."""
 
 import asyncio
+import base64
 import functools
 import hashlib
+import json
 import os
 import secrets
 import time
@@ -152,3 +154,76 @@ def new_refresh_token() -> tuple[str, str]:
 
 def refresh_token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+# ---- DCI message signatures (docs/dci.md, "Signing profile") ------------------------------------------
+# A compact JWS (ES256 or RS256, the algorithm pinned by the key) whose payload is the UTF-8 JSON of
+# {"header": ..., "message": ...}; the protected header carries kid, iat and exp (at most 5 minutes).
+
+SIGNING_ALGORITHMS = ("ES256", "RS256")
+MAX_SIGNATURE_BYTES = 2 * 1024 * 1024
+SIGNATURE_LIFETIME_SECONDS = 300
+
+
+class InvalidSignature(Exception):
+    pass
+
+
+def generate_signing_key(algorithm: str) -> str:
+    """A new private key as PEM: P-256 for ES256, RSA 2048 for RS256."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    key = ec.generate_private_key(ec.SECP256R1()) if algorithm == "ES256" else rsa.generate_private_key(65537, 2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+@functools.lru_cache(maxsize=16)
+def public_jwk(private_pem: str, algorithm: str) -> dict:
+    """The public half of a signing key as a JWK, its kid the RFC 7638 thumbprint."""
+    from jose import jwk
+
+    public = jwk.construct(private_pem, algorithm).public_key().to_dict()
+    members = {"EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}[public["kty"]]
+    canonical = json.dumps({m: public[m] for m in members}, separators=(",", ":"), sort_keys=True).encode()
+    kid = base64.urlsafe_b64encode(hashlib.sha256(canonical).digest()).rstrip(b"=").decode()
+    return {**public, "kid": kid, "use": "sig", "alg": algorithm}
+
+
+def sign_jws(payload: bytes, private_pem: str, algorithm: str) -> str:
+    from jose import jws
+
+    now = int(time.time())
+    headers = {"kid": public_jwk(private_pem, algorithm)["kid"], "iat": now, "exp": now + SIGNATURE_LIFETIME_SECONDS}
+    return jws.sign(payload, private_pem, headers=headers, algorithm=algorithm)
+
+
+def verify_jws(token: str, jwks: dict | None) -> bytes:
+    """The payload of a compact JWS made by one of these keys (its `kid`, its own `alg` only), within
+    its validity window. Raises InvalidSignature."""
+    from jose import JOSEError, jws
+
+    if not isinstance(token, str) or len(token) > MAX_SIGNATURE_BYTES or token.count(".") != 2:
+        raise InvalidSignature("not a compact JWS")
+    try:
+        header = jws.get_unverified_header(token)
+    except (JOSEError, ValueError, TypeError):
+        raise InvalidSignature("unreadable JWS header") from None
+    keys = [k for k in (jwks or {}).get("keys", []) if isinstance(k, dict) and k.get("kid") == header.get("kid")]
+    if len(keys) != 1:
+        raise InvalidSignature("unknown key id")
+    key = keys[0]
+    algorithm = key.get("alg") or ("ES256" if key.get("kty") == "EC" else "RS256")
+    if algorithm not in SIGNING_ALGORITHMS or header.get("alg") != algorithm:
+        raise InvalidSignature("algorithm not allowed for this key")
+    now = time.time()
+    iat, exp = header.get("iat"), header.get("exp")
+    if not isinstance(iat, int | float) or not isinstance(exp, int | float) or isinstance(iat, bool) or isinstance(exp, bool):
+        raise InvalidSignature("iat and exp are required in the protected header")
+    if exp - iat > SIGNATURE_LIFETIME_SECONDS or iat > now + CLOCK_LEEWAY_SECONDS or exp < now - CLOCK_LEEWAY_SECONDS:
+        raise InvalidSignature("signature expired or not yet valid")
+    try:
+        return jws.verify(token, key, algorithms=[algorithm])
+    except (JOSEError, ValueError, TypeError):
+        raise InvalidSignature("signature does not verify") from None

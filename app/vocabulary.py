@@ -69,6 +69,7 @@ class ConsentPurpose(StrEnum):
     eligibility_sharing = "eligibility_sharing"  # send the facts a partner scheme needs to decide
     referral_sharing = "referral_sharing"  # pass contact details to an agency the client is referred to
     contact = "contact"  # reach the household by phone or SMS
+    registry_sharing = "registry_sharing"  # partner programmes may find the household in the registry (DCI)
 
 
 class ConsentMethod(StrEnum):

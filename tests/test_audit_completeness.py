@@ -11,7 +11,7 @@ from test_role_matrix import QUERIES, V1, api_routes, happy, path_params, seed
 
 # The first segment after /api/v1 of every resource holding personal data (partner: what an agency reads).
 PERSONAL = {"households", "persons", "screenings", "cases", "applications", "referrals", "follow-ups", "grievances",
-            "partner"}
+            "partner", "registry-lookups"}
 # Reads that are POSTs: matching candidates for a newcomer, and screening typed-in facts.
 READING_POSTS = {("POST", f"{V1}/persons/matches"), ("POST", f"{V1}/screenings/preview")}
 

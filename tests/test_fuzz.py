@@ -112,11 +112,17 @@ async def test_schemathesis_finds_nothing(client, world, app, make_account):
                               **extra)
 
     failures: dict[str, str] = {}
+    # The DCI message endpoints answer by the DCI standard, not by this API's conventions: a message they
+    # cannot take is acknowledged (200, ERR/NACK or a `rjct` header), which "invalid data refused with a
+    # 4xx" does not allow; their own tests (tests/test_dci_*.py) check every answer against the spec.
+    skipped = {result.ok().label for result in schema.get_all_operations() if result.ok().path.startswith("/dci/")}
 
     def fuzz() -> None:
         for result in schema.get_all_operations():
             operation = result.ok()
             method, template = operation.method.upper(), operation.path
+            if operation.label in skipped:
+                continue
             allowed = roles[(method, template)]
             callers = [None] if allowed is PUBLIC else [accounts[role] for role in LEAST_FIRST if role in allowed]
             if template.startswith("/api/v1/partner/referrals"):
@@ -148,7 +154,8 @@ async def test_schemathesis_finds_nothing(client, world, app, make_account):
     await asyncio.to_thread(fuzz)
     assert not failures, "\n\n".join(f"== {name}\n{text}" for name, text in failures.items())
     operations = {result.ok().label for result in schema.get_all_operations()}
-    assert operations == set(sent) and len(operations) > 60, operations - set(sent)
+    assert operations == set(sent) | skipped and len(operations) > 60, operations - set(sent) - skipped
+    assert len(skipped) == 8, skipped
 
 
 async def test_what_the_fuzzer_found_stays_fixed(client, world):

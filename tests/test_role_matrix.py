@@ -36,6 +36,7 @@ MONITOR = frozenset({Role.admin, Role.monitor})
 PARTNER = frozenset({Role.partner})
 RELAY = frozenset({Role.relay})
 PEOPLE = frozenset({Role.admin, Role.supervisor, Role.clerk, Role.monitor})  # not service accounts
+DCI_CLIENT = "a DCI partner client's token"  # DCI message endpoints: no user's token is taken there
 
 V1 = "/api/v1"
 RULES: dict[tuple[str, str], frozenset[Role] | None] = {
@@ -131,6 +132,23 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", f"{V1}/monitoring/indicators/catalog"): MONITOR,
     ("GET", f"{V1}/monitoring/indicators"): MONITOR,
     ("GET", f"{V1}/monitoring/offices"): MONITOR,
+    # an office: the DCI registry APIs (docs/dci.md)
+    ("POST", "/oauth2/client/token"): PUBLIC,
+    ("GET", "/.well-known/jwks.json"): PUBLIC,
+    ("POST", "/dci/sr/registry/sync/search"): DCI_CLIENT,
+    ("POST", "/dci/sr/registry/search"): DCI_CLIENT,
+    ("POST", "/dci/sr/registry/sync/txn/status"): DCI_CLIENT,
+    ("POST", "/dci/sr/registry/txn/status"): DCI_CLIENT,
+    ("POST", "/dci/sr/registry/subscribe"): DCI_CLIENT,
+    ("POST", "/dci/sr/registry/unsubscribe"): DCI_CLIENT,
+    ("POST", "/dci/ibr/registry/sync/enrolled"): DCI_CLIENT,
+    ("POST", "/dci/client/registry/on-search"): PUBLIC,  # an external registry's answer: its signature proves it
+    ("POST", f"{V1}/dci/clients"): ADMIN,
+    ("GET", f"{V1}/dci/clients"): ADMIN,
+    ("GET", f"{V1}/dci/clients/{{client_id}}"): ADMIN,
+    ("PATCH", f"{V1}/dci/clients/{{client_id}}"): ADMIN,
+    ("POST", f"{V1}/registry-lookups"): OFFICE,
+    ("GET", f"{V1}/registry-lookups/{{lookup_id}}"): OFFICE,
     # the benchmarks' floors: no auth, mounted only with GUICHET_BENCH_ENDPOINTS=true
     ("POST", f"{V1}/_bench/floor"): PUBLIC,
     ("POST", f"{V1}/_bench/monitoring-floor"): PUBLIC,
@@ -138,7 +156,7 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
 
 # Path parameters that name one office's record: another office's answers 404.
 OFFICE_RECORDS = {"household_id", "person_id", "screening_id", "case_id", "application_id", "referral_id",
-                  "follow_up_id", "grievance_id"}
+                  "follow_up_id", "grievance_id", "lookup_id"}
 RECORD_KEYS = OFFICE_RECORDS | {"spare_household_id", "decided_application_id"}  # the records seed() makes
 CODES = {f"{V1}/locations/{{code}}": "17", f"{V1}/offices/{{code}}": "SR-ACH", f"{V1}/schemes/{{code}}": "KH-HEF",
          "/assets/{version}/{path:path}": "missing"}
@@ -161,6 +179,8 @@ def allowed_roles(route) -> frozenset[Role] | None:
     if dependant is None:  # FastAPI's docs pages
         return PUBLIC
     calls = [d.call for d in _dependencies(dependant)]
+    if any(getattr(call, "dci_client_auth", False) for call in calls):
+        return DCI_CLIENT
     declared = [call.allowed_roles for call in calls if hasattr(call, "allowed_roles")]
     if declared:
         return frozenset.intersection(*declared)
@@ -221,16 +241,38 @@ async def seed(client, world, make_account, app) -> dict[str, Any]:
     async with app.state.sessionmaker() as session, session.begin():
         await session.execute(update(Application).where(Application.id == uuid.UUID(hef["id"]))
                               .values(route="partner", submission_state="sent"))
+    dci_client = await client.post(f"{V1}/dci/clients", json=dci_client_body(), headers=world.admin.headers)
+    assert dci_client.status_code == 201, dci_client.text
+    lookup = await seed_lookup(client, world)
     return {
         "household_id": household["id"], "person_id": head, "spare_household_id": spare["id"],
         "screening_id": screening["id"], "case_id": case["id"], "application_id": hef["id"],
         "decided_application_id": disab["id"], "referral_id": referral["id"], "follow_up_id": follow_up["id"],
-        "grievance_id": grievance["id"], "slug": "not-found",
+        "grievance_id": grievance["id"], "slug": "not-found", "client_id": dci_client.json()["id"], "lookup_id": lookup,
         # a user of its own: the fuzzer may deactivate it or change its password, never the world's
         "user_id": str((await make_account(Role.clerk, "SR-ACH")).id),
         "relay": await make_account(Role.relay, "SR-ACH"),
         "nea": await make_account(Role.partner, None, "NEA"),  # the agency's partner account (world.partner is KH-HEF's)
     }
+
+
+def dci_client_body() -> dict[str, Any]:
+    return {"client_id": f"partner-{uuid.uuid4().hex[:8]}", "name": "A partner programme", "query_types": ["idtype-value"],
+            "fields": ["group_identifier"], "offices": ["SR-ACH"], "signature_required": False}
+
+
+async def seed_lookup(client, world) -> str:
+    """A registry lookup of clerk A's office, as the external registry's answer leaves it (written here: the
+    tests of lookups themselves run against a stand-in registry, tests/test_dci_consumer.py)."""
+    from app.models import DciLookup
+    from app.models.base import utcnow
+
+    app = client._transport.app
+    lookup = DciLookup(office_id=world.office_ids["SR-ACH"], requested_by=world.clerk_a.id, registry_code="CRVS",
+                       national_id="170555111", transaction_id=str(uuid.uuid4()), status="not_found", created_at=utcnow())
+    async with app.state.sessionmaker() as session, session.begin():
+        session.add(lookup)
+    return str(lookup.id)
 
 
 def happy(method: str, template: str, ids: dict[str, Any]) -> dict[str, Any]:
@@ -282,6 +324,9 @@ def happy(method: str, template: str, ids: dict[str, Any]) -> dict[str, Any]:
         ("PATCH", f"{V1}/partner/referrals/{{referral_id}}"): {"json": {"status": "completed", "note": "Placed in a job"},
                                                                "headers": any_version},
         ("POST", f"{V1}/monitoring/events"): {"json": {"events": [household_registered()]}},
+        ("POST", f"{V1}/dci/clients"): {"json": dci_client_body()},
+        ("PATCH", f"{V1}/dci/clients/{{client_id}}"): {"json": {"name": "Renamed partner"}, "headers": any_version},
+        ("POST", f"{V1}/registry-lookups"): {"json": {"national_id": "170555111"}},
     }
     return bodies.get((method, template), {})
 
@@ -332,6 +377,8 @@ async def test_each_caller_gets_what_the_rule_says_on_every_route(client, world,
             status = response.status_code
             if rule is PUBLIC:
                 ok = status not in (401, 403) and status < 500
+            elif rule is DCI_CLIENT:  # no user's token, whatever the role (tests/test_dci_provider.py has the clients)
+                ok = status == 401 and response.headers.get("WWW-Authenticate", "").startswith("Bearer")
             elif caller is None:
                 ok = status == 401 and response.headers.get("WWW-Authenticate", "").startswith("Bearer")
             elif caller.role not in rule:

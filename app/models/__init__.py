@@ -14,6 +14,7 @@ from app.models.case import (
     ReferenceCounter,
     Referral,
 )
+from app.models.dci import DciClient, DciDelivery, DciLookup, DciMessage, DciSubscription, DciTransaction
 from app.models.household import ConsentRecord, Household, Person
 from app.models.idempotency import IdempotencyKey
 from app.models.location import Location
@@ -43,6 +44,12 @@ __all__ = [
     "CaseEvent",
     "CaseNote",
     "ConsentRecord",
+    "DciClient",
+    "DciDelivery",
+    "DciLookup",
+    "DciMessage",
+    "DciSubscription",
+    "DciTransaction",
     "FollowUp",
     "Grievance",
     "Household",

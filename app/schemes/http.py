@@ -413,24 +413,11 @@ class HttpAdapter:
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 120:
                 raise where.fail(f"http.timeouts.{key} is a number of seconds (0 to 120)", timeouts if isinstance(timeouts, LDict) else http, key)
             seconds[key] = float(value)
-        circuit = http.get("circuit", LDict())
-        threshold = circuit.get("failures", 5) if isinstance(circuit, dict) else None
-        reset = circuit.get("reset_seconds", 30) if isinstance(circuit, dict) else None
-        if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
-            raise where.fail("http.circuit.failures is a whole number of at least 1", http, "circuit")
-        if isinstance(reset, bool) or not isinstance(reset, (int, float)) or reset <= 0:
-            raise where.fail("http.circuit.reset_seconds is a positive number", http, "circuit")
+        breaker = partner_breaker(http, where, "http")
         backoff = http.get("backoff_seconds", 0.2)
         if isinstance(backoff, bool) or not isinstance(backoff, (int, float)) or not 0 <= backoff <= 10:
             raise where.fail("http.backoff_seconds is a number of seconds (0 to 10)", http, "backoff_seconds")
-        raw_versions = doc.get("versions")
-        if raw_versions is None:
-            versions = (ALWAYS_IN_FORCE,)
-        elif isinstance(raw_versions, LList) and raw_versions and all(isinstance(v, LDict) for v in raw_versions):
-            versions = tuple(parse_version_info(v, where) for v in raw_versions)
-        else:
-            raise where.fail("'versions' of an http scheme is a list of {version, effective_from, effective_to}", doc, "versions")
-        metadata = parse_metadata(doc, where, adapter="http", facts=tuple(needs), versions=versions)
+        metadata = parse_metadata(doc, where, adapter="http", facts=tuple(needs), versions=partner_versions(doc, where))
         code = metadata.code
         overrides = getattr(settings, "partner_urls", None) or {}
         url = overrides.get(code) or http.get("url")
@@ -445,4 +432,29 @@ class HttpAdapter:
         return cls(metadata, url=url, needs=tuple(needs), token=token,
                    timeout=httpx.Timeout(connect=seconds["connect"], read=seconds["read"], write=seconds["write"], pool=seconds["pool"]),
                    overall_seconds=seconds["overall"], backoff_seconds=float(backoff),
-                   breaker=CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset)), submit_url=submit_url)
+                   breaker=breaker, submit_url=submit_url)
+
+
+# ---- what every partner scheme file says the same way (http here, dci in app/schemes/dci.py) -----------
+
+
+def partner_breaker(section: LDict, where: _Where, name: str) -> CircuitBreaker:
+    """`<name>.circuit: {failures, reset_seconds}`: the scheme's circuit breaker."""
+    circuit = section.get("circuit", LDict())
+    threshold = circuit.get("failures", 5) if isinstance(circuit, dict) else None
+    reset = circuit.get("reset_seconds", 30) if isinstance(circuit, dict) else None
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold < 1:
+        raise where.fail(f"{name}.circuit.failures is a whole number of at least 1", section, "circuit")
+    if isinstance(reset, bool) or not isinstance(reset, (int, float)) or reset <= 0:
+        raise where.fail(f"{name}.circuit.reset_seconds is a positive number", section, "circuit")
+    return CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset))
+
+
+def partner_versions(doc: LDict, where: _Where) -> tuple[SchemeVersion, ...]:
+    """A partner decides by its own rules: always in force, unless the file dates its versions."""
+    raw_versions = doc.get("versions")
+    if raw_versions is None:
+        return (ALWAYS_IN_FORCE,)
+    if isinstance(raw_versions, LList) and raw_versions and all(isinstance(v, LDict) for v in raw_versions):
+        return tuple(parse_version_info(v, where) for v in raw_versions)
+    raise where.fail("'versions' of a partner scheme is a list of {version, effective_from, effective_to}", doc, "versions")

@@ -1,7 +1,8 @@
 """The scheme registry: every scheme this office screens for, keyed by code.
 
 Adapters are found three ways:
-1. built-in adapter types registered in code: `rules` (app/schemes/rules.py) and `http` (app/schemes/http.py);
+1. built-in adapter types registered in code: `rules` (app/schemes/rules.py), `http` (app/schemes/http.py) and
+   `dci` (app/schemes/dci.py);
 2. third-party packages through the `guichet.schemes` entry-point group. An entry point may name
    - an adapter type (a class with `from_definition(doc, *, source, settings)`), used by scheme files
      that say `adapter: <entry point name>`;
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from app.schemes.base import SchemeAdapter, SchemeDefinitionError, SchemeMetadata
+from app.schemes.dci import DciAdapter
 from app.schemes.http import HttpAdapter
 from app.schemes.rules import RulesAdapter
 from app.schemes.yamlfile import LDict, load_file
@@ -33,7 +35,7 @@ logger = logging.getLogger("guichet.schemes")
 
 ENTRY_POINT_GROUP = "guichet.schemes"
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
-BUILTIN_TYPES: dict[str, Any] = {"rules": RulesAdapter, "http": HttpAdapter}
+BUILTIN_TYPES: dict[str, Any] = {"rules": RulesAdapter, "http": HttpAdapter, "dci": DciAdapter}
 SCHEME_FILE_SUFFIXES = (".yaml", ".yml")
 
 

@@ -864,7 +864,7 @@ def _parse_benefit(raw: Any, parser: _Parser, parent: LDict) -> BenefitRule:
 
 
 METADATA_KEYS = {"code", "name", "kind", "level", "agency", "legal_reference", "sources", "description",
-                 "service_level_days", "adapter", "versions", "http"}
+                 "service_level_days", "adapter", "versions", "http", "dci"}
 
 
 def parse_metadata(doc: LDict, where: _Where, *, adapter: str, facts: tuple[str, ...],

@@ -80,7 +80,7 @@ async def test_the_cli_creates_and_lists_clients(seeded):  # noqa: F811
                     "--callback-url", "https://ibr.example/dci", "--jwks-file", str(keys))
     secret = next(line.split("=", 1)[1] for line in out.splitlines() if line.strip().startswith("client_secret="))
     hashed = await seeded.scalar("SELECT secret_hash FROM dci_client WHERE client_id = 'ibr.example'")
-    assert verify_password(hashed, secret)
+    assert await verify_password(hashed, secret)
     assert "ibr.example\tactive\toffices=SR-ACH\tquery_types=idtype-value\tfields=group_identifier,member_identifier" in \
         seeded.ok("dci", "clients", "list")
     await seeded.fail_all(

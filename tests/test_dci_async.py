@@ -124,7 +124,7 @@ async def test_subscribers_are_told_when_a_household_they_follow_changes(client,
         code = info["code"]
         # A new member in the followed household; the same in a household without consent.
         member = {"given_name": "Kosal", "family_name": "Pen", "sex": "male", "birth_year": 1950, "birth_date_approximate": True,
-                  "relationship": "parent", "confirm_new": True}
+                  "relationship": "parent", "confirm_new": True, "confirm_unlikely": True}
         for household in (private, followed):
             added = await client.post(f"/api/v1/households/{household['id']}/members", json=member, headers=world.clerk_a.headers)
             assert added.status_code == 201, added.text

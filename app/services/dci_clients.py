@@ -39,7 +39,7 @@ async def create_client(session: AsyncSession, actor: Principal | None, data: Dc
     if data.signature_required and data.jwks is None:
         raise InvalidInput("A client that must sign needs its public keys (jwks).", field="#/jwks")
     secret = secrets.token_urlsafe(32)
-    client = DciClient(client_id=data.client_id, name=data.name, secret_hash=hash_password(secret),
+    client = DciClient(client_id=data.client_id, name=data.name, secret_hash=await hash_password(secret),
                        query_types=list(dict.fromkeys(data.query_types)), fields=list(dict.fromkeys(data.fields)),
                        offices=list(dict.fromkeys(data.offices)), callback_url=data.callback_url,
                        jwks=data.jwks.model_dump() if data.jwks else None, signature_required=data.signature_required,
@@ -88,7 +88,7 @@ async def update_client(session: AsyncSession, actor: Principal, client_id: uuid
     secret = None
     if data.new_secret:
         secret = secrets.token_urlsafe(32)
-        client.secret_hash = hash_password(secret)
+        client.secret_hash = await hash_password(secret)
     if data.new_secret or changes.get("is_active") is False:
         client.tokens_valid_after = utcnow()
     client.updated_at = utcnow()
@@ -101,7 +101,7 @@ async def update_client(session: AsyncSession, actor: Principal, client_id: uuid
 async def issue_client_token(session: AsyncSession, settings: Settings, *, client_id: str, client_secret: str) -> tuple[str, int]:
     client = (await session.execute(select(DciClient).where(DciClient.client_id == client_id))).scalar_one_or_none()
     # Checked against a dummy hash when the client is unknown: the same time either way.
-    if not verify_password(client.secret_hash if client else None, client_secret) or not client.is_active:
+    if not await verify_password(client.secret_hash if client else None, client_secret) or not client.is_active:
         raise Unauthenticated("Wrong client id or secret.", slug="invalid-credentials")
     lifetime = settings.model_copy(update={"token_lifetime_minutes": settings.dci_token_minutes})
     return issue_token(lifetime, subject=client.id, role=CLIENT_ROLE, office=None, scheme=None)

@@ -125,6 +125,11 @@ def instrument_engine(engine) -> None:
     event.listen(pool, "checkin", in_use(1))  # fired before the connection goes back
 
 
+def connections_in_use(engine) -> int:
+    """This engine's share of `guichet_db_pool_checked_out` (a process may hold several engines)."""
+    return _in_use.get(engine.sync_engine, 0)
+
+
 def release_engine(engine) -> None:
     """The engine is disposed (the app stops): its pool no longer counts."""
     size, maximum = _pool_gauges.pop(engine.sync_engine, (0, 0))

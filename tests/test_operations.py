@@ -21,6 +21,7 @@ from monitoring_support import Loopback, closed_port_url
 from test_schemes_http import partner_scheme, request_for, member
 from partner_server import RunningPartner, create_partner_app
 
+from app import metrics
 from app.config import InstanceRole
 from app.main import create_app
 from app.services.relay import Relay
@@ -59,6 +60,7 @@ async def _with_app(settings, **changes):
     application = create_app(settings.model_copy(update=changes))
     async with application.router.lifespan_context(application):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application), base_url="http://guichet.test") as http:
+            http.application = application
             yield http
 
 
@@ -140,11 +142,10 @@ async def test_requests_are_counted_by_route_template_never_by_url(client, world
     assert routes and all(r == "(unmatched)" or (r.startswith("/") and "?" not in r) for r in routes), routes
 
 
-async def test_outbox_backlog_pool_and_database_gauges(client, world):
+async def test_outbox_backlog_pool_and_database_gauges(client, app, world):
     text = await scrape(client)
     assert value(text, "guichet_database_up") == 1
-    in_use = value(text, "guichet_db_pool_checked_out")
-    assert value(text, "guichet_db_pool_size") >= 25 and in_use is not None
+    assert value(text, "guichet_db_pool_size") >= 25 and value(text, "guichet_db_pool_checked_out") is not None
     await register(client, world.clerk_a)
     await register(client, world.clerk_b, household_body(village_code="17120101"))
     text = await scrape(client)
@@ -152,19 +153,20 @@ async def test_outbox_backlog_pool_and_database_gauges(client, world):
     assert value(text, "guichet_outbox_backlog", office="SR-SSN") == 3
     assert 0 <= value(text, "guichet_outbox_oldest_unsent_age_seconds", office="SR-ACH") < 60
     assert value(text, "guichet_outbox_parked", office="SR-ACH") == 0
-    # Every connection the requests took went back: the gauge does not drift.
-    assert value(text, "guichet_db_pool_checked_out") == in_use
+    # Every connection the requests took went back: this app's share of the gauge does not drift (other
+    # engines of the test process, with workers of their own, may hold one at the moment of the scrape).
+    assert metrics.connections_in_use(app.state.engine) == 0
+    assert value(text, "guichet_db_pool_checked_out") >= 0
 
 
 async def test_a_database_outage_is_counted_and_scrapes_still_answer(settings, tmp_path, world):
     async for http in _with_app(settings, database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/dir/guichet.db"):
         before = REGISTRY.get_sample_value("guichet_database_unavailable_total", {"error": "OperationalError"}) or 0
-        in_use = REGISTRY.get_sample_value("guichet_db_pool_checked_out")
         assert (await http.get(HOUSEHOLDS, headers=world.clerk_a.headers)).status_code == 503
         text = await scrape(http)
         assert value(text, "guichet_database_up") == 0
         # A checkout that failed to connect took no connection (though the pool fires a checkin for it).
-        assert value(text, "guichet_db_pool_checked_out") == in_use
+        assert metrics.connections_in_use(http.application.state.engine) == 0
         assert value(text, "guichet_database_unavailable_total", error="OperationalError") == before + 1
         assert value(text, "guichet_http_requests_total", method="GET", route=HOUSEHOLDS, status="503") >= 1
 

@@ -17,6 +17,7 @@ GUICHET_BENCH_POSTGRES_URL picks the server (an admin URL; default: the test ser
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import socket
@@ -40,7 +41,7 @@ from app.security import generate_signing_key, public_jwk, sign_jws  # noqa: E40
 from app.services import dci_clients  # noqa: E402
 from app.dci.records import FIELDS  # noqa: E402
 
-PARTNER = "spmis.bench"
+PARTNER = f"spmis.bench.{uuid.uuid4().hex[:8]}"  # one client per run: a kept database can be measured again
 
 
 def now() -> str:
@@ -67,18 +68,20 @@ def search(query_type: str, query, *, page_size: int = 10) -> dict:
                             "pagination": {"page_size": page_size, "page_number": 1}}}]}
 
 
-async def prepare(url: str, persons: int, callback_url: str, signer: Signer) -> dict:
-    harness.migrate(url)
-    await harness.seed_world(url)
-    await scale.provincial_office(url)
-    _, summary = await scale.load_to(url, persons, 0)
-    print(f"loaded {summary.persons} persons in {summary.households} households ({summary.seconds:.0f} s)")
+async def prepare(url: str, persons: int, callback_url: str, signer: Signer, *, load: bool = True) -> dict:
     engine = create_engine(scale.settings(url))
+    if load:
+        harness.migrate(url)
+        await harness.seed_world(url)
+        await scale.provincial_office(url)
+        _, summary = await scale.load_to(url, persons, 0)
+        print(f"loaded {summary.persons} persons in {summary.households} households ({summary.seconds:.0f} s)")
+        async with create_sessionmaker(engine)() as session, session.begin():
+            shared = await session.execute(text(
+                "UPDATE consent_record SET purposes = purposes || '[\"registry_sharing\"]'::jsonb "
+                "WHERE purposes @> '[\"eligibility_sharing\"]'::jsonb"))
+            print(f"registry_sharing consent added to {shared.rowcount} households")
     async with create_sessionmaker(engine)() as session, session.begin():
-        shared = await session.execute(text(
-            "UPDATE consent_record SET purposes = purposes || '[\"registry_sharing\"]'::jsonb "
-            "WHERE purposes @> '[\"eligibility_sharing\"]'::jsonb"))
-        print(f"registry_sharing consent added to {shared.rowcount} households")
         client = await dci_clients.create_client(session, None, DciClientCreate(
             client_id=PARTNER, name="Benchmark partner", query_types=["idtype-value", "predicate", "expression"],
             fields=list(FIELDS), offices=[scale.OFFICE], callback_url=callback_url, jwks=signer.jwks))
@@ -112,7 +115,8 @@ async def main() -> None:
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--async-requests", type=int, default=50)
-    parser.add_argument("--keep", action="store_true", help="Keep the database.")
+    parser.add_argument("--keep", action="store_true", help="Keep the database (its URL is printed).")
+    parser.add_argument("--reuse", metavar="URL", help="Measure a database kept by an earlier --keep run (no loading).")
     args = parser.parse_args()
 
     signer = Signer()
@@ -123,8 +127,11 @@ async def main() -> None:
     partner_task = asyncio.create_task(partner_server.serve(sockets=[sock]))
     callback_url = f"http://127.0.0.1:{sock.getsockname()[1]}/dci"
     load_before = os.getloadavg()[0]
-    async with harness.fresh_database(keep=args.keep) as url:
-        data = await prepare(url, args.persons, callback_url, signer)
+    async with contextlib.AsyncExitStack() as stack:
+        url = args.reuse or await stack.enter_async_context(harness.fresh_database(keep=args.keep))
+        if args.keep:
+            print(f"database kept: {url}")
+        data = await prepare(url, args.persons, callback_url, signer, load=not args.reuse)
         guichet_key = generate_signing_key("ES256")
         with harness.server(url, GUICHET_DCI_SIGNING_KEY=guichet_key, GUICHET_DCI_SENDER_ID="guichet") as (base_url, _pid):
             async with httpx.AsyncClient(base_url=base_url) as http:
@@ -145,7 +152,10 @@ async def main() -> None:
             def sync(bodies):
                 async def send(client, i):
                     response = await client.post("/dci/sr/registry/sync/search", json=bodies[i], headers=auth)
-                    item = response.json()["message"]["search_response"][0]
+                    answer = response.json()
+                    if "message" not in answer:  # a problem+json, not a DCI answer: say which
+                        raise httpx.HTTPError(f"{response.status_code} {answer.get('type')}: {answer.get('detail')}")
+                    item = answer["message"]["search_response"][0]
                     if item["status"] != "succ":  # counted as an error, by its reason code
                         raise httpx.HTTPError(item.get("status_reason_code", "rjct"))
                     found.append(len(item["data"]["reg_records"]))

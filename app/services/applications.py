@@ -17,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import clock, printables
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, ConsentRecord
+from app.models import Application
 from app.schemas.cases import (
     ApplicationCreate,
     ApplicationRead,
@@ -33,12 +33,11 @@ from app.schemas.cases import (
 )
 from app.schemes.base import SchemeLevel, SubmissionRequest, can_submit
 from app.schemes.registry import SchemeRegistry
-from app.services import activity, audit
+from app.services import activity, audit, consents
 from app.services.cases import (
     OPEN_APPLICATION,
     case_for_new_work,
     client_of,
-    for_change,
     household_with_members,
     illegal_transition,
     local_date,
@@ -52,6 +51,7 @@ from app.services.cases import (
     subject_dimensions,
 )
 from app.services.households import head_of
+from app.services.scoping import for_change, load_scoped, scoped
 from app.services.screening import build_request, latest_determination
 from app.vocabulary import ApplicationRoute, ApplicationStatus, ConsentPurpose, Outcome, SubmissionState
 
@@ -101,13 +101,7 @@ async def application_read(session: AsyncSession, application: Application) -> A
 
 async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
                            lock: bool = False) -> Application:
-    query = select(Application).where(Application.id == application_id)
-    if actor.office_scope is not None:
-        query = query.where(Application.office_id == actor.office_scope)
-    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if application is None:
-        raise NotFound("No such application.")
-    return application
+    return await load_scoped(session, actor, Application, application_id, missing="No such application.", lock=lock)
 
 
 async def get_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> ApplicationRead:
@@ -121,9 +115,7 @@ async def list_applications(session: AsyncSession, actor: Principal, *, status: 
                             scheme_code: str | None, overdue: bool | None, case_id: uuid.UUID | None,
                             household_id: uuid.UUID | None, submission: SubmissionState | None, limit: int,
                             offset: int) -> tuple[list[ApplicationRead], int]:
-    query = select(Application)
-    if actor.office_scope is not None:
-        query = query.where(Application.office_id == actor.office_scope)
+    query = scoped(select(Application), Application, actor)
     for column, value in ((Application.status, status), (Application.scheme_code, scheme_code),
                           (Application.case_id, case_id), (Application.household_id, household_id),
                           (Application.submission_state, submission)):
@@ -399,12 +391,11 @@ async def _prepare_submission(sessionmaker: async_sessionmaker, registry: Scheme
         await session.execute(update(Application).where(Application.id == application_id)
                               .values(submission_attempts=Application.submission_attempts + 1))
         adapter = registry.get(application.scheme_code)
-        consent = (await session.execute(select(ConsentRecord.purposes).where(ConsentRecord.household_id == application.household_id)
-                                         .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
+        consent = await consents.purposes(session, application.household_id)
         failure = None
         if adapter is None or not can_submit(adapter):
             failure = f"Scheme {application.scheme_code} cannot take applications here any more."
-        elif ConsentPurpose.eligibility_sharing not in (consent or []):
+        elif ConsentPurpose.eligibility_sharing not in consent:
             failure = ("Not sent: the household has not consented to sharing facts with partner schemes "
                        "(eligibility_sharing). Record the consent, then send it again.")
         else:

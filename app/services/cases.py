@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import clock
-from app.deps import Principal
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import Conflict, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.models import (
     Application,
@@ -37,6 +37,7 @@ from app.models import (
 from app.schemas.cases import CaseCreate, CaseRead, CaseUpdate, NoteCreate, NoteRead, OpenItems, TimelineEntry
 from app.services import activity, audit
 from app.services.households import head_of, load_household
+from app.services.scoping import load_scoped, scoped
 from app.upsert import dialect_insert
 from app.vocabulary import (
     ApplicationStatus,
@@ -165,25 +166,10 @@ async def staff_name(session: AsyncSession, user_id: uuid.UUID) -> str:
 # ---- cases ---------------------------------------------------------------------------------------------
 
 
-def for_change(query, lock: bool = True):
-    """A query for a record about to change: with `lock`, its row is held until the transaction ends
-    (PostgreSQL; SQLite's writers take turns anyway), and read as the previous holder left it. So a state
-    machine judges the latest state: two requests changing one record at the same moment get what they
-    would get one after another (with If-Match: *, the second a 409, not a 412). FOR NO KEY UPDATE: rows
-    that refer to it can still be written meanwhile."""
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True) if lock else query
-
-
 async def load_case(session: AsyncSession, actor: Principal, case_id: uuid.UUID, *, lock: bool = False) -> Case:
     """The case, if the caller's office may see it. With `lock` (for_change): whatever changes the case's
     status, or adds work to it, takes turns on its row."""
-    query = select(Case).where(Case.id == case_id)
-    if actor.office_scope is not None:
-        query = query.where(Case.office_id == actor.office_scope)
-    case = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if case is None:
-        raise NotFound("No such case.")
-    return case
+    return await load_scoped(session, actor, Case, case_id, missing="No such case.", lock=lock)
 
 
 async def case_for_new_work(session: AsyncSession, actor: Principal, case_id: uuid.UUID) -> Case:
@@ -322,9 +308,7 @@ async def get_case(session: AsyncSession, actor: Principal, settings, case_id: u
 async def list_cases(session: AsyncSession, actor: Principal, *, status: CaseStatus | None, assigned_to: str | None,
                      overdue: bool | None, household_id: uuid.UUID | None, person_id: uuid.UUID | None,
                      limit: int, offset: int) -> tuple[list[CaseRead], int]:
-    query = select(Case)
-    if actor.office_scope is not None:
-        query = query.where(Case.office_id == actor.office_scope)
+    query = scoped(select(Case), Case, actor)
     if status is not None:
         query = query.where(Case.status == status)
     if assigned_to is not None:

@@ -8,8 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.deps import Principal
-from app.errors import InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import InvalidInput
 from app.etag import check_if_match
 from app.models import FollowUp
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
@@ -17,7 +17,6 @@ from app.services import activity, audit
 from app.services.cases import (
     case_for_new_work,
     check_assignee,
-    for_change,
     illegal_transition,
     load_case,
     local_date,
@@ -25,6 +24,7 @@ from app.services.cases import (
     record,
     subject_dimensions,
 )
+from app.services.scoping import load_scoped, scoped
 from app.vocabulary import FollowUpStatus, Role
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -45,13 +45,7 @@ async def follow_up_read(session: AsyncSession, follow_up: FollowUp) -> FollowUp
 
 
 async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, *, lock: bool = False) -> FollowUp:
-    query = select(FollowUp).where(FollowUp.id == follow_up_id)
-    if actor.office_scope is not None:
-        query = query.where(FollowUp.office_id == actor.office_scope)
-    follow_up = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if follow_up is None:
-        raise NotFound("No such follow-up.")
-    return follow_up
+    return await load_scoped(session, actor, FollowUp, follow_up_id, missing="No such follow-up.", lock=lock)
 
 
 def _check_due(due: date) -> None:
@@ -89,9 +83,7 @@ async def list_follow_ups(session: AsyncSession, actor: Principal, *, due_before
                           assigned_to: str | None, case_id: uuid.UUID | None, overdue: bool | None, limit: int,
                           offset: int) -> tuple[list[FollowUpRead], int]:
     """The office's queue, soonest due first. `due_before` includes that day (what is due by then)."""
-    query = select(FollowUp)
-    if actor.office_scope is not None:
-        query = query.where(FollowUp.office_id == actor.office_scope)
+    query = scoped(select(FollowUp), FollowUp, actor)
     if due_before is not None:
         query = query.where(FollowUp.due_date <= due_before)
     if status is not None:

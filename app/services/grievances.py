@@ -14,8 +14,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock, printables
-from app.deps import Principal
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import Conflict, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.models import Application, Case, Grievance, Office, Person, User
 from app.schemas.cases import (
@@ -28,7 +28,6 @@ from app.schemas.cases import (
 from app.services import activity, audit
 from app.services.cases import (
     OPEN_GRIEVANCE,
-    for_change,
     illegal_transition,
     load_case,
     local_date,
@@ -41,6 +40,7 @@ from app.services.cases import (
     subject_dimensions,
 )
 from app.services.persons import load_person
+from app.services.scoping import load_scoped, scoped
 from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus, Role, WaitingWith
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -98,13 +98,7 @@ async def grievance_read(session: AsyncSession, grievance: Grievance) -> Grievan
 
 
 async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID, *, lock: bool = False) -> Grievance:
-    query = select(Grievance).where(Grievance.id == grievance_id)
-    if actor.office_scope is not None:
-        query = query.where(Grievance.office_id == actor.office_scope)
-    grievance = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if grievance is None:
-        raise NotFound("No such grievance.")
-    return grievance
+    return await load_scoped(session, actor, Grievance, grievance_id, missing="No such grievance.", lock=lock)
 
 
 async def _dimensions(session: AsyncSession, grievance: Grievance) -> dict[str, Any]:
@@ -123,10 +117,7 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
     application = None
     case: Case | None = None
     if body.application_id is not None:
-        application = (await session.execute(_scoped(select(Application).where(Application.id == body.application_id),
-                                                      Application, actor))).scalar_one_or_none()
-        if application is None:
-            raise NotFound("No such application.")
+        application = await load_scoped(session, actor, Application, body.application_id, missing="No such application.")
         if application.status not in (ApplicationStatus.approved, ApplicationStatus.rejected):
             raise Conflict(f"Only a decided application can be appealed; {application.reference} is {application.status}.",
                            current_status=application.status)
@@ -169,10 +160,6 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
                   grievance=activity.pseudonym("grievance", grievance.id), category=body.category, channel=body.channel,
                   level=1, sla_due_date=sla_due, appeal_scheme=application.scheme_code if application else None)
     return await grievance_read(session, grievance)
-
-
-def _scoped(query, model, actor: Principal):
-    return query if actor.office_scope is None else query.where(model.office_id == actor.office_scope)
 
 
 async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> GrievanceRead:
@@ -218,7 +205,7 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
                           category: GrievanceCategory | None, overdue: bool | None, case_id: uuid.UUID | None,
                           application_id: uuid.UUID | None, waiting_with: WaitingWith | None, limit: int,
                           offset: int) -> tuple[list[GrievanceRead], int]:
-    query = _scoped(select(Grievance), Grievance, actor)
+    query = scoped(select(Grievance), Grievance, actor)
     for column, value in ((Grievance.status, status), (Grievance.category, category), (Grievance.case_id, case_id),
                           (Grievance.application_id, application_id), (WAITING_WITH, waiting_with)):
         if value is not None:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
-from app.deps import Principal
-from app.errors import DomainError, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import DomainError, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.bulk import insert_rows, with_defaults
 from app.db import lock_values
@@ -40,10 +40,11 @@ from app.schemas.households import (
     MemberCreate,
     PersonRead,
 )
-from app.services import activity, audit, matching, plausibility
+from app.services import activity, audit, consents, matching, plausibility
 from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
 from app.services.locations import location_path, require_village
 from app.services.names import part_key, search_name, search_terms
+from app.services.scoping import is_scoped, load_scoped, may_see, scoped
 from app.vocabulary import DISABILITY_DOMAINS, ConsentPurpose, Relationship
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -64,17 +65,6 @@ def head_of(household: Household) -> Person | None:
     return next((m for m in household.members if m.relationship == Relationship.head), None)
 
 
-async def current_consent(session: AsyncSession, household_id: uuid.UUID) -> ConsentRecord | None:
-    return (
-        await session.execute(
-            select(ConsentRecord)
-            .where(ConsentRecord.household_id == household_id)
-            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
 async def household_read(
     session: AsyncSession, household: Household, *, consent: ConsentRecord | None = None, office_code: str | None = None
 ) -> HouseholdRead:
@@ -82,7 +72,7 @@ async def household_read(
     knows them."""
     today = clock.today()
     head = head_of(household)
-    consent = consent or await current_consent(session, household.id)
+    consent = consent or await consents.consent_in_force(session, household.id)
     office_code = office_code or (await session.get(Office, household.office_id)).code
     return HouseholdRead(
         id=household.id,
@@ -110,13 +100,8 @@ async def household_read(
 
 async def load_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> Household:
     """The household with its members, if the caller's office may see it."""
-    query = select(Household).options(selectinload(Household.members)).where(Household.id == household_id)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
-    household = (await session.execute(query)).scalar_one_or_none()
-    if household is None:
-        raise NotFound("No such household.")
-    return household
+    return await load_scoped(session, actor, Household, household_id, missing="No such household.",
+                             options=(selectinload(Household.members),))
 
 
 async def get_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> HouseholdRead:
@@ -148,17 +133,13 @@ async def search_households(
     member_filters = name_filters(name)
     if national_id:
         member_filters.append(Person.national_id == national_id.strip())
-    query = select(Household.id).where(*household_filters)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+    query = scoped(select(Household.id).where(*household_filters), Household, actor)
     newest_first = (Household.created_at.desc(), Household.id.desc())
     if member_filters:
         # The households of the people who match, as the name index finds them, no further than the
         # limit (see bounded_sample): up to it, every match, newest first; beyond it, a fixed sample.
         await bounded_sample(session)
-        hits = select(Person.household_id).where(*member_filters)
-        if actor.office_scope is not None:
-            hits = hits.where(Person.office_id == actor.office_scope)  # a person's office is their household's
+        hits = scoped(select(Person.household_id).where(*member_filters), Person, actor)  # a person's office is their household's
         if household_filters:
             hits = hits.join(Household, Household.id == Person.household_id).where(*household_filters)
         hits = hits.limit(SEARCH_COUNT_LIMIT + 1).cte("hits")
@@ -259,7 +240,7 @@ def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
 
 async def _registering_office(session: AsyncSession, actor: Principal, office_code: str | None) -> tuple[uuid.UUID, str]:
     """The office's id and code: staff register for their own (known from the sign-in, no query)."""
-    if actor.office_scope is None:
+    if not is_scoped(actor):
         if office_code is None:
             raise InvalidInput("An admin registering a household names the office (office_code).", field="#/office_code")
         office = (await session.execute(select(Office.id, Office.code).where(Office.code == office_code))).first()
@@ -311,13 +292,13 @@ async def check_national_ids(
     now = utcnow()
     found = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()), "except_person": except_person,
                                                      "actor_id": actor.id, "since": now - LOOKUP_WINDOW})).one()
-    staff = actor.office_scope is not None
+    staff = is_scoped(actor)
     if staff and found.lookups >= LOOKUPS_PER_HOUR:
         raise await _too_many_lookups(session, actor, now)
     if found.id is None:
         return
     pointer = next(p for p, v in national_ids.items() if v == found.national_id)
-    if not staff or actor.office_scope == found.office_id:
+    if may_see(actor, found.office_id):
         raise DomainError(f"National ID {found.national_id} is already registered.", slug="national-id-registered",
                           field=pointer, existing_person_id=str(found.id), existing_household_id=str(found.household_id),
                           existing_office_code=found.code)
@@ -387,8 +368,7 @@ async def idpoor_card_elsewhere(session: AsyncSession, actor: Principal, card_nu
     query = select(Household.id).where(Household.idpoor_card_number == card_number).limit(1)
     if household_id is not None:
         query = query.where(Household.id != household_id)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+    query = scoped(query, Household, actor)
     other = (await session.execute(query)).scalar()
     if other is None:
         return None
@@ -668,7 +648,7 @@ async def consent_history(session: AsyncSession, actor: Principal, household_id:
     household = await load_household(session, actor, household_id)
     rows = (await session.execute(
         select(ConsentRecord).where(ConsentRecord.household_id == household.id)
-        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+        .order_by(*consents.NEWEST_FIRST)
     )).scalars().all()
     audit.record(session, actor, action="read", entity_type="consent", entity_id=household.id, office_id=household.office_id)
     return list(rows)

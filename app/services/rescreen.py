@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import clock
 from app.bulk import insert_rows
 from app.errors import InvalidInput
-from app.models import ConsentRecord, Household, Office, Person, ScreeningDetermination
+from app.models import Household, Office, Person, ScreeningDetermination
 from app.schemes.base import CheckRequest, SchemeAdapter
 from app.schemes.registry import SchemeRegistry
 from app.models.base import new_id, utcnow
-from app.services import audit
+from app.services import audit, consents
 from app.services.screening import (
     HOUSEHOLD_FACTS,
     MEMBER_FACTS,
@@ -111,11 +111,7 @@ WHERE s.input IS NULL OR x.input_fingerprint IS DISTINCT FROM s.input
 
 
 async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
-    c = ConsentRecord
-    ranked = (select(c.household_id, c.purposes, func.row_number().over(
-        partition_by=c.household_id, order_by=(c.recorded_at.desc(), c.id.desc())).label("rank"))
-        .where(c.household_id.in_(household_ids)).subquery())
-    return {r.household_id: frozenset(r.purposes) for r in (await session.execute(select(ranked).where(ranked.c.rank == 1))).all()}
+    return {r.household_id: frozenset(r.purposes) for r in (await session.execute(consents.in_force_of(household_ids))).all()}
 
 
 async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
@@ -142,11 +138,11 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
     offices = dict((await session.execute(select(Office.id, Office.code))).all())
     # Partners are asked about every subject (their answers may change without anything here changing).
     partners = any(not hasattr(a, "input_fingerprints") for a in adapters)
-    consents = await _consents_for(session, household_ids) if partners else {}
+    in_force = await _consents_for(session, household_ids) if partners else {}
     screened, subjects = [], []
     for household in households:
         members = people[household.id]
-        request = build_request(household, members, consents.get(household.id, frozenset()), on)
+        request = build_request(household, members, in_force.get(household.id, frozenset()), on)
         screened.append((household, members, request))
         for adapter in adapters:
             code = adapter.metadata.code

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock
 from app.bulk import insert_rows
 from app.context import request_id_var
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import InvalidInput, NotFound
-from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person, Screening, ScreeningDetermination
+from app.models import ActivityEvent, AuditEvent, Household, Office, Person, Screening, ScreeningDetermination
 from app.models.base import new_id, utcnow
 from app.schemas.households import HouseholdCreate
 from app.schemas.screening import (
@@ -46,7 +46,7 @@ from app.schemes.base import (
 )
 from app.schemes.facts import FlatMember, household_facts, jsonable, person_facts
 from app.schemes.registry import SchemeRegistry
-from app.services import activity, audit
+from app.services import activity, audit, consents, scoping
 from app.services.households import load_household
 from app.vocabulary import EventTrigger, Outcome, Relationship
 
@@ -357,12 +357,10 @@ HOUSEHOLD_FACTS = ("office_id", "version", "village_code", "area_type", "idpoor_
 async def _load_for_screening(session: AsyncSession, actor: Principal,
                               household_id: uuid.UUID) -> tuple[_Household, list[Any], str, list[str] | None]:
     """The household's facts and its members' (if the caller's office may see it), its office's code
-    and the consent in force (the newest record, as households.current_consent) in one round trip, as
+    and the consent in force (consents.purposes_in_force) in one round trip, as
     plain rows: partners are called only once this is known, so all of it adds to a screening's latency."""
-    params = {"household_id": household_id}
-    if actor.office_scope is not None:
-        params["office_id"] = actor.office_scope
-    members = (await session.execute(_screening_query(actor.office_scope is not None), params)).all()
+    params = {"household_id": household_id, **scoping.office_params(actor)}
+    members = (await session.execute(_screening_query(scoping.is_scoped(actor)), params)).all()
     if not members:
         raise NotFound("No such household.")
     first = members[0]
@@ -374,13 +372,12 @@ async def _load_for_screening(session: AsyncSession, actor: Principal,
 def _screening_query(scoped: bool):
     """Built once per shape: building the statement costs more than running it."""
     h = Household
-    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
-               .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
+    consent = consents.purposes_in_force(h.id)
     query = (select(*(getattr(h, c) for c in HOUSEHOLD_FACTS), Office.code.label("office_code"),
                     consent.label("consent_purposes"), *MEMBER_COLUMNS)
              .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
              .where(h.id == bindparam("household_id")).order_by(Person.created_at, Person.id))
-    return query.where(h.office_id == bindparam("office_id")) if scoped else query
+    return scoping.where_office_param(query, h.office_id, scoped)
 
 
 async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,
@@ -426,14 +423,8 @@ async def _member_positions(session: AsyncSession, household_id: uuid.UUID) -> d
     return {pid: i for i, pid in enumerate(ids)}
 
 
-def _scoped(query, actor: Principal):
-    return query if actor.office_scope is None else query.where(Screening.office_id == actor.office_scope)
-
-
 async def get_screening(session: AsyncSession, actor: Principal, screening_id: uuid.UUID) -> ScreeningRead:
-    screening = (await session.execute(_scoped(select(Screening).where(Screening.id == screening_id), actor))).scalar_one_or_none()
-    if screening is None:
-        raise NotFound("No such screening.")
+    screening = await scoping.load_scoped(session, actor, Screening, screening_id, missing="No such screening.")
     rows = (await session.execute(select(ScreeningDetermination).where(ScreeningDetermination.screening_id == screening.id)
                                   .order_by(ScreeningDetermination.id))).scalars().all()
     positions = await _member_positions(session, screening.household_id)

@@ -34,8 +34,9 @@ from app.schemas.cases import (
 from app.schemes.base import SchemeLevel, SubmissionRequest, can_submit
 from app.schemes.registry import SchemeRegistry
 from app.services import activity, audit, consents
-from app.services.cases import (
+from app.services.casework import (
     OPEN_APPLICATION,
+    add_timeline_entry,
     case_for_new_work,
     client_of,
     household_with_members,
@@ -46,7 +47,6 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
@@ -190,9 +190,10 @@ async def file_application(session: AsyncSession, actor: Principal, settings, re
         submission_state=SubmissionState.pending if route is ApplicationRoute.partner else None, submission_attempts=0)
     session.add(application)
     await session.flush()
-    record(session, case.id, actor, "application.submitted", "application", application.id, reference=application.reference,
-           scheme_code=meta.code, scheme_name=meta.name, person_id=str(person_id) if person_id else None, route=route,
-           against_screening=against, decision_due_date=application.decision_due_date.isoformat())
+    add_timeline_entry(session, case.id, actor, "application.submitted", "application", application.id,
+                       reference=application.reference,
+                       scheme_code=meta.code, scheme_name=meta.name, person_id=str(person_id) if person_id else None, route=route,
+                       against_screening=against, decision_due_date=application.decision_due_date.isoformat())
     audit.record(session, actor, action="create", entity_type="application", entity_id=application.id, office_id=case.office_id,
                  details={"reference": application.reference, "scheme_code": meta.code, "against_screening": against,
                           "case_id": str(case.id)})
@@ -226,10 +227,10 @@ async def _decided(session: AsyncSession, actor: Principal, application: Applica
     application.reason_code, application.reason_text, application.benefit = reason_code, reason_text, benefit
     application.updated_at = now
     await session.flush()
-    record(session, application.case_id, actor, "application.decided", "application", application.id,
-           reference=application.reference, scheme_code=application.scheme_code, decision=status, decided_by=decided_by,
-           reason_code=reason_code, reason_text=reason_text, benefit=benefit, days_to_decision=days,
-           within_service_level=within)
+    add_timeline_entry(session, application.case_id, actor, "application.decided", "application", application.id,
+                       reference=application.reference, scheme_code=application.scheme_code, decision=status, decided_by=decided_by,
+                       reason_code=reason_code, reason_text=reason_text, benefit=benefit, days_to_decision=days,
+                       within_service_level=within)
     audit.record(session, actor, action="decide", entity_type="application", entity_id=application.id,
                  office_id=application.office_id, details={"decision": status, "reason_code": reason_code})
     office = await office_of(session, application.office_id)
@@ -287,8 +288,8 @@ async def change_status(session: AsyncSession, actor: Principal, application_id:
     application.status = body.status
     application.updated_at = clock.now()
     await session.flush()
-    record(session, application.case_id, actor, "application.status_changed", "application", application.id,
-           reference=application.reference, previous=previous, status=body.status, note=body.note)
+    add_timeline_entry(session, application.case_id, actor, "application.status_changed", "application", application.id,
+                       reference=application.reference, previous=previous, status=body.status, note=body.note)
     audit.record(session, actor, action="update", entity_type="application", entity_id=application.id,
                  office_id=application.office_id, details={"status": body.status})
     return await application_read(session, application)
@@ -433,10 +434,11 @@ async def _record_submission(sessionmaker: async_sessionmaker, application_id: u
         await session.execute(update(Application).where(Application.id == application_id).values(**values))
         application = await session.get(Application, application_id)
         kind = "application.sent" if state == SubmissionState.sent else "application.submission_failed"
-        record(session, application.case_id, actor, kind, "application", application.id, reference=application.reference,
-               agency=application.agency, partner_reference=partner_reference, error=error,
-               retryable=retryable if state == SubmissionState.failed else None,
-               http_status=provenance.get("http_status"), attempts=application.submission_attempts)
+        add_timeline_entry(session, application.case_id, actor, kind, "application", application.id,
+                           reference=application.reference,
+                           agency=application.agency, partner_reference=partner_reference, error=error,
+                           retryable=retryable if state == SubmissionState.failed else None,
+                           http_status=provenance.get("http_status"), attempts=application.submission_attempts)
 
 
 # ---- the partner's view ------------------------------------------------------------------------------------

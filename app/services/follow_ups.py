@@ -14,14 +14,14 @@ from app.etag import check_if_match
 from app.models import FollowUp
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import activity, audit
-from app.services.cases import (
+from app.services.casework import (
+    add_timeline_entry,
     case_for_new_work,
     check_assignee,
     illegal_transition,
     load_case,
     local_date,
     office_of,
-    record,
     subject_dimensions,
 )
 from app.services.scoping import load_scoped, scoped
@@ -65,8 +65,9 @@ async def create(session: AsyncSession, actor: Principal, case_id: uuid.UUID, bo
                          assigned_to=assignee, status=FollowUpStatus.open, created_by=actor.id, created_at=now, updated_at=now)
     session.add(follow_up)
     await session.flush()
-    record(session, case.id, actor, "follow_up.created", "follow_up", follow_up.id, due_date=body.due_date.isoformat(),
-           action=body.action, assigned_to=str(assignee) if assignee else None)
+    add_timeline_entry(session, case.id, actor, "follow_up.created", "follow_up", follow_up.id,
+                       due_date=body.due_date.isoformat(),
+                       action=body.action, assigned_to=str(assignee) if assignee else None)
     audit.record(session, actor, action="create", entity_type="follow_up", entity_id=follow_up.id, office_id=case.office_id,
                  details={"case_id": str(case.id), "due_date": body.due_date.isoformat()})
     return await follow_up_read(session, follow_up)
@@ -135,8 +136,8 @@ async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUI
         follow_up.status = body.status
         follow_up.completed_at, follow_up.completed_by = now, actor.id
         overdue = local_date(now) > follow_up.due_date
-        record(session, follow_up.case_id, actor, f"follow_up.{body.status}", "follow_up", follow_up.id, note=body.note,
-               due_date=follow_up.due_date.isoformat(), overdue=overdue)
+        add_timeline_entry(session, follow_up.case_id, actor, f"follow_up.{body.status}", "follow_up", follow_up.id,
+                           note=body.note, due_date=follow_up.due_date.isoformat(), overdue=overdue)
         if body.status == FollowUpStatus.completed:
             case = await load_case(session, actor, follow_up.case_id)
             office = await office_of(session, follow_up.office_id)
@@ -144,8 +145,8 @@ async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUI
                           person_id=case.person_id, dimensions=await subject_dimensions(session, case.household_id, case.person_id),
                           follow_up=activity.pseudonym("follow_up", follow_up.id), overdue=overdue)
     else:
-        record(session, follow_up.case_id, actor, "follow_up.changed", "follow_up", follow_up.id, fields=sorted(changes),
-               due_date=follow_up.due_date.isoformat())
+        add_timeline_entry(session, follow_up.case_id, actor, "follow_up.changed", "follow_up", follow_up.id,
+                           fields=sorted(changes), due_date=follow_up.due_date.isoformat())
     follow_up.updated_at = now
     await session.flush()
     audit.record(session, actor, action="update", entity_type="follow_up", entity_id=follow_up.id,

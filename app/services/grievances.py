@@ -26,8 +26,9 @@ from app.schemas.cases import (
     GrievanceUpdate,
 )
 from app.services import activity, audit
-from app.services.cases import (
+from app.services.casework import (
     OPEN_GRIEVANCE,
+    add_timeline_entry,
     illegal_transition,
     load_case,
     local_date,
@@ -35,7 +36,6 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
@@ -150,9 +150,10 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
     session.add(grievance)
     await session.flush()
     if case is not None:  # recorded in the case, whose status it leaves as it is (cases.change_status)
-        record(session, case.id, actor, "grievance.opened", "grievance", grievance.id, reference=grievance.reference,
-               category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
-               application_reference=application.reference if application else None)
+        add_timeline_entry(session, case.id, actor, "grievance.opened", "grievance", grievance.id,
+                           reference=grievance.reference,
+                           category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
+                           application_reference=application.reference if application else None)
     audit.record(session, actor, action="create", entity_type="grievance", entity_id=grievance.id, office_id=office_id,
                  details={"reference": grievance.reference, "category": body.category, "complainant": complainant.kind})
     activity.emit(session, "grievance.opened", office_code=office.code, household_id=grievance.household_id,
@@ -231,8 +232,8 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
         if body.note is None:
             return await grievance_read(session, grievance)
         if grievance.case_id is not None:
-            record(session, grievance.case_id, actor, "grievance.note", "grievance", grievance.id,
-                   reference=grievance.reference, note=body.note)
+            add_timeline_entry(session, grievance.case_id, actor, "grievance.note", "grievance", grievance.id,
+                               reference=grievance.reference, note=body.note)
         audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id,
                      office_id=grievance.office_id, details={"note": True})
         return await grievance_read(session, grievance)
@@ -267,9 +268,9 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
     await session.flush()
     days_open = max(0, (local_date(now) - local_date(grievance.received_at)).days)
     if grievance.case_id is not None:
-        record(session, grievance.case_id, actor, "grievance.status_changed", "grievance", grievance.id,
-               reference=grievance.reference, status=wanted, level=grievance.level, resolution=body.resolution,
-               upheld=grievance.upheld, note=body.note, sla_due_date=grievance.sla_due_date.isoformat())
+        add_timeline_entry(session, grievance.case_id, actor, "grievance.status_changed", "grievance", grievance.id,
+                           reference=grievance.reference, status=wanted, level=grievance.level, resolution=body.resolution,
+                           upheld=grievance.upheld, note=body.note, sla_due_date=grievance.sla_due_date.isoformat())
     audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id,
                  details={"status": wanted, "level": grievance.level})
     office = await office_of(session, grievance.office_id)

@@ -28,8 +28,9 @@ from app.schemas.cases import (
     ReferredClient,
 )
 from app.services import activity, audit, consents
-from app.services.cases import (
+from app.services.casework import (
     OPEN_REFERRAL,
+    add_timeline_entry,
     case_for_new_work,
     client_of,
     household_with_members,
@@ -39,7 +40,6 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
@@ -116,8 +116,9 @@ async def issue(session: AsyncSession, actor: Principal, settings, case_id: uuid
                         issued_at=now, issued_by=actor.id)
     session.add(referral)
     await session.flush()
-    record(session, case.id, actor, "referral.issued", "referral", referral.id, reference=referral.reference, agency=body.agency,
-           service=body.service, due_date=body.due_date.isoformat(), person_id=str(person_id) if person_id else None)
+    add_timeline_entry(session, case.id, actor, "referral.issued", "referral", referral.id,
+                       reference=referral.reference, agency=body.agency,
+                       service=body.service, due_date=body.due_date.isoformat(), person_id=str(person_id) if person_id else None)
     audit.record(session, actor, action="create", entity_type="referral", entity_id=referral.id, office_id=case.office_id,
                  details={"reference": referral.reference, "agency": body.agency, "case_id": str(case.id)})
     head = head_of(household)
@@ -144,8 +145,8 @@ async def _move(session: AsyncSession, actor: Principal | None, referral: Referr
     referral.updated_at = now
     await session.flush()
     days_open = max(0, (local_date(now) - local_date(referral.issued_at)).days)
-    record(session, referral.case_id, actor, "referral.status_changed", "referral", referral.id, reference=referral.reference,
-           agency=referral.agency, status=status, note=note, overdue=overdue)
+    add_timeline_entry(session, referral.case_id, actor, "referral.status_changed", "referral", referral.id,
+                       reference=referral.reference, agency=referral.agency, status=status, note=note, overdue=overdue)
     audit.record(session, actor, action="update", entity_type="referral", entity_id=referral.id, office_id=referral.office_id,
                  details={"status": status})
     office = await office_of(session, referral.office_id)
@@ -168,8 +169,9 @@ async def update(session: AsyncSession, actor: Principal, settings, referral_id:
             raise InvalidInput("The due date is in the past.", field="#/due_date")
         if body.due_date > clock.today() + LONGEST_DUE:
             raise InvalidInput("The due date is more than a year away.", field="#/due_date")
-        record(session, referral.case_id, actor, "referral.redated", "referral", referral.id, reference=referral.reference,
-               previous=referral.due_date.isoformat(), due_date=body.due_date.isoformat())
+        add_timeline_entry(session, referral.case_id, actor, "referral.redated", "referral", referral.id,
+                           reference=referral.reference,
+                           previous=referral.due_date.isoformat(), due_date=body.due_date.isoformat())
         referral.due_date = body.due_date
         referral.updated_at = clock.now()
         audit.record(session, actor, action="update", entity_type="referral", entity_id=referral.id,

@@ -224,7 +224,7 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
 # ---- registering ----------------------------------------------------------------------------------
 
 
-def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
+def person_columns(facts: dict[str, Any]) -> dict[str, Any]:
     """Flatten the API's person facts into the person table's columns."""
     columns = {k: v for k, v in facts.items() if k not in ("disability", "confirm_new")}
     disability = facts.get("disability")
@@ -466,7 +466,7 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
         # Distinct creation instants keep the members in the order the clerk entered them.
         {"id": new_id(), "household_id": household["id"], "office_id": office_id, "village_code": data.village_code,
          "registered_by": actor.id, "version": 1,
-         "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(facts)}
+         "created_at": now + timedelta(microseconds=i), "updated_at": now, **person_columns(facts)}
         for i, facts in enumerate(member_facts)
     ])
     consent = {"id": new_id(), "household_id": household["id"], "recorded_by": actor.id, "recorded_at": now,
@@ -519,7 +519,7 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
     overridden = await _screen_duplicates(session, actor, [data], household.village_code, confirm_new=data.confirm_new,
                                           pointer="#", exclude_household=None)
     person = Person(household_id=household.id, office_id=household.office_id, village_code=household.village_code,
-                    registered_by=actor.id, **_person_columns(facts))
+                    registered_by=actor.id, **person_columns(facts))
     session.add(person)
     household.updated_at = utcnow()  # the household's representation changed: new ETag
     await session.flush()

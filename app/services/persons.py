@@ -18,7 +18,7 @@ from app.services import activity, audit, matching, plausibility
 from app.services.demography import disability_levels
 from app.services.scoping import load_scoped, office_filters
 from app.services.households import (
-    _person_columns,
+    person_columns,
     bounded_sample,
     check_national_ids,
     head_facts,
@@ -161,7 +161,7 @@ async def update_person(
         to_write["birth_date_approximate"] = True  # only the year is known
     if {"given_name", "family_name"} & changes.keys():  # both are needed to refold the search name
         to_write |= {"given_name": facts["given_name"], "family_name": facts["family_name"]}
-    columns = _person_columns(to_write)
+    columns = person_columns(to_write)
     for column, value in columns.items():
         setattr(person, column, value)
     person.updated_at = utcnow()

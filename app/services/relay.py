@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from sqlalchemy import Row, Text, and_, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import clock
 from app.config import InstanceRole, Settings
 from app.context import request_id_var
 from app.models import ActivityEvent, Office, RelayStatus, User
@@ -482,21 +483,12 @@ async def status(session: AsyncSession, *, office_code: str | None) -> list[dict
         n, oldest, next_at = backlog.get(code, (0, None, None))
         s = relayed.get(code)
         out.append({
-            "office_code": code, "backlog": n, "oldest_unsent_at": _aware(oldest), "next_attempt_at": _aware(next_at),
+            "office_code": code, "backlog": n, "oldest_unsent_at": clock.aware(oldest), "next_attempt_at": clock.aware(next_at),
             "last_attempt_at": s.last_attempt_at if s else None, "last_success_at": s.last_success_at if s else None,
             "last_error_at": s.last_error_at if s else None, "last_error": s.last_error if s else None,
             "events_sent": s.events_sent if s else 0, "parked": parked.get(code, 0),
         })
     return out
-
-
-def _aware(value: Any) -> datetime | None:
-    """min() over a UTC column comes back naive (or as text) from SQLite."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def parked_events(session: AsyncSession, *, office_code: str | None, limit: int, offset: int) -> tuple[list[dict], int]:

@@ -37,6 +37,7 @@ from app.schemas.screening import (
 )
 from app.schemes.base import (
     CheckRequest,
+    ChecksInProcess,
     Determination,
     Reason,
     ReasonResult,
@@ -93,7 +94,7 @@ def _crashed(adapter: SchemeAdapter, request: CheckRequest, exc: BaseException) 
 
 
 def _is_local(adapter: SchemeAdapter) -> bool:
-    return hasattr(adapter, "check_now")  # the rules adapter: no I/O
+    return isinstance(adapter, ChecksInProcess)  # the rules adapter: no I/O
 
 
 # What the partner calls get to themselves before the rules run: a task starts only at the caller's
@@ -149,7 +150,7 @@ def _with_transaction(request: CheckRequest) -> CheckRequest:
 
 
 @dataclass
-class _Row:
+class DeterminationRow:
     """A determination ready to store and to answer with."""
 
     adapter: SchemeAdapter
@@ -183,11 +184,11 @@ def fingerprint(d: Determination) -> str:
     return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
 
 
-def _row_order(row: _Row) -> tuple:
+def _row_order(row: DeterminationRow) -> tuple:
     return (-1 if row.member_index is None else row.member_index, row.determination.scheme_code)
 
 
-def _ordered_rows(results, members: list[Any]) -> list[_Row]:
+def _ordered_rows(results, members: list[Any]) -> list[DeterminationRow]:
     """Household-level verdicts first, then each member in the household's order, schemes by code."""
     index = {m.id: i for i, m in enumerate(members) if getattr(m, "id", None) is not None}
     rows = []
@@ -196,7 +197,7 @@ def _ordered_rows(results, members: list[Any]) -> list[_Row]:
             member_index = None
             if adapter.metadata.level is SchemeLevel.person:
                 member_index = index.get(d.person_id, position)
-            rows.append(_Row(adapter, d, member_index))
+            rows.append(DeterminationRow(adapter, d, member_index))
     rows.sort(key=_row_order)
     return rows
 
@@ -209,7 +210,7 @@ def _counts(outcomes) -> OutcomeCounts:
     return OutcomeCounts(**Counter(outcomes))
 
 
-def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[str, Any]:
+def facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[str, Any]:
     needed = set().union(*(a.metadata.facts for a in adapters)) if adapters else set()
     return {
         "household": jsonable({k: v for k, v in request.household_facts.items() if k in needed}),
@@ -218,7 +219,7 @@ def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[st
     }
 
 
-class _Collector:
+class EventBatch:
     """A screening's activity events as outbox rows, to be written with its other rows in one statement."""
 
     def __init__(self):
@@ -227,16 +228,18 @@ class _Collector:
     def emit(self, event_type: str, **what: Any) -> None:
         self.rows.append(activity.event(event_type, **what))
 
-    def again(self, **changes: Any) -> None:
+    def repeat_last(self, **changes: Any) -> None:
         """The last event once more with other values for fields of the same contract (a subject's next
         determination differs from its first only in scheme, scheme_kind and outcome)."""
         last = self.rows[-1]
         self.rows.append(last | {"id": new_id(), "payload": last["payload"] | changes})
 
 
-def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.UUID, household: Any,
-                 members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int, on: date,
-                 trigger: EventTrigger, completed: bool = True) -> None:
+def emit_determination_events(collector: EventBatch, *, office_code: str, screening_id: uuid.UUID, household: Any,
+                              members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int,
+                              on: date, trigger: EventTrigger, completed: bool = True) -> None:
+    """A screening's activity events (one per determination, then screening.completed) into `collector`:
+    shared by the window's screening and the batch re-screen."""
     household_dims = activity.household_dimensions(household, on, head)
     screening = activity.pseudonym("screening", screening_id)
     by_subject: dict[uuid.UUID | None, list[dict[str, Any]]] = {}
@@ -249,7 +252,7 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
                       person_id=person_id, dimensions=dims, screening=screening, scheme=first["scheme_code"],
                       scheme_kind=first["scheme_kind"], outcome=first["outcome"], trigger=trigger)
         for row in others:
-            collector.again(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
+            collector.repeat_last(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
     if not completed:
         return
     collector.emit("screening.completed", office_code=office_code, household_id=household.id,
@@ -257,10 +260,10 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
                   eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible), trigger=trigger)
 
 
-_AUDIT = AuditEvent.__table__
-_DETERMINATIONS = ScreeningDetermination.__table__
-_EVENTS = ActivityEvent.__table__
-_SCREENINGS = Screening.__table__
+AUDIT_TABLE = AuditEvent.__table__
+DETERMINATION_TABLE = ScreeningDetermination.__table__
+EVENT_TABLE = ActivityEvent.__table__
+SCREENING_TABLE = Screening.__table__
 
 
 # ---- the endpoints' work ----------------------------------------------------------------------------
@@ -278,14 +281,14 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     screening = {
         "id": new_id(), "household_id": household.id, "office_id": household.office_id, "screened_at": utcnow(),
         "screened_by": actor.id, "trigger": "clerk", "as_of": on, "household_version": household.version,
-        "schemes": [a.metadata.code for a in adapters], "facts": _facts_used(request, adapters),
+        "schemes": [a.metadata.code for a in adapters], "facts": facts_used(request, adapters),
         "request_id": request_id_var.get(),
     }
-    record = [(_SCREENINGS, [screening]), (_AUDIT, [audit.row(
+    record = [(SCREENING_TABLE, [screening]), (AUDIT_TABLE, [audit.row(
         actor, action="screen", entity_type="screening", entity_id=screening["id"], office_id=household.office_id,
         details={"household_id": str(household.id), "schemes": screening["schemes"], "members": [str(m.id) for m in members]})])]
     head = next((m for m in members if m.relationship == Relationship.head), None)
-    store = _Store(screening, household, {m.id: m for m in members}, head, office_code, on)
+    store = ScreeningWriter(screening, household, {m.id: m for m in members}, head, office_code, on)
     try:
         local = _ordered_rows(run_local(adapters, request), members)
         remote = []
@@ -313,7 +316,7 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
 
 
 @dataclass
-class _Store:
+class ScreeningWriter:
     """Writes a screening's determinations, one activity event each and, last, screening.completed:
     in one statement with the screening and its audit row when no partner is called, else in two
     (what needs no partner while the partners answer, then theirs)."""
@@ -324,22 +327,22 @@ class _Store:
     head: Any
     office_code: str
     on: date
-    written: list[_Row] = field(default_factory=list)
+    written: list[DeterminationRow] = field(default_factory=list)
 
-    async def write(self, session: AsyncSession, rows: list[_Row], *, leading: list = (),
+    async def write(self, session: AsyncSession, rows: list[DeterminationRow], *, leading: list = (),
                     completed: dict[str, Any] | None = None) -> None:
         columns = [r.columns() for r in rows]
-        collector = _Collector()
-        _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
-                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on,
-                     trigger=EventTrigger.window, completed=False)
+        collector = EventBatch()
+        emit_determination_events(collector, office_code=self.office_code, screening_id=self.screening["id"],
+                                  household=self.household, members=self.members, head=self.head, rows=columns,
+                                  scheme_count=0, on=self.on, trigger=EventTrigger.window, completed=False)
         if completed is not None:
             collector.emit("screening.completed", office_code=self.office_code, household_id=self.household.id,
                           dimensions=activity.household_dimensions(self.household, self.on, self.head),
                           trigger=EventTrigger.window, **completed)
         stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
                  "screened_at": self.screening["screened_at"]}
-        await insert_rows(session, *leading, (_DETERMINATIONS, [c | stamp for c in columns]), (_EVENTS, collector.rows))
+        await insert_rows(session, *leading, (DETERMINATION_TABLE, [c | stamp for c in columns]), (EVENT_TABLE, collector.rows))
         self.written += rows
 
 

@@ -1,4 +1,5 @@
-"""Request dependencies: the session of the request's unit of work, the settings, and the caller."""
+"""Request dependencies: the session of the request's unit of work, the settings, the scheme registry
+and the caller."""
 
 import ipaddress
 from typing import Annotated
@@ -13,6 +14,7 @@ from app.config import Settings
 from app.errors import Forbidden, Unauthenticated
 from app.models import Office, User
 from app.principal import Principal
+from app.schemes.registry import SchemeRegistry
 from app.security import InvalidToken, verify_token
 from app.vocabulary import Role
 
@@ -27,8 +29,14 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_schemes(request: Request) -> SchemeRegistry:
+    return request.app.state.schemes
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# The scheme registry the app loaded at start-up (app.main), typed, so that routers never reach into app.state.
+SchemesDep = Annotated[SchemeRegistry, Depends(get_schemes)]
 
 
 async def client_address(request: Request) -> str:

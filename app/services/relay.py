@@ -98,7 +98,9 @@ def envelope_json(event: Row) -> str:
 
 
 @dataclass
-class Outcome:
+class BatchResult:
+    """What became of one attempt's events at central: sent, parked, failed, or left for the next probe."""
+
     sent: list[Row]
     parked: list[tuple[Row, str]]
     failed: list[Row]  # central failed on these alone: each waits a backoff of its own
@@ -107,7 +109,7 @@ class Outcome:
     reachable: bool = True
 
 
-async def record(session: AsyncSession, office_code: str, outcome: Outcome, settings: Settings) -> None:
+async def save_batch_result(session: AsyncSession, office_code: str, outcome: BatchResult, settings: Settings) -> None:
     """Mark the events of one office's attempt, and what the relay did, in one short transaction."""
     now = utcnow()
     for chunk in _chunks([e.id for e in outcome.sent], 1000):
@@ -271,16 +273,16 @@ class Relay:
         for event in events:
             by_office.setdefault(event.office_code, []).append(event)
         for office_code, office_events in by_office.items():
-            outcome = Outcome([], [], [])
+            outcome = BatchResult([], [], [])
             for chunk, parts in _by_size(office_events):
                 await self._send(office_code, chunk, outcome, parts=parts)
             reachable = reachable and outcome.reachable
             self.last_error = outcome.error or self.last_error
             async with self.sessionmaker() as session, session.begin():
-                await record(session, office_code, outcome, self.settings)
+                await save_batch_result(session, office_code, outcome, self.settings)
         return len(events), reachable
 
-    async def _send(self, office_code: str, events: list[Row], outcome: Outcome, *, parts: list[str] | None = None,
+    async def _send(self, office_code: str, events: list[Row], outcome: BatchResult, *, parts: list[str] | None = None,
                     retried: bool = False) -> None:
         parts = parts if parts is not None else [envelope_json(e) for e in events]
         try:

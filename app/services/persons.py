@@ -16,19 +16,19 @@ from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import MatchCandidate, MatchQuery, PersonRead, PersonSummary, PersonUpdate
 from app.services import activity, audit, matching, plausibility
 from app.services.demography import disability_levels
-from app.services.scoping import load_scoped, office_filters
 from app.services.households import (
-    person_columns,
     bounded_sample,
-    check_national_ids,
     head_facts,
     head_of,
     name_filters,
+    person_columns,
     person_read,
     refuse,
     stop_unless_confirmed,
     warnings_of,
 )
+from app.services.national_ids import check_national_ids
+from app.services.scoping import load_scoped, office_filters
 from app.vocabulary import Relationship
 
 # Changing one of these changes the person's breakdowns at central, or the facts schemes look at.

@@ -2,6 +2,7 @@
 the offices' time zone, not in UTC, so a child born this morning in Phnom Penh is not "in the future"."""
 
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 _zone = ZoneInfo("Asia/Phnom_Penh")
@@ -22,3 +23,13 @@ def now() -> datetime:
 
 def today() -> date:
     return datetime.now(_zone).date()
+
+
+def aware(value: Any) -> datetime | None:
+    """An instant read back from the database, as aware UTC: min() or max() over a UTC column comes back
+    naive (or as text) from SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

@@ -175,23 +175,10 @@ class Settings(BaseSettings):
                 raise ValueError("GUICHET_PSEUDONYM_KEY must be set when GUICHET_ENV=production")
         else:
             if self.secret_key is None:
-                self.secret_key = SecretStr(_key_file(self.var_dir / "secret_key"))
+                self.secret_key = SecretStr(key_file(self.var_dir / "secret_key"))
             if self.pseudonym_key is None:
-                self.pseudonym_key = SecretStr(_key_file(self.var_dir / "pseudonym_key"))
+                self.pseudonym_key = SecretStr(key_file(self.var_dir / "pseudonym_key"))
         return self
-
-    def dci_signing_pem(self) -> str:
-        """Our DCI signing key: configured, or (development) made once into var/ and kept."""
-        if self.dci_signing_key is not None:
-            return self.dci_signing_key.get_secret_value()
-        if self.env is Environment.production:  # DCI is optional: only its endpoints stop, with a clear answer
-            from app.errors import DomainError
-
-            raise DomainError("The DCI APIs are not configured here: set GUICHET_DCI_SIGNING_KEY.", slug="service-unavailable")
-        from app.security import generate_signing_key  # only in development: a key made once
-
-        return _key_file(self.var_dir / f"dci_signing_key_{self.dci_signing_algorithm.lower()}.pem",
-                         lambda: generate_signing_key(self.dci_signing_algorithm))
 
     @property
     def is_sqlite(self) -> bool:
@@ -210,7 +197,7 @@ class Settings(BaseSettings):
         return self.relay_inprocess if self.relay_inprocess is not None else self.role is InstanceRole.standalone
 
 
-def _key_file(path: Path, make=lambda: secrets.token_urlsafe(48)) -> str:
+def key_file(path: Path, make=lambda: secrets.token_urlsafe(48)) -> str:
     """A development key generated once into var/ and kept, so tokens survive restarts."""
     if path.exists():
         return path.read_text().strip()

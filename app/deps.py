@@ -1,8 +1,7 @@
-"""Request dependencies: the session of the request's unit of work, the settings, and the caller."""
+"""Request dependencies: the session of the request's unit of work, the settings, the scheme registry
+and the caller."""
 
 import ipaddress
-import uuid
-from dataclasses import dataclass
 from typing import Annotated
 from urllib.parse import urlsplit
 
@@ -14,6 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.config import Settings
 from app.errors import Forbidden, Unauthenticated
 from app.models import Office, User
+from app.principal import Principal
+from app.schemes.registry import SchemeRegistry
 from app.security import InvalidToken, verify_token
 from app.vocabulary import Role
 
@@ -28,8 +29,14 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+async def get_schemes(request: Request) -> SchemeRegistry:
+    return request.app.state.schemes
+
+
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+# The scheme registry the app loaded at start-up (app.main), typed, so that routers never reach into app.state.
+SchemesDep = Annotated[SchemeRegistry, Depends(get_schemes)]
 
 
 async def client_address(request: Request) -> str:
@@ -61,23 +68,6 @@ def require_same_origin(request: Request) -> None:
     host = urlsplit(f"//{request.headers.get('host', '')}").hostname
     if (origin is not None and urlsplit(origin).hostname != host) or site not in (None, "same-origin", "none"):
         raise Forbidden("The session cookie is only used by Guichet's own pages (same origin).")
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """The authenticated caller, as the database knows them now (not as the token remembers)."""
-
-    id: uuid.UUID
-    username: str
-    role: Role
-    office_id: uuid.UUID | None
-    office_code: str | None
-    scheme_code: str | None
-
-    @property
-    def office_scope(self) -> uuid.UUID | None:
-        """The only office whose records this caller may touch; None means every office (admin)."""
-        return None if self.role is Role.admin else self.office_id
 
 
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)

@@ -30,6 +30,8 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 
+from app import clock
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 SCRAPE_QUERY_SECONDS = 2.0  # a scrape must answer even when the database does not
@@ -195,9 +197,7 @@ class _Snapshot:
         return iter(self.families)
 
 
-async def _outbox_families(sessionmaker) -> list:
-    from app.services import relay
-
+async def _outbox_families(sessionmaker, relay_status) -> list:
     now = datetime.now(UTC)
     up = GaugeMetricFamily("guichet_database_up", "1 when the scrape's database query answered, else 0.")
     backlog = GaugeMetricFamily("guichet_outbox_backlog", "Activity events waiting to be relayed to central.",
@@ -217,7 +217,7 @@ async def _outbox_families(sessionmaker) -> list:
     try:
         async with asyncio.timeout(SCRAPE_QUERY_SECONDS):
             async with sessionmaker() as session:
-                rows = await relay.status(session, office_code=None)
+                rows = await relay_status(session, office_code=None)
     except Exception as exc:  # the database is down: say so, still answer the scrape
         logger.warning("metrics: outbox query failed: %s", type(exc).__name__)
         up.add_metric([], 0)
@@ -232,7 +232,7 @@ async def _outbox_families(sessionmaker) -> list:
         sent.add_metric([office], row["events_sent"])
         for family, key in ((last_success, "last_success_at"), (last_error, "last_error_at")):
             if row[key] is not None:
-                family.add_metric([office], relay._aware(row[key]).timestamp())
+                family.add_metric([office], clock.aware(row[key]).timestamp())
     return [up, backlog, oldest, parked, sent, last_success, last_error]
 
 
@@ -243,8 +243,10 @@ def _refresh_circuits(schemes) -> None:
             CIRCUIT_STATE.labels(adapter.metadata.code).set(_CIRCUIT_VALUES.get(breaker.state, 2))
 
 
-async def exposition(app) -> bytes:
-    """The text exposition: every worker's counters, plus what this scrape read from the database."""
+async def exposition(app, *, relay_status) -> bytes:
+    """The text exposition: every worker's counters, plus what this scrape read from the database.
+    `relay_status` is `app.services.relay.status`, handed in by the route: this module sits below the
+    services (app.errors counts through it), so it imports none of them."""
     settings = app.state.settings
     _refresh_circuits(getattr(app.state, "schemes", None))
     path = multiprocess_dir()
@@ -259,7 +261,7 @@ async def exposition(app) -> bytes:
     info.add_metric([app.version, settings.role.value], 1)
     families.append(info)
     if settings.serves_office:
-        families += await _outbox_families(app.state.sessionmaker)
+        families += await _outbox_families(app.state.sessionmaker, relay_status)
     took = GaugeMetricFamily("guichet_scrape_query_seconds", "Time this scrape spent reading the database.")
     took.add_metric([], time.perf_counter() - started)
     families.append(took)

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from app.models import AuditEvent, Person
-from app.services.households import LOOKUPS_PER_HOUR
+from app.services.national_ids import LOOKUPS_PER_HOUR
 from app.services.matching import LIKELY_DUPLICATE, WORTH_SHOWING, Newcomer, score
 from helpers import CONTRACT_EXAMPLE, assert_problem, db_rows, household_body, national_id, pointers, register, table_counts
 

@@ -111,7 +111,7 @@ async def test_a_relay_killed_after_its_claim_or_its_post_loses_nothing_and_coun
                 others = await claim(session, limit=100, lease=timedelta(seconds=30))
             assert {e.id for e in others}.isdisjoint({e.id for e in lost}) and len(others) == 7
             # Killed after central stored a batch but before marking it sent.
-            outcome = relay_service.Outcome([], [], [])
+            outcome = relay_service.BatchResult([], [], [])
             await worker._send("SR-ACH", others, outcome)
             assert len(outcome.sent) == 7 and await outbox(app, sent_at=...) == []
             # The leases run out; everything is claimed and sent again.

@@ -139,7 +139,7 @@ def test_schemes_path_adds_and_replaces(tmp_path):
 
 PLUGIN = '''
 from app.schemes.base import Determination, Reason, ReasonResult, SchemeMetadata, SchemeLevel, SchemeVersion
-from app.schemes.rules import _Where, parse_metadata
+from app.schemes.rules import DefinitionFile, parse_metadata
 from app.vocabulary import Outcome, SchemeKind
 from datetime import date
 
@@ -167,7 +167,7 @@ class AlwaysAdapter:
     @classmethod
     def from_definition(cls, doc, *, source, settings=None):
         outcome = doc.pop("outcome")
-        meta = parse_metadata(doc, _Where(source), adapter="always", facts=(), versions=(SchemeVersion("plugin-1", date(2000, 1, 1)),))
+        meta = parse_metadata(doc, DefinitionFile(source), adapter="always", facts=(), versions=(SchemeVersion("plugin-1", date(2000, 1, 1)),))
         return cls(meta, outcome)
 
 

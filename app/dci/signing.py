@@ -9,9 +9,20 @@ from typing import Any
 
 import orjson
 
-from app.config import Settings
+from app.config import Environment, Settings, key_file
 from app.dci.envelope import ERR_SIGNATURE_INVALID, ERR_SIGNATURE_MISSING, Rejected
-from app.security import InvalidSignature, public_jwk, sign_jws, verify_jws
+from app.errors import DomainError
+from app.security import InvalidSignature, generate_signing_key, public_jwk, sign_jws, verify_jws
+
+
+def signing_pem(settings: Settings) -> str:
+    """Our DCI signing key: configured, or (development) made once into var/ and kept."""
+    if settings.dci_signing_key is not None:
+        return settings.dci_signing_key.get_secret_value()
+    if settings.env is Environment.production:  # DCI is optional: only its endpoints stop, with a clear answer
+        raise DomainError("The DCI APIs are not configured here: set GUICHET_DCI_SIGNING_KEY.", slug="service-unavailable")
+    return key_file(settings.var_dir / f"dci_signing_key_{settings.dci_signing_algorithm.lower()}.pem",
+                    lambda: generate_signing_key(settings.dci_signing_algorithm))
 
 
 def _payload(header: dict[str, Any], message: Any) -> bytes:
@@ -19,7 +30,7 @@ def _payload(header: dict[str, Any], message: Any) -> bytes:
 
 
 def sign(settings: Settings, header: dict[str, Any], message: Any) -> str:
-    return sign_jws(_payload(header, message), settings.dci_signing_pem(), settings.dci_signing_algorithm)
+    return sign_jws(_payload(header, message), signing_pem(settings), settings.dci_signing_algorithm)
 
 
 def envelope(settings: Settings, header: dict[str, Any], message: Any | None) -> dict[str, Any]:
@@ -32,7 +43,7 @@ def envelope(settings: Settings, header: dict[str, Any], message: Any | None) ->
 
 
 def our_jwks(settings: Settings) -> dict[str, Any]:
-    return {"keys": [public_jwk(settings.dci_signing_pem(), settings.dci_signing_algorithm)]}
+    return {"keys": [public_jwk(signing_pem(settings), settings.dci_signing_algorithm)]}
 
 
 def verify(body: dict[str, Any], jwks: dict[str, Any] | None, *, required: bool) -> bool:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import BackgroundTasks, Query, Request, Response
 
-from app.deps import OfficeUser, SessionDep, SettingsDep, SupervisorUser
+from app.deps import OfficeUser, SchemesDep, SessionDep, SettingsDep, SupervisorUser
 from app.etag import etag
 from app.routers import (
     CONFLICT_RESPONSES,
@@ -30,17 +30,16 @@ router = api_router(tags=["applications"])
 
 @router.post("/cases/{case_id}/applications", response_model=ApplicationRead, status_code=201, dependencies=[Idempotent],
              responses=CONFLICT_RESPONSES)
-async def file_application(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser,
-                           case_id: uuid.UUID, body: ApplicationCreate, response: Response,
+async def file_application(request: Request, registry: SchemesDep, session: SessionDep, settings: SettingsDep,
+                           actor: OfficeUser, case_id: uuid.UUID, body: ApplicationCreate, response: Response,
                            background: BackgroundTasks) -> ApplicationRead:
     """File an application to a scheme for a member (person-level scheme) or the household. Where the
     latest screening found the applicant not_eligible, `against_screening_reason` is required (422
     without it). A scheme reached over HTTP is then sent to its agency (`submission`), after this
     answer; any other scheme is decided here by a supervisor."""
-    application = await applications.file_application(session, actor, settings, request.app.state.schemes, case_id, body)
+    application = await applications.file_application(session, actor, settings, registry, case_id, body)
     if application.submission is not None:
-        background.add_task(applications.send_to_partner, request.app.state.sessionmaker, request.app.state.schemes,
-                            application.id, actor)
+        background.add_task(applications.send_to_partner, request.app.state.sessionmaker, registry, application.id, actor)
     response.headers["Location"] = f"/api/v1/applications/{application.id}"
     response.headers["ETag"] = etag(application.version)
     return application
@@ -90,12 +89,11 @@ async def decide(session: SessionDep, actor: SupervisorUser, application_id: uui
 
 @router.post("/applications/{application_id}/submission", response_model=ApplicationRead, status_code=202,
              dependencies=[Idempotent], responses=CONFLICT_RESPONSES)
-async def send_again(request: Request, session: SessionDep, actor: OfficeUser, application_id: uuid.UUID, response: Response,
-                     background: BackgroundTasks) -> ApplicationRead:
+async def send_again(request: Request, registry: SchemesDep, session: SessionDep, actor: OfficeUser,
+                     application_id: uuid.UUID, response: Response, background: BackgroundTasks) -> ApplicationRead:
     """Send a flagged (failed) submission to the partner again; the answer comes before the attempt ends."""
     application = await applications.request_resend(session, actor, application_id)
-    background.add_task(applications.send_to_partner, request.app.state.sessionmaker, request.app.state.schemes,
-                        application.id, actor)
+    background.add_task(applications.send_to_partner, request.app.state.sessionmaker, registry, application.id, actor)
     response.headers["ETag"] = etag(application.version)
     return application
 

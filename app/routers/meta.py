@@ -9,7 +9,7 @@ from fastapi import APIRouter, Header, Path, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from app import metrics
+from app import clock, metrics
 from app.errors import PROBLEM_TYPES, NotFound, Unauthenticated, problem_type_uri
 from app.migrations_state import expected_head
 from app.services import relay
@@ -59,16 +59,16 @@ def _relay_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """The offices' relay status summed up: what waits, since when, and how the last attempts went."""
     now = datetime.now(UTC)
     oldest = min((r["oldest_unsent_at"] for r in rows if r["oldest_unsent_at"]), default=None)
-    last_success = max((relay._aware(r["last_success_at"]) for r in rows if r["last_success_at"]), default=None)
+    last_success = max((clock.aware(r["last_success_at"]) for r in rows if r["last_success_at"]), default=None)
     errors = [r for r in rows if r["last_error_at"]]
-    last_error = max(errors, key=lambda r: relay._aware(r["last_error_at"]), default=None)
+    last_error = max(errors, key=lambda r: clock.aware(r["last_error_at"]), default=None)
     return {
         "backlog": sum(r["backlog"] for r in rows),
         "oldest_unsent_at": oldest.isoformat() if oldest else None,
         "oldest_unsent_age_seconds": round((now - oldest).total_seconds(), 1) if oldest else None,
         "parked": sum(r["parked"] for r in rows),
         "last_success_at": last_success.isoformat() if last_success else None,
-        "last_error_at": relay._aware(last_error["last_error_at"]).isoformat() if last_error else None,
+        "last_error_at": clock.aware(last_error["last_error_at"]).isoformat() if last_error else None,
         "last_error": last_error["last_error"] if last_error else None,
     }
 
@@ -84,7 +84,7 @@ async def prometheus_metrics(request: Request, authorization: Annotated[str | No
         expected = f"Bearer {settings.metrics_token.get_secret_value()}".encode()
         if authorization is None or not hmac.compare_digest(authorization.encode(), expected):
             raise Unauthenticated("/metrics needs the metrics token (GUICHET_METRICS_TOKEN) as a bearer token.")
-    return Response(await metrics.exposition(request.app), media_type=metrics.CONTENT_TYPE)
+    return Response(await metrics.exposition(request.app, relay_status=relay.status), media_type=metrics.CONTENT_TYPE)
 
 
 @router.get("/problems")

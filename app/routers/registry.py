@@ -3,9 +3,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Request, Response
+from fastapi import Path, Query, Response
 
-from app.deps import AdminUser, CurrentUser, SessionDep, SettingsDep
+from app.deps import AdminUser, CurrentUser, SchemesDep, SessionDep, SettingsDep
 from app.etag import check_if_match, etag
 from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
 from app.schemas.common import LocationCode, Page
@@ -65,12 +65,12 @@ def _user_read(user, office_code: str | None) -> UserRead:
 @router.post("/users", response_model=UserRead, status_code=201, dependencies=[Idempotent],
              responses=CONFLICT_RESPONSES)
 async def create_user(
-    request: Request, session: SessionDep, settings: SettingsDep, actor: AdminUser, body: UserCreate, response: Response,
+    registry: SchemesDep, session: SessionDep, settings: SettingsDep, actor: AdminUser, body: UserCreate, response: Response,
 ) -> UserRead:
     user, office_code = await users.create_user(
         session, actor, username=body.username, password=body.password.get_secret_value(), role=body.role,
         full_name=body.full_name, office_code=body.office_code, scheme_code=body.scheme_code,
-        known_partners=users.partner_codes(request.app.state.schemes, settings),
+        known_partners=users.partner_codes(registry, settings),
     )
     response.headers["Location"] = f"/api/v1/users/{user.id}"
     response.headers["ETag"] = etag(user.version)

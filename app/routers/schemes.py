@@ -2,9 +2,9 @@
 
 from typing import Annotated
 
-from fastapi import Path, Query, Request
+from fastapi import Path, Query
 
-from app.deps import CurrentUser
+from app.deps import CurrentUser, SchemesDep
 from app.routers import api_router
 from app.schemas.screening import SchemeCode, SchemeDetail, SchemeSummary
 from app.services import schemes
@@ -15,13 +15,13 @@ Language = Annotated[str, Query(pattern=r"^[a-z]{2,3}$", description="Messages i
 
 
 @router.get("/schemes", response_model=list[SchemeSummary])
-async def list_schemes(request: Request, actor: CurrentUser, lang: Language = "en") -> list[SchemeSummary]:
+async def list_schemes(registry: SchemesDep, actor: CurrentUser, lang: Language = "en") -> list[SchemeSummary]:
     """Every scheme, with the rules version in force today and, for partner schemes, the circuit
     breaker's state and the last call's latency."""
-    return schemes.list_schemes(request.app.state.schemes, language=lang)
+    return schemes.list_schemes(registry, language=lang)
 
 
 @router.get("/schemes/{code}", response_model=SchemeDetail)
-async def get_scheme(request: Request, actor: CurrentUser, code: Annotated[SchemeCode, Path()], lang: Language = "en") -> SchemeDetail:
+async def get_scheme(registry: SchemesDep, actor: CurrentUser, code: Annotated[SchemeCode, Path()], lang: Language = "en") -> SchemeDetail:
     """A scheme's versions, parameters (UNVERIFIED figures flagged), rules and their plain-language messages."""
-    return schemes.get_scheme(request.app.state.schemes, code, language=lang)
+    return schemes.get_scheme(registry, code, language=lang)

@@ -3,9 +3,9 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Body, Request, Response
+from fastapi import Body, Response
 
-from app.deps import OfficeUser, SessionDep
+from app.deps import OfficeUser, SchemesDep, SessionDep
 from app.routers import CONFLICT_RESPONSES, Limit, Offset, api_router
 from app.schemas.common import Page
 from app.schemas.screening import ScreeningCreate, ScreeningPreview, ScreeningRead, ScreeningSummary
@@ -18,22 +18,21 @@ router = api_router(tags=["screenings"])
 @router.post("/households/{household_id}/screenings", response_model=ScreeningRead, status_code=201,
              dependencies=[Idempotent], responses=CONFLICT_RESPONSES)
 async def screen_household(
-    request: Request, session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, response: Response,
+    registry: SchemesDep, session: SessionDep, actor: OfficeUser, household_id: uuid.UUID, response: Response,
     body: Annotated[ScreeningCreate | None, Body()] = None,
 ) -> ScreeningRead:
     """Run every scheme in force (or `schemes`) for the household and each member, and keep the record.
     A partner scheme that fails answers `error` for that scheme; the screening still succeeds."""
-    result = await screening.screen_household(session, actor, request.app.state.schemes, household_id,
-                                              body.schemes if body else None)
+    result = await screening.screen_household(session, actor, registry, household_id, body.schemes if body else None)
     response.headers["Location"] = f"/api/v1/screenings/{result.id}"
     return result
 
 
 @router.post("/screenings/preview", response_model=ScreeningRead)
-async def preview(request: Request, session: SessionDep, actor: OfficeUser, body: ScreeningPreview) -> ScreeningRead:
+async def preview(registry: SchemesDep, session: SessionDep, actor: OfficeUser, body: ScreeningPreview) -> ScreeningRead:
     """"Am I eligible?": the body of a household registration, screened without registering anyone.
     Nothing about the people is stored."""
-    return await screening.preview(session, actor, request.app.state.schemes, body, body.schemes)
+    return await screening.preview(session, actor, registry, body, body.schemes)
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningRead)

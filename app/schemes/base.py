@@ -167,7 +167,44 @@ class SchemeAdapter(Protocol):
     def health(self) -> SchemeHealth | None: ...
 
 
-# ---- optional capability: submitting an application (used by case management) ----------------------
+# ---- optional abilities: what an adapter may offer besides SchemeAdapter -------------------------------
+# Found with isinstance (the protocols are runtime-checkable), so a plug-in gains an ability by having the
+# method; this file is the whole contract.
+
+
+@runtime_checkable
+class ChecksInProcess(Protocol):
+    """An adapter that decides without I/O (the rules adapter): a screening runs it in process while the
+    partners' calls are in flight, rather than as one more awaited call."""
+
+    def check_now(self, request: CheckRequest) -> list[Determination]: ...
+
+
+@runtime_checkable
+class ChecksSubjects(Protocol):
+    """An adapter that can decide for some of a request's subjects only (`person_ids`; None for a
+    household-level scheme's household)."""
+
+    def check_subjects(self, request: CheckRequest, person_ids: Any) -> list[Determination]: ...
+
+
+@runtime_checkable
+class Fingerprinted(ChecksSubjects, Protocol):
+    """An adapter whose determinations depend only on what it is given: per subject, a digest of its
+    inputs (None: cannot tell). A re-screen re-evaluates only the subjects whose digest changed, and
+    never needs the consent in force (only partners do)."""
+
+    def input_fingerprints(self, request: CheckRequest) -> list[tuple[Any, str | None]]: ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """An adapter holding resources (an HTTP client): the registry closes it when the server stops."""
+
+    async def aclose(self) -> None: ...
+
+
+# ---- optional ability: submitting an application (used by case management) -------------------------
 
 
 @dataclass(frozen=True, slots=True)

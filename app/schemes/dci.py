@@ -28,7 +28,7 @@ from app.dci.client import RegistryRejected, RegistryUnavailable, registry_clien
 from app.schemes.base import CheckRequest, Determination, Reason, ReasonResult, SchemeHealth, SchemeMetadata
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.http import partner_breaker, partner_versions
-from app.schemes.rules import _Where, parse_metadata
+from app.schemes.rules import DefinitionFile, parse_metadata
 from app.schemes.yamlfile import LDict
 from app.vocabulary import ConsentPurpose, Outcome
 
@@ -126,7 +126,7 @@ class DciAdapter:
 
     @classmethod
     def from_definition(cls, doc: LDict, *, source: str, settings: Any = None) -> DciAdapter:
-        where = _Where(source)
+        where = DefinitionFile(source)
         section = doc.get("dci")
         if not isinstance(section, LDict):
             raise where.fail("a dci scheme needs a 'dci' section (registry, ask, programme)", doc, "dci" if "dci" in doc else None)

@@ -37,7 +37,7 @@ from app.schemes.base import (
 )
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.facts import fact_spec, is_person_fact, jsonable
-from app.schemes.rules import _Where, parse_metadata, parse_version_info
+from app.schemes.rules import DefinitionFile, parse_metadata, parse_version_info
 from app.schemes.yamlfile import LDict, LList
 from app.vocabulary import BenefitFrequency, ConsentPurpose, Outcome
 
@@ -392,7 +392,7 @@ class HttpAdapter:
 
     @classmethod
     def from_definition(cls, doc: LDict, *, source: str, settings: Any = None) -> HttpAdapter:
-        where = _Where(source)
+        where = DefinitionFile(source)
         http = doc.get("http")
         if not isinstance(http, LDict):
             raise where.fail("an http scheme needs an 'http' section (url, needs, timeouts...)", doc, "http" if "http" in doc else None)
@@ -438,7 +438,7 @@ class HttpAdapter:
 # ---- what every partner scheme file says the same way (http here, dci in app/schemes/dci.py) -----------
 
 
-def partner_breaker(section: LDict, where: _Where, name: str) -> CircuitBreaker:
+def partner_breaker(section: LDict, where: DefinitionFile, name: str) -> CircuitBreaker:
     """`<name>.circuit: {failures, reset_seconds}`: the scheme's circuit breaker."""
     circuit = section.get("circuit", LDict())
     threshold = circuit.get("failures", 5) if isinstance(circuit, dict) else None
@@ -450,7 +450,7 @@ def partner_breaker(section: LDict, where: _Where, name: str) -> CircuitBreaker:
     return CircuitBreaker(failure_threshold=threshold, reset_seconds=float(reset))
 
 
-def partner_versions(doc: LDict, where: _Where) -> tuple[SchemeVersion, ...]:
+def partner_versions(doc: LDict, where: DefinitionFile) -> tuple[SchemeVersion, ...]:
     """A partner decides by its own rules: always in force, unless the file dates its versions."""
     raw_versions = doc.get("versions")
     if raw_versions is None:

@@ -25,7 +25,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
-from app.schemes.base import SchemeAdapter, SchemeDefinitionError, SchemeMetadata
+from app.schemes.base import Closable, SchemeAdapter, SchemeDefinitionError, SchemeMetadata
 from app.schemes.dci import DciAdapter
 from app.schemes.http import HttpAdapter
 from app.schemes.rules import RulesAdapter
@@ -73,9 +73,8 @@ class SchemeRegistry:
 
     async def aclose(self) -> None:
         for adapter in self._adapters.values():
-            close = getattr(adapter, "aclose", None)
-            if close is not None:
-                await close()
+            if isinstance(adapter, Closable):
+                await adapter.aclose()
 
 
 def scheme_files(path: Path) -> list[Path]:

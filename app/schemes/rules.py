@@ -57,7 +57,7 @@ FINGERPRINTS_KEPT = 1_024
 MESSAGES_KEPT = 128
 
 
-class _Where:
+class DefinitionFile:
     """Where in which file: turns a problem into a SchemeDefinitionError with the line."""
 
     def __init__(self, source: str):
@@ -72,7 +72,7 @@ class _Where:
         return SchemeDefinitionError(message, source=self.source, line=line)
 
 
-def _messages(value: Any, where: _Where, parent: Any, key: str, *, placeholders: set[str]) -> Messages:
+def _messages(value: Any, where: DefinitionFile, parent: Any, key: str, *, placeholders: set[str]) -> Messages:
     if isinstance(value, str):
         value = {"en": value}
     if not isinstance(value, dict) or not value:
@@ -227,7 +227,7 @@ def _missing(node: Any, results: list[bool | None], out: dict[str, None]) -> Non
 
 
 class _Parser:
-    def __init__(self, where: _Where, params: dict[str, Any], *, messages_required: bool = True):
+    def __init__(self, where: DefinitionFile, params: dict[str, Any], *, messages_required: bool = True):
         self.where = where
         self.params = params
         self.leaves: list[Leaf] = []
@@ -763,7 +763,7 @@ class RulesAdapter:
 
     @classmethod
     def from_definition(cls, doc: LDict, *, source: str, settings: Any = None) -> RulesAdapter:
-        where = _Where(source)
+        where = DefinitionFile(source)
         raw_versions = doc.get("versions")
         if not isinstance(raw_versions, LList) or not raw_versions:
             raise where.fail("a rules scheme needs 'versions': a list with at least one version", doc, "versions" if "versions" in doc else None)
@@ -779,7 +779,7 @@ class RulesAdapter:
         return cls(metadata, versions)
 
 
-def _parse_version(raw: Any, where: _Where, parent: LList, index: int) -> RulesVersion:
+def _parse_version(raw: Any, where: DefinitionFile, parent: LList, index: int) -> RulesVersion:
     if not isinstance(raw, LDict):
         raise where.fail("a version is a mapping (version, effective_from, parameters, rules, benefit)", parent, index)
     allowed = {"version", "effective_from", "effective_to", "parameters", "target", "rules", "benefit", "note"}
@@ -806,7 +806,7 @@ def _parse_version(raw: Any, where: _Where, parent: LList, index: int) -> RulesV
     return RulesVersion(info, params, notes, root, parser.leaves, benefit, facts, digest=digest, target=target)
 
 
-def parse_version_info(raw: LDict, where: _Where) -> SchemeVersion:
+def parse_version_info(raw: LDict, where: DefinitionFile) -> SchemeVersion:
     version = raw.get("version")
     if not isinstance(version, (str, int)) or not str(version).strip() or len(str(version)) > 40:
         raise where.fail("a version needs a 'version' label (up to 40 characters), e.g. \"2023-10\"", raw, "version" if "version" in raw else None)
@@ -818,7 +818,7 @@ def parse_version_info(raw: LDict, where: _Where) -> SchemeVersion:
     return SchemeVersion(str(version), start, end)
 
 
-def _parse_parameters(raw: Any, where: _Where, parent: LDict) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+def _parse_parameters(raw: Any, where: DefinitionFile, parent: LDict) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
     if raw is None:
         return {}, {}
     if not isinstance(raw, LDict):
@@ -867,7 +867,7 @@ METADATA_KEYS = {"code", "name", "kind", "level", "agency", "legal_reference", "
                  "service_level_days", "adapter", "versions", "http", "dci"}
 
 
-def parse_metadata(doc: LDict, where: _Where, *, adapter: str, facts: tuple[str, ...],
+def parse_metadata(doc: LDict, where: DefinitionFile, *, adapter: str, facts: tuple[str, ...],
                    versions: tuple[SchemeVersion, ...]) -> SchemeMetadata:
     for key in doc:
         if key not in METADATA_KEYS:

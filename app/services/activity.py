@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import Principal
+from app.principal import Principal
 from app.events import EVENT_TYPES, Dimensions
 from app.models import ActivityEvent, Household, Person
 from app.models.base import new_id, utcnow

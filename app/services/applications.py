@@ -17,10 +17,10 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app import clock, printables
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import Application, ConsentRecord
+from app.models import Application
 from app.schemas.cases import (
     ApplicationCreate,
     ApplicationRead,
@@ -33,12 +33,12 @@ from app.schemas.cases import (
 )
 from app.schemes.base import SchemeLevel, SubmissionRequest, can_submit
 from app.schemes.registry import SchemeRegistry
-from app.services import activity, audit
-from app.services.cases import (
+from app.services import activity, audit, consents
+from app.services.casework import (
     OPEN_APPLICATION,
+    add_timeline_entry,
     case_for_new_work,
     client_of,
-    for_change,
     household_with_members,
     illegal_transition,
     local_date,
@@ -47,11 +47,11 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
+from app.services.scoping import for_change, load_scoped, scoped
 from app.services.screening import build_request, latest_determination
 from app.vocabulary import ApplicationRoute, ApplicationStatus, ConsentPurpose, Outcome, SubmissionState
 
@@ -101,13 +101,7 @@ async def application_read(session: AsyncSession, application: Application) -> A
 
 async def load_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID, *,
                            lock: bool = False) -> Application:
-    query = select(Application).where(Application.id == application_id)
-    if actor.office_scope is not None:
-        query = query.where(Application.office_id == actor.office_scope)
-    application = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if application is None:
-        raise NotFound("No such application.")
-    return application
+    return await load_scoped(session, actor, Application, application_id, missing="No such application.", lock=lock)
 
 
 async def get_application(session: AsyncSession, actor: Principal, application_id: uuid.UUID) -> ApplicationRead:
@@ -121,9 +115,7 @@ async def list_applications(session: AsyncSession, actor: Principal, *, status: 
                             scheme_code: str | None, overdue: bool | None, case_id: uuid.UUID | None,
                             household_id: uuid.UUID | None, submission: SubmissionState | None, limit: int,
                             offset: int) -> tuple[list[ApplicationRead], int]:
-    query = select(Application)
-    if actor.office_scope is not None:
-        query = query.where(Application.office_id == actor.office_scope)
+    query = scoped(select(Application), Application, actor)
     for column, value in ((Application.status, status), (Application.scheme_code, scheme_code),
                           (Application.case_id, case_id), (Application.household_id, household_id),
                           (Application.submission_state, submission)):
@@ -198,9 +190,10 @@ async def file_application(session: AsyncSession, actor: Principal, settings, re
         submission_state=SubmissionState.pending if route is ApplicationRoute.partner else None, submission_attempts=0)
     session.add(application)
     await session.flush()
-    record(session, case.id, actor, "application.submitted", "application", application.id, reference=application.reference,
-           scheme_code=meta.code, scheme_name=meta.name, person_id=str(person_id) if person_id else None, route=route,
-           against_screening=against, decision_due_date=application.decision_due_date.isoformat())
+    add_timeline_entry(session, case.id, actor, "application.submitted", "application", application.id,
+                       reference=application.reference,
+                       scheme_code=meta.code, scheme_name=meta.name, person_id=str(person_id) if person_id else None, route=route,
+                       against_screening=against, decision_due_date=application.decision_due_date.isoformat())
     audit.record(session, actor, action="create", entity_type="application", entity_id=application.id, office_id=case.office_id,
                  details={"reference": application.reference, "scheme_code": meta.code, "against_screening": against,
                           "case_id": str(case.id)})
@@ -234,10 +227,10 @@ async def _decided(session: AsyncSession, actor: Principal, application: Applica
     application.reason_code, application.reason_text, application.benefit = reason_code, reason_text, benefit
     application.updated_at = now
     await session.flush()
-    record(session, application.case_id, actor, "application.decided", "application", application.id,
-           reference=application.reference, scheme_code=application.scheme_code, decision=status, decided_by=decided_by,
-           reason_code=reason_code, reason_text=reason_text, benefit=benefit, days_to_decision=days,
-           within_service_level=within)
+    add_timeline_entry(session, application.case_id, actor, "application.decided", "application", application.id,
+                       reference=application.reference, scheme_code=application.scheme_code, decision=status, decided_by=decided_by,
+                       reason_code=reason_code, reason_text=reason_text, benefit=benefit, days_to_decision=days,
+                       within_service_level=within)
     audit.record(session, actor, action="decide", entity_type="application", entity_id=application.id,
                  office_id=application.office_id, details={"decision": status, "reason_code": reason_code})
     office = await office_of(session, application.office_id)
@@ -295,8 +288,8 @@ async def change_status(session: AsyncSession, actor: Principal, application_id:
     application.status = body.status
     application.updated_at = clock.now()
     await session.flush()
-    record(session, application.case_id, actor, "application.status_changed", "application", application.id,
-           reference=application.reference, previous=previous, status=body.status, note=body.note)
+    add_timeline_entry(session, application.case_id, actor, "application.status_changed", "application", application.id,
+                       reference=application.reference, previous=previous, status=body.status, note=body.note)
     audit.record(session, actor, action="update", entity_type="application", entity_id=application.id,
                  office_id=application.office_id, details={"status": body.status})
     return await application_read(session, application)
@@ -399,12 +392,11 @@ async def _prepare_submission(sessionmaker: async_sessionmaker, registry: Scheme
         await session.execute(update(Application).where(Application.id == application_id)
                               .values(submission_attempts=Application.submission_attempts + 1))
         adapter = registry.get(application.scheme_code)
-        consent = (await session.execute(select(ConsentRecord.purposes).where(ConsentRecord.household_id == application.household_id)
-                                         .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
+        consent = await consents.purposes(session, application.household_id)
         failure = None
         if adapter is None or not can_submit(adapter):
             failure = f"Scheme {application.scheme_code} cannot take applications here any more."
-        elif ConsentPurpose.eligibility_sharing not in (consent or []):
+        elif ConsentPurpose.eligibility_sharing not in consent:
             failure = ("Not sent: the household has not consented to sharing facts with partner schemes "
                        "(eligibility_sharing). Record the consent, then send it again.")
         else:
@@ -442,10 +434,11 @@ async def _record_submission(sessionmaker: async_sessionmaker, application_id: u
         await session.execute(update(Application).where(Application.id == application_id).values(**values))
         application = await session.get(Application, application_id)
         kind = "application.sent" if state == SubmissionState.sent else "application.submission_failed"
-        record(session, application.case_id, actor, kind, "application", application.id, reference=application.reference,
-               agency=application.agency, partner_reference=partner_reference, error=error,
-               retryable=retryable if state == SubmissionState.failed else None,
-               http_status=provenance.get("http_status"), attempts=application.submission_attempts)
+        add_timeline_entry(session, application.case_id, actor, kind, "application", application.id,
+                           reference=application.reference,
+                           agency=application.agency, partner_reference=partner_reference, error=error,
+                           retryable=retryable if state == SubmissionState.failed else None,
+                           http_status=provenance.get("http_status"), attempts=application.submission_attempts)
 
 
 # ---- the partner's view ------------------------------------------------------------------------------------

@@ -8,9 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.context import request_id_var
-from app.deps import Principal
+from app.principal import Principal
 from app.models import AuditEvent
 from app.models.base import utcnow
+from app.services.scoping import scoped
 
 
 def record(session: AsyncSession, actor: Principal | None, **what: Any) -> None:
@@ -65,9 +66,7 @@ async def list_events(
     limit: int,
     offset: int,
 ) -> tuple[list[AuditEvent], int]:
-    query = select(AuditEvent)
-    if actor.office_scope is not None:
-        query = query.where(AuditEvent.office_id == actor.office_scope)
+    query = scoped(select(AuditEvent), AuditEvent, actor)
     for column, value in (
         (AuditEvent.entity_type, entity_type),
         (AuditEvent.entity_id, entity_id),

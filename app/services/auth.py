@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import InvalidInput, Unauthenticated
 from app.models import Office, RefreshToken, User
 from app.models.base import new_id, utcnow

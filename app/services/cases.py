@@ -1,22 +1,22 @@
-"""Cases: a client's journey at the window, its notes and its timeline; and the helpers the other
-case-management services share (reference numbers, the timeline row, local dates, dimensions).
+"""Cases: a client's journey at the window, its notes and its timeline. What the case-management
+services share (case loading, references, the timeline row, local dates, transition errors) is in
+`app/services/casework.py`.
 
 Every function runs in the request's transaction, scopes what it reads to the caller's office (another
 office's case is "not found", like a missing one), audits reads and changes, writes a timeline row for
 everything that happens in a case, and an activity event for the changes central counts."""
 
 import uuid
-from datetime import date, datetime, time
+from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, exists, func, literal, not_, or_, select, union_all
 from sqlalchemy import case as when
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app import clock
-from app.deps import Principal
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import Conflict, Forbidden
 from app.etag import check_if_match
 from app.models import (
     Application,
@@ -25,32 +25,40 @@ from app.models import (
     CaseNote,
     FollowUp,
     Grievance,
-    Household,
     Office,
     Person,
-    ReferenceCounter,
     Referral,
     Screening,
     ScreeningDetermination,
     User,
 )
 from app.schemas.cases import CaseCreate, CaseRead, CaseUpdate, NoteCreate, NoteRead, OpenItems, TimelineEntry
-from app.services import activity, audit
+from app.services import activity, audit, referrals
+from app.services.casework import (
+    OPEN_APPLICATION,
+    OPEN_CASE,
+    OPEN_GRIEVANCE,
+    OPEN_REFERRAL,
+    add_timeline_entry,
+    check_assignee,
+    days_since,
+    illegal_transition,
+    load_case,
+    lock_client,
+    may_read_confidential,
+    member_of,
+    office_of,
+    person_name,
+    start_of_local_day,
+    subject_dimensions,
+)
 from app.services.households import head_of, load_household
-from app.upsert import dialect_insert
+from app.services.scoping import scoped
 from app.vocabulary import (
-    ApplicationStatus,
     CaseStatus,
     FollowUpStatus,
-    GrievanceStatus,
-    ReferralStatus,
     Role,
 )
-
-OPEN_CASE = (CaseStatus.open, CaseStatus.waiting)
-OPEN_APPLICATION = (ApplicationStatus.submitted, ApplicationStatus.pending_information)
-OPEN_REFERRAL = (ReferralStatus.issued, ReferralStatus.accepted)
-OPEN_GRIEVANCE = (GrievanceStatus.received, GrievanceStatus.in_review, GrievanceStatus.escalated)
 
 CASE_TRANSITIONS: dict[str, set[str]] = {
     CaseStatus.open: {CaseStatus.waiting, CaseStatus.closed},
@@ -58,150 +66,6 @@ CASE_TRANSITIONS: dict[str, set[str]] = {
     CaseStatus.closed: {CaseStatus.open},  # reopening: REOPENERS only
 }
 REOPENERS = (Role.supervisor, Role.admin)
-
-
-# ---- shared by the case-management services -------------------------------------------------------------
-
-
-def local_date(moment: datetime) -> date:
-    """The calendar day of an instant in the offices' time zone: deadlines are judged there."""
-    return moment.astimezone(clock.timezone()).date()
-
-
-def days_since(start: datetime, end: datetime) -> int:
-    return max(0, (local_date(end) - local_date(start)).days)
-
-
-def start_of_local_day(moment: datetime) -> datetime:
-    return datetime.combine(local_date(moment), time.min, tzinfo=clock.timezone())
-
-
-def may_read_confidential(actor: Principal) -> bool:
-    return actor.role in (Role.supervisor, Role.admin)
-
-
-def illegal_transition(what: str, current: str, wanted: str, allowed: set[str]) -> Conflict:
-    names = sorted(str(s) for s in allowed)
-    then = ", ".join(names) if names else "nothing (it is final)"
-    return Conflict(f"A {what} that is {current} cannot become {wanted}; it can become: {then}.",
-                    current_status=str(current), allowed_transitions=names)
-
-
-async def office_of(session: AsyncSession, office_id: uuid.UUID) -> Office:
-    return await session.get(Office, office_id)
-
-
-async def next_reference(session: AsyncSession, office: Office, kind: str, on: date) -> str:
-    """SR-ACH-2026-A00042: the office, the year, the kind and the next number. The counter row is taken
-    by an upsert that returns the new value: concurrent requests of one office wait for each other on
-    that row (PostgreSQL) or on the database's write lock (SQLite), and a failed request gives its
-    number back by rolling back."""
-    counter = ReferenceCounter.__table__
-    statement = (dialect_insert(session, ReferenceCounter)
-                 .values(office_id=office.id, kind=kind, year=on.year, last=1)
-                 .on_conflict_do_update(index_elements=["office_id", "kind", "year"], set_={"last": counter.c.last + 1})
-                 .returning(counter.c.last))
-    number = (await session.execute(statement)).scalar_one()
-    return f"{office.code}-{on.year}-{kind}{number:05d}"
-
-
-def record(session: AsyncSession, case_id: uuid.UUID, actor: Principal | None, kind: str, subject_type: str,
-           subject_id: uuid.UUID | None, **details: Any) -> None:
-    """A row of the case's timeline. Never a confidential note's text."""
-    session.add(CaseEvent(case_id=case_id, at=clock.now(), actor_id=actor.id if actor else None,
-                          actor_username=actor.username if actor else None, kind=kind, subject_type=subject_type,
-                          subject_id=subject_id, details={k: v for k, v in details.items() if v is not None}))
-
-
-async def household_with_members(session: AsyncSession, household_id: uuid.UUID) -> Household:
-    return (await session.execute(select(Household).options(selectinload(Household.members))
-                                  .where(Household.id == household_id))).scalar_one()
-
-
-def member_of(household: Household, person_id: uuid.UUID | None, pointer: str) -> Person | None:
-    if person_id is None:
-        return None
-    person = next((m for m in household.members if m.id == person_id), None)
-    if person is None:
-        raise InvalidInput("This person is not a member of the case's household.", field=pointer)
-    return person
-
-
-async def subject_dimensions(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> dict[str, Any]:
-    """The breakdowns of an event about a person (theirs) or a household (the household's)."""
-    household = await household_with_members(session, household_id)
-    today = clock.today()
-    head = head_of(household)
-    person = next((m for m in household.members if m.id == person_id), None) if person_id else None
-    if person is not None:
-        return activity.person_dimensions(person, household, today, head)
-    return activity.household_dimensions(household, today, head)
-
-
-async def check_assignee(session: AsyncSession, office_id: uuid.UUID, user_id: uuid.UUID, pointer: str) -> uuid.UUID:
-    user = await session.get(User, user_id)
-    if user is None or not user.is_active or user.office_id != office_id or user.role not in (Role.clerk, Role.supervisor):
-        raise InvalidInput("Assign to an active clerk or supervisor of the case's office.", field=pointer)
-    return user.id
-
-
-def person_name(person: Person | None) -> str | None:
-    return f"{person.family_name} {person.given_name}" if person is not None else None
-
-
-async def client_of(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> Person | None:
-    """Who a record is about, by name: the member, or for a household's record its head."""
-    if person_id is not None:
-        return await session.get(Person, person_id)
-    return head_of(await household_with_members(session, household_id))
-
-
-async def staff_name(session: AsyncSession, user_id: uuid.UUID) -> str:
-    """How a printable names the member of staff who received or issued it."""
-    user = await session.get(User, user_id)
-    return (user.full_name or user.username) if user else ""
-
-
-# ---- cases ---------------------------------------------------------------------------------------------
-
-
-def for_change(query, lock: bool = True):
-    """A query for a record about to change: with `lock`, its row is held until the transaction ends
-    (PostgreSQL; SQLite's writers take turns anyway), and read as the previous holder left it. So a state
-    machine judges the latest state: two requests changing one record at the same moment get what they
-    would get one after another (with If-Match: *, the second a 409, not a 412). FOR NO KEY UPDATE: rows
-    that refer to it can still be written meanwhile."""
-    return query.with_for_update(key_share=True).execution_options(populate_existing=True) if lock else query
-
-
-async def load_case(session: AsyncSession, actor: Principal, case_id: uuid.UUID, *, lock: bool = False) -> Case:
-    """The case, if the caller's office may see it. With `lock` (for_change): whatever changes the case's
-    status, or adds work to it, takes turns on its row."""
-    query = select(Case).where(Case.id == case_id)
-    if actor.office_scope is not None:
-        query = query.where(Case.office_id == actor.office_scope)
-    case = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if case is None:
-        raise NotFound("No such case.")
-    return case
-
-
-async def case_for_new_work(session: AsyncSession, actor: Principal, case_id: uuid.UUID) -> Case:
-    """The case an application, a referral or a follow-up is added to: an open one, locked, so that a
-    close running at the same moment either sees the new work (and is refused) or has closed the case
-    first (and the work is refused): no closed case holds open work."""
-    case = await load_case(session, actor, case_id, lock=True)
-    if case.status == CaseStatus.closed:
-        raise Conflict("The case is closed; reopen it first (PATCH status: open).", current_status=case.status)
-    return case
-
-
-async def lock_client(session: AsyncSession, household_id: uuid.UUID) -> None:
-    """A client has one open case, and one open application per scheme: the requests that check and then
-    write these take turns on the household's row (PostgreSQL; SQLite's writers take turns anyway), so
-    the second sees what the first wrote and is refused as it would be a moment later. Taken after the
-    case's row (load_case with lock), never before it."""
-    await session.execute(select(Household.id).where(Household.id == household_id).with_for_update(key_share=True))
 
 
 async def _refuse_a_second_open_case(session: AsyncSession, household_id: uuid.UUID, person_id: uuid.UUID | None) -> None:
@@ -290,8 +154,8 @@ async def open_case(session: AsyncSession, actor: Principal, body: CaseCreate) -
                 status=CaseStatus.open, opened_at=now, opened_by=actor.id, assigned_to=assignee)
     session.add(case)
     await session.flush()
-    record(session, case.id, actor, "case.opened", "case", case.id, summary=body.summary,
-           assigned_to=str(assignee) if assignee else None)
+    add_timeline_entry(session, case.id, actor, "case.opened", "case", case.id, summary=body.summary,
+                       assigned_to=str(assignee) if assignee else None)
     audit.record(session, actor, action="create", entity_type="case", entity_id=case.id, office_id=case.office_id,
                  details={"household_id": str(household.id), "person_id": str(body.person_id) if body.person_id else None})
     office = await office_of(session, case.office_id)
@@ -310,8 +174,6 @@ async def open_case(session: AsyncSession, actor: Principal, body: CaseCreate) -
 
 
 async def get_case(session: AsyncSession, actor: Principal, settings, case_id: uuid.UUID) -> CaseRead:
-    from app.services import referrals  # referrals build on this module
-
     case = await load_case(session, actor, case_id)
     await referrals.expire_due(session, settings, case_id=case.id)
     audit.record(session, actor, action="read", entity_type="case", entity_id=case.id, office_id=case.office_id,
@@ -322,9 +184,7 @@ async def get_case(session: AsyncSession, actor: Principal, settings, case_id: u
 async def list_cases(session: AsyncSession, actor: Principal, *, status: CaseStatus | None, assigned_to: str | None,
                      overdue: bool | None, household_id: uuid.UUID | None, person_id: uuid.UUID | None,
                      limit: int, offset: int) -> tuple[list[CaseRead], int]:
-    query = select(Case)
-    if actor.office_scope is not None:
-        query = query.where(Case.office_id == actor.office_scope)
+    query = scoped(select(Case), Case, actor)
     if status is not None:
         query = query.where(Case.status == status)
     if assigned_to is not None:
@@ -388,7 +248,8 @@ async def update_case(session: AsyncSession, actor: Principal, settings, case_id
         if assignee is not None:
             await check_assignee(session, case.office_id, assignee, "#/assigned_to")
         case.assigned_to = assignee
-        record(session, case.id, actor, "case.assigned", "case", case.id, assigned_to=str(assignee) if assignee else None)
+        add_timeline_entry(session, case.id, actor, "case.assigned", "case", case.id,
+                           assigned_to=str(assignee) if assignee else None)
     if "summary" in changes:
         case.summary = changes["summary"]
     if wanted is not None:
@@ -405,8 +266,6 @@ async def change_status(session: AsyncSession, actor: Principal, settings, case:
     """The one way a case's status changes, whoever asks and through whichever route: the state machine
     (CASE_TRANSITIONS), who may (reopening: supervisors and admins), and what must hold first (closing:
     nothing open inside; reopening: no other open case for the client). `case` is loaded with lock=True."""
-    from app.services import referrals  # referrals build on this module
-
     if wanted not in CASE_TRANSITIONS[case.status]:
         raise illegal_transition("case", case.status, wanted, CASE_TRANSITIONS[case.status])
     now = clock.now()
@@ -418,7 +277,7 @@ async def change_status(session: AsyncSession, actor: Principal, settings, case:
                            open_items=still_open)
         case.status, case.closed_at, case.closed_by = CaseStatus.closed, now, actor.id
         case.outcome, case.outcome_note = outcome, outcome_note
-        record(session, case.id, actor, "case.closed", "case", case.id, outcome=outcome, note=outcome_note)
+        add_timeline_entry(session, case.id, actor, "case.closed", "case", case.id, outcome=outcome, note=outcome_note)
         office = await office_of(session, case.office_id)
         activity.emit(session, "case.closed", office_code=office.code, household_id=case.household_id,
                       person_id=case.person_id, dimensions=await subject_dimensions(session, case.household_id, case.person_id),
@@ -428,9 +287,10 @@ async def change_status(session: AsyncSession, actor: Principal, settings, case:
             raise Forbidden("Only a supervisor may reopen a closed case.")
         await _refuse_a_second_open_case(session, case.household_id, case.person_id)
         case.status, case.closed_at, case.closed_by, case.outcome, case.outcome_note = CaseStatus.open, None, None, None, None
-        record(session, case.id, actor, "case.reopened", "case", case.id)
+        add_timeline_entry(session, case.id, actor, "case.reopened", "case", case.id)
     else:
-        record(session, case.id, actor, "case.waiting" if wanted == CaseStatus.waiting else "case.resumed", "case", case.id)
+        add_timeline_entry(session, case.id, actor,
+                           "case.waiting" if wanted == CaseStatus.waiting else "case.resumed", "case", case.id)
         case.status = wanted
 
 
@@ -449,7 +309,7 @@ async def add_note(session: AsyncSession, actor: Principal, case_id: uuid.UUID, 
                     confidential=body.confidential, created_at=clock.now())
     session.add(note)
     await session.flush()
-    record(session, case.id, actor, "note.added", "note", note.id, confidential=body.confidential)
+    add_timeline_entry(session, case.id, actor, "note.added", "note", note.id, confidential=body.confidential)
     audit.record(session, actor, action="create", entity_type="case_note", entity_id=note.id, office_id=case.office_id,
                  details={"case_id": str(case.id), "confidential": body.confidential})
     return note_read(note, actor)
@@ -472,8 +332,6 @@ async def timeline(session: AsyncSession, actor: Principal, settings, case_id: u
     """Everything that happened in the case, oldest first: its own rows, and the household's screenings
     from the day the case was opened until it closed (a client is screened, then the case is opened,
     on the same visit)."""
-    from app.services import referrals
-
     case = await load_case(session, actor, case_id)
     await referrals.expire_due(session, settings, case_id=case.id)
     events = (await session.execute(select(CaseEvent).where(CaseEvent.case_id == case.id)

@@ -7,11 +7,11 @@ that it follows them when they move."""
 
 import uuid
 
-from sqlalchemy import ColumnElement, String, and_, cast, exists, select
+from sqlalchemy import ColumnElement, String, and_, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
-from app.models import ConsentRecord, Household, Office
+from app.models import Household, Office
+from app.services import consents
 from app.vocabulary import ConsentPurpose
 
 SHARING_PURPOSE = ConsentPurpose.registry_sharing
@@ -22,16 +22,10 @@ async def office_ids(session: AsyncSession, codes: list[str]) -> list[uuid.UUID]
 
 
 def consent_covers_sharing(household_id: ColumnElement) -> ColumnElement:
-    """The household's consent in force (its newest record) includes registry_sharing."""
-    newer = aliased(ConsentRecord)
+    """The household's consent in force (`consents.purposes_in_force`) includes registry_sharing."""
     # Purposes are a JSON list of fixed words: its text holds the quoted word exactly when the list does
     # (the same test on SQLite's JSON text and PostgreSQL's jsonb).
-    return exists(select(ConsentRecord.id).where(
-        ConsentRecord.household_id == household_id,
-        cast(ConsentRecord.purposes, String).like(f'%"{SHARING_PURPOSE.value}"%'),
-        ~exists(select(newer.id).where(newer.household_id == ConsentRecord.household_id,
-                                       newer.recorded_at > ConsentRecord.recorded_at)),
-    ))
+    return cast(consents.purposes_in_force(household_id), String).like(f'%"{SHARING_PURPOSE.value}"%')
 
 
 def shareable(offices: list[uuid.UUID]) -> ColumnElement:

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound, Unauthenticated
 from app.etag import check_if_match
 from app.models import DciClient, Office

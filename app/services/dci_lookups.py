@@ -16,12 +16,13 @@ from app.config import Settings
 from app.dci import records, signing
 from app.dci.client import RegistryRejected, RegistryUnavailable, registry_client, search_records
 from app.dci.envelope import ERR_BAD_REQUEST, ERR_SENDER_ID, Rejected, new_id
-from app.deps import Principal
-from app.errors import InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import InvalidInput
 from app.models import DciLookup
 from app.models.base import utcnow
 from app.schemas.dci import LookupCandidate, RegistryLookupCreate, RegistryLookupRead
 from app.services import audit
+from app.services.scoping import load_scoped
 
 ON_SEARCH_PATH = "/dci/client/registry/on-search"
 
@@ -70,12 +71,7 @@ async def look_up(session: AsyncSession, settings: Settings, actor: Principal, d
 
 
 async def get_lookup(session: AsyncSession, actor: Principal, lookup_id: uuid.UUID) -> RegistryLookupRead:
-    query = select(DciLookup).where(DciLookup.id == lookup_id)
-    if actor.office_scope is not None:
-        query = query.where(DciLookup.office_id == actor.office_scope)
-    lookup = (await session.execute(query)).scalar_one_or_none()
-    if lookup is None:
-        raise NotFound("There is no such registry lookup.")
+    lookup = await load_scoped(session, actor, DciLookup, lookup_id, missing="There is no such registry lookup.")
     audit.record(session, actor, action="read", entity_type="registry_lookup", entity_id=lookup.id, office_id=lookup.office_id)
     return _read(lookup)
 

@@ -5,7 +5,7 @@ of every role, and a few households. Idempotent: what exists is left alone (loca
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import Principal
+from app.principal import Principal
 from app.models import Household, Office, User
 from app.schemas.households import HouseholdCreate
 from app.services import households, locations, offices, users

@@ -8,23 +8,23 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock
-from app.deps import Principal
-from app.errors import InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import InvalidInput
 from app.etag import check_if_match
 from app.models import FollowUp
 from app.schemas.cases import FollowUpCreate, FollowUpRead, FollowUpUpdate
 from app.services import activity, audit
-from app.services.cases import (
+from app.services.casework import (
+    add_timeline_entry,
     case_for_new_work,
     check_assignee,
-    for_change,
     illegal_transition,
     load_case,
     local_date,
     office_of,
-    record,
     subject_dimensions,
 )
+from app.services.scoping import load_scoped, scoped
 from app.vocabulary import FollowUpStatus, Role
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -45,13 +45,7 @@ async def follow_up_read(session: AsyncSession, follow_up: FollowUp) -> FollowUp
 
 
 async def load_follow_up(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUID, *, lock: bool = False) -> FollowUp:
-    query = select(FollowUp).where(FollowUp.id == follow_up_id)
-    if actor.office_scope is not None:
-        query = query.where(FollowUp.office_id == actor.office_scope)
-    follow_up = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if follow_up is None:
-        raise NotFound("No such follow-up.")
-    return follow_up
+    return await load_scoped(session, actor, FollowUp, follow_up_id, missing="No such follow-up.", lock=lock)
 
 
 def _check_due(due: date) -> None:
@@ -71,8 +65,9 @@ async def create(session: AsyncSession, actor: Principal, case_id: uuid.UUID, bo
                          assigned_to=assignee, status=FollowUpStatus.open, created_by=actor.id, created_at=now, updated_at=now)
     session.add(follow_up)
     await session.flush()
-    record(session, case.id, actor, "follow_up.created", "follow_up", follow_up.id, due_date=body.due_date.isoformat(),
-           action=body.action, assigned_to=str(assignee) if assignee else None)
+    add_timeline_entry(session, case.id, actor, "follow_up.created", "follow_up", follow_up.id,
+                       due_date=body.due_date.isoformat(),
+                       action=body.action, assigned_to=str(assignee) if assignee else None)
     audit.record(session, actor, action="create", entity_type="follow_up", entity_id=follow_up.id, office_id=case.office_id,
                  details={"case_id": str(case.id), "due_date": body.due_date.isoformat()})
     return await follow_up_read(session, follow_up)
@@ -89,9 +84,7 @@ async def list_follow_ups(session: AsyncSession, actor: Principal, *, due_before
                           assigned_to: str | None, case_id: uuid.UUID | None, overdue: bool | None, limit: int,
                           offset: int) -> tuple[list[FollowUpRead], int]:
     """The office's queue, soonest due first. `due_before` includes that day (what is due by then)."""
-    query = select(FollowUp)
-    if actor.office_scope is not None:
-        query = query.where(FollowUp.office_id == actor.office_scope)
+    query = scoped(select(FollowUp), FollowUp, actor)
     if due_before is not None:
         query = query.where(FollowUp.due_date <= due_before)
     if status is not None:
@@ -143,8 +136,8 @@ async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUI
         follow_up.status = body.status
         follow_up.completed_at, follow_up.completed_by = now, actor.id
         overdue = local_date(now) > follow_up.due_date
-        record(session, follow_up.case_id, actor, f"follow_up.{body.status}", "follow_up", follow_up.id, note=body.note,
-               due_date=follow_up.due_date.isoformat(), overdue=overdue)
+        add_timeline_entry(session, follow_up.case_id, actor, f"follow_up.{body.status}", "follow_up", follow_up.id,
+                           note=body.note, due_date=follow_up.due_date.isoformat(), overdue=overdue)
         if body.status == FollowUpStatus.completed:
             case = await load_case(session, actor, follow_up.case_id)
             office = await office_of(session, follow_up.office_id)
@@ -152,8 +145,8 @@ async def update(session: AsyncSession, actor: Principal, follow_up_id: uuid.UUI
                           person_id=case.person_id, dimensions=await subject_dimensions(session, case.household_id, case.person_id),
                           follow_up=activity.pseudonym("follow_up", follow_up.id), overdue=overdue)
     else:
-        record(session, follow_up.case_id, actor, "follow_up.changed", "follow_up", follow_up.id, fields=sorted(changes),
-               due_date=follow_up.due_date.isoformat())
+        add_timeline_entry(session, follow_up.case_id, actor, "follow_up.changed", "follow_up", follow_up.id,
+                           fields=sorted(changes), due_date=follow_up.due_date.isoformat())
     follow_up.updated_at = now
     await session.flush()
     audit.record(session, actor, action="update", entity_type="follow_up", entity_id=follow_up.id,

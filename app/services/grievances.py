@@ -14,8 +14,8 @@ from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock, printables
-from app.deps import Principal
-from app.errors import Conflict, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import Conflict, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.models import Application, Case, Grievance, Office, Person, User
 from app.schemas.cases import (
@@ -26,9 +26,9 @@ from app.schemas.cases import (
     GrievanceUpdate,
 )
 from app.services import activity, audit
-from app.services.cases import (
+from app.services.casework import (
     OPEN_GRIEVANCE,
-    for_change,
+    add_timeline_entry,
     illegal_transition,
     load_case,
     local_date,
@@ -36,11 +36,11 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
 from app.services.persons import load_person
+from app.services.scoping import load_scoped, scoped
 from app.vocabulary import ApplicationStatus, ComplainantKind, GrievanceCategory, GrievanceStatus, Role, WaitingWith
 
 TRANSITIONS: dict[str, set[str]] = {
@@ -98,13 +98,7 @@ async def grievance_read(session: AsyncSession, grievance: Grievance) -> Grievan
 
 
 async def load_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID, *, lock: bool = False) -> Grievance:
-    query = select(Grievance).where(Grievance.id == grievance_id)
-    if actor.office_scope is not None:
-        query = query.where(Grievance.office_id == actor.office_scope)
-    grievance = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if grievance is None:
-        raise NotFound("No such grievance.")
-    return grievance
+    return await load_scoped(session, actor, Grievance, grievance_id, missing="No such grievance.", lock=lock)
 
 
 async def _dimensions(session: AsyncSession, grievance: Grievance) -> dict[str, Any]:
@@ -123,10 +117,7 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
     application = None
     case: Case | None = None
     if body.application_id is not None:
-        application = (await session.execute(_scoped(select(Application).where(Application.id == body.application_id),
-                                                      Application, actor))).scalar_one_or_none()
-        if application is None:
-            raise NotFound("No such application.")
+        application = await load_scoped(session, actor, Application, body.application_id, missing="No such application.")
         if application.status not in (ApplicationStatus.approved, ApplicationStatus.rejected):
             raise Conflict(f"Only a decided application can be appealed; {application.reference} is {application.status}.",
                            current_status=application.status)
@@ -159,9 +150,10 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
     session.add(grievance)
     await session.flush()
     if case is not None:  # recorded in the case, whose status it leaves as it is (cases.change_status)
-        record(session, case.id, actor, "grievance.opened", "grievance", grievance.id, reference=grievance.reference,
-               category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
-               application_reference=application.reference if application else None)
+        add_timeline_entry(session, case.id, actor, "grievance.opened", "grievance", grievance.id,
+                           reference=grievance.reference,
+                           category=body.category, channel=body.channel, sla_due_date=sla_due.isoformat(),
+                           application_reference=application.reference if application else None)
     audit.record(session, actor, action="create", entity_type="grievance", entity_id=grievance.id, office_id=office_id,
                  details={"reference": grievance.reference, "category": body.category, "complainant": complainant.kind})
     activity.emit(session, "grievance.opened", office_code=office.code, household_id=grievance.household_id,
@@ -169,10 +161,6 @@ async def lodge(session: AsyncSession, actor: Principal, settings, body: Grievan
                   grievance=activity.pseudonym("grievance", grievance.id), category=body.category, channel=body.channel,
                   level=1, sla_due_date=sla_due, appeal_scheme=application.scheme_code if application else None)
     return await grievance_read(session, grievance)
-
-
-def _scoped(query, model, actor: Principal):
-    return query if actor.office_scope is None else query.where(model.office_id == actor.office_scope)
 
 
 async def get_grievance(session: AsyncSession, actor: Principal, grievance_id: uuid.UUID) -> GrievanceRead:
@@ -218,7 +206,7 @@ async def list_grievances(session: AsyncSession, actor: Principal, *, status: Gr
                           category: GrievanceCategory | None, overdue: bool | None, case_id: uuid.UUID | None,
                           application_id: uuid.UUID | None, waiting_with: WaitingWith | None, limit: int,
                           offset: int) -> tuple[list[GrievanceRead], int]:
-    query = _scoped(select(Grievance), Grievance, actor)
+    query = scoped(select(Grievance), Grievance, actor)
     for column, value in ((Grievance.status, status), (Grievance.category, category), (Grievance.case_id, case_id),
                           (Grievance.application_id, application_id), (WAITING_WITH, waiting_with)):
         if value is not None:
@@ -244,8 +232,8 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
         if body.note is None:
             return await grievance_read(session, grievance)
         if grievance.case_id is not None:
-            record(session, grievance.case_id, actor, "grievance.note", "grievance", grievance.id,
-                   reference=grievance.reference, note=body.note)
+            add_timeline_entry(session, grievance.case_id, actor, "grievance.note", "grievance", grievance.id,
+                               reference=grievance.reference, note=body.note)
         audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id,
                      office_id=grievance.office_id, details={"note": True})
         return await grievance_read(session, grievance)
@@ -280,9 +268,9 @@ async def update(session: AsyncSession, actor: Principal, settings, grievance_id
     await session.flush()
     days_open = max(0, (local_date(now) - local_date(grievance.received_at)).days)
     if grievance.case_id is not None:
-        record(session, grievance.case_id, actor, "grievance.status_changed", "grievance", grievance.id,
-               reference=grievance.reference, status=wanted, level=grievance.level, resolution=body.resolution,
-               upheld=grievance.upheld, note=body.note, sla_due_date=grievance.sla_due_date.isoformat())
+        add_timeline_entry(session, grievance.case_id, actor, "grievance.status_changed", "grievance", grievance.id,
+                           reference=grievance.reference, status=wanted, level=grievance.level, resolution=body.resolution,
+                           upheld=grievance.upheld, note=body.note, sla_due_date=grievance.sla_due_date.isoformat())
     audit.record(session, actor, action="update", entity_type="grievance", entity_id=grievance.id, office_id=grievance.office_id,
                  details={"status": wanted, "level": grievance.level})
     office = await office_of(session, grievance.office_id)

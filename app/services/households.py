@@ -4,25 +4,22 @@ Every function runs inside the request's transaction, scopes what it touches to 
 (another office's record is "not found", exactly like a missing one), audits reads as well as
 writes, and writes an activity event for every change."""
 
-import math
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Uuid, bindparam, distinct, func, literal, literal_column, or_, select, text, true, update
+from sqlalchemy import distinct, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from app import clock
-from app.deps import Principal
-from app.errors import DomainError, Forbidden, InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import DomainError, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.bulk import insert_rows, with_defaults
-from app.db import lock_values
 from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person
-from app.models.audit import NATIONAL_ID_LOOKUP
 from app.models.base import new_id, utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
@@ -40,10 +37,12 @@ from app.schemas.households import (
     MemberCreate,
     PersonRead,
 )
-from app.services import activity, audit, matching, plausibility
+from app.services import activity, audit, consents, matching, plausibility
 from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
 from app.services.locations import location_path, require_village
 from app.services.names import part_key, search_name, search_terms
+from app.services.national_ids import check_national_ids
+from app.services.scoping import is_scoped, load_scoped, scoped
 from app.vocabulary import DISABILITY_DOMAINS, ConsentPurpose, Relationship
 
 # ---- reading --------------------------------------------------------------------------------------
@@ -64,17 +63,6 @@ def head_of(household: Household) -> Person | None:
     return next((m for m in household.members if m.relationship == Relationship.head), None)
 
 
-async def current_consent(session: AsyncSession, household_id: uuid.UUID) -> ConsentRecord | None:
-    return (
-        await session.execute(
-            select(ConsentRecord)
-            .where(ConsentRecord.household_id == household_id)
-            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
-            .limit(1)
-        )
-    ).scalar_one_or_none()
-
-
 async def household_read(
     session: AsyncSession, household: Household, *, consent: ConsentRecord | None = None, office_code: str | None = None
 ) -> HouseholdRead:
@@ -82,7 +70,7 @@ async def household_read(
     knows them."""
     today = clock.today()
     head = head_of(household)
-    consent = consent or await current_consent(session, household.id)
+    consent = consent or await consents.consent_in_force(session, household.id)
     office_code = office_code or (await session.get(Office, household.office_id)).code
     return HouseholdRead(
         id=household.id,
@@ -110,13 +98,8 @@ async def household_read(
 
 async def load_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> Household:
     """The household with its members, if the caller's office may see it."""
-    query = select(Household).options(selectinload(Household.members)).where(Household.id == household_id)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
-    household = (await session.execute(query)).scalar_one_or_none()
-    if household is None:
-        raise NotFound("No such household.")
-    return household
+    return await load_scoped(session, actor, Household, household_id, missing="No such household.",
+                             options=(selectinload(Household.members),))
 
 
 async def get_household(session: AsyncSession, actor: Principal, household_id: uuid.UUID) -> HouseholdRead:
@@ -148,17 +131,13 @@ async def search_households(
     member_filters = name_filters(name)
     if national_id:
         member_filters.append(Person.national_id == national_id.strip())
-    query = select(Household.id).where(*household_filters)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+    query = scoped(select(Household.id).where(*household_filters), Household, actor)
     newest_first = (Household.created_at.desc(), Household.id.desc())
     if member_filters:
         # The households of the people who match, as the name index finds them, no further than the
         # limit (see bounded_sample): up to it, every match, newest first; beyond it, a fixed sample.
         await bounded_sample(session)
-        hits = select(Person.household_id).where(*member_filters)
-        if actor.office_scope is not None:
-            hits = hits.where(Person.office_id == actor.office_scope)  # a person's office is their household's
+        hits = scoped(select(Person.household_id).where(*member_filters), Person, actor)  # a person's office is their household's
         if household_filters:
             hits = hits.join(Household, Household.id == Person.household_id).where(*household_filters)
         hits = hits.limit(SEARCH_COUNT_LIMIT + 1).cte("hits")
@@ -243,7 +222,7 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
 # ---- registering ----------------------------------------------------------------------------------
 
 
-def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
+def person_columns(facts: dict[str, Any]) -> dict[str, Any]:
     """Flatten the API's person facts into the person table's columns."""
     columns = {k: v for k, v in facts.items() if k not in ("disability", "confirm_new")}
     disability = facts.get("disability")
@@ -259,7 +238,7 @@ def _person_columns(facts: dict[str, Any]) -> dict[str, Any]:
 
 async def _registering_office(session: AsyncSession, actor: Principal, office_code: str | None) -> tuple[uuid.UUID, str]:
     """The office's id and code: staff register for their own (known from the sign-in, no query)."""
-    if actor.office_scope is None:
+    if not is_scoped(actor):
         if office_code is None:
             raise InvalidInput("An admin registering a household names the office (office_code).", field="#/office_code")
         office = (await session.execute(select(Office.id, Office.code).where(Office.code == office_code))).first()
@@ -269,91 +248,6 @@ async def _registering_office(session: AsyncSession, actor: Principal, office_co
     if office_code is not None and office_code != actor.office_code:
         raise Forbidden("Staff register households for their own office only.")
     return actor.office_scope, actor.office_code
-
-
-# A staff member who finds national IDs registered at other offices learns who is registered there:
-# so many an hour, so that an office cannot enumerate another's registry by national ID.
-LOOKUPS_PER_HOUR = 10
-LOOKUP_WINDOW = timedelta(hours=1)
-# The caller's lookups in the window. The action is written into the statement, not sent as a
-# parameter, so that both databases read them from the partial index of those rows alone.
-_LOOKUPS = select(func.count()).select_from(AuditEvent).where(
-    AuditEvent.action == literal_column(f"'{NATIONAL_ID_LOOKUP}'"),
-    AuditEvent.actor_id == bindparam("actor_id", type_=Uuid()), AuditEvent.at > bindparam("since"))
-_FIRST_LOOKUP = _LOOKUPS.with_only_columns(func.min(AuditEvent.at))
-_REGISTERED = (
-    select(Person.id, Person.household_id, Person.national_id, Office.code, Person.office_id)
-    .join(Office, Office.id == Person.office_id)
-    .where(Person.national_id.in_(bindparam("ids", expanding=True)),
-           or_(bindparam("except_person", type_=Uuid()).is_(None), Person.id != bindparam("except_person", type_=Uuid())))
-    .limit(1).subquery("registered")
-)
-# Built once: every registration runs it, and building it cost more than running it. One row, in one
-# round trip: the caller's recent lookups, and a person already holding one of the IDs (or nulls).
-_REGISTERED_IDS = select(_LOOKUPS.scalar_subquery().label("lookups"), *_REGISTERED.c).select_from(
-    select(literal(1).label("one")).subquery("one").outerjoin(_REGISTERED, true()))
-
-
-async def check_national_ids(
-    session: AsyncSession, actor: Principal, national_ids: dict[str, str], *, except_person: uuid.UUID | None = None
-) -> None:
-    """national_ids maps a field pointer to the ID given there. An ID already registered is a 409 that
-    names the existing person when the caller may see them; at another office, only that the person is
-    registered elsewhere and how to have the record transferred. That lookup is audited as a read of
-    the other office's personal data and counted: past LOOKUPS_PER_HOUR in the hour, every request of
-    the caller that gives a national ID is a 429 until the hour has passed (refusing only IDs registered
-    elsewhere would tell them apart)."""
-    if not national_ids:
-        return
-    # Two requests giving one ID at the same moment: the second waits for the first to commit and then
-    # finds its person here (a precise 409), instead of failing on the unique index at commit.
-    await lock_values(session, "national-id", national_ids.values())
-    now = utcnow()
-    found = (await session.execute(_REGISTERED_IDS, {"ids": list(national_ids.values()), "except_person": except_person,
-                                                     "actor_id": actor.id, "since": now - LOOKUP_WINDOW})).one()
-    staff = actor.office_scope is not None
-    if staff and found.lookups >= LOOKUPS_PER_HOUR:
-        raise await _too_many_lookups(session, actor, now)
-    if found.id is None:
-        return
-    pointer = next(p for p, v in national_ids.items() if v == found.national_id)
-    if not staff or actor.office_scope == found.office_id:
-        raise DomainError(f"National ID {found.national_id} is already registered.", slug="national-id-registered",
-                          field=pointer, existing_person_id=str(found.id), existing_household_id=str(found.household_id),
-                          existing_office_code=found.code)
-    await _record_lookup(session, actor, found, pointer, now)
-    raise DomainError(
-        f"National ID {found.national_id} is already registered at another office. If the person now lives here, "
-        "do not register them again: ask your supervisor to have their record transferred (an administrator finds "
-        "it by this national ID).",
-        slug="national-id-registered", field=pointer, existing_person_id=None, existing_household_id=None,
-        existing_office_code=None,
-    )
-
-
-async def _record_lookup(session: AsyncSession, actor: Principal, found: Any, pointer: str, now: datetime) -> None:
-    """Audit the lookup (under the office that holds the person, whose supervisors see it) so that the
-    row stays although the request fails: in a transaction of its own, once the request's is rolled
-    back (on SQLite that one holds the only write lock; it is failing anyway). The count is taken again
-    there, one lookup of the caller's at a time, so that parallel requests cannot pass the limit together."""
-    await session.rollback()
-    async with AsyncSession(session.bind) as own, own.begin():
-        await lock_values(own, "national-id-lookups", [str(actor.id)])
-        lookups = (await own.execute(_LOOKUPS, {"actor_id": actor.id, "since": now - LOOKUP_WINDOW})).scalar_one()
-        if lookups >= LOOKUPS_PER_HOUR:
-            raise await _too_many_lookups(own, actor, now)
-        audit.record(own, actor, action=NATIONAL_ID_LOOKUP, entity_type="person", entity_id=found.id,
-                     office_id=found.office_id, details={"field": pointer, "by_office": actor.office_code})
-
-
-async def _too_many_lookups(session: AsyncSession, actor: Principal, now: datetime) -> DomainError:
-    first = (await session.execute(_FIRST_LOOKUP, {"actor_id": actor.id, "since": now - LOOKUP_WINDOW})).scalar_one()
-    wait = max(1, math.ceil(((first or now) + LOOKUP_WINDOW - now).total_seconds()))
-    return DomainError(
-        f"You have found {LOOKUPS_PER_HOUR} national IDs registered at other offices within the hour; national IDs "
-        f"can be given again in {math.ceil(wait / 60)} minutes.",
-        slug="too-many-lookups", headers={"Retry-After": str(wait)},
-    )
 
 
 # ---- unlikely facts -------------------------------------------------------------------------------
@@ -387,8 +281,7 @@ async def idpoor_card_elsewhere(session: AsyncSession, actor: Principal, card_nu
     query = select(Household.id).where(Household.idpoor_card_number == card_number).limit(1)
     if household_id is not None:
         query = query.where(Household.id != household_id)
-    if actor.office_scope is not None:
-        query = query.where(Household.office_id == actor.office_scope)
+    query = scoped(query, Household, actor)
     other = (await session.execute(query)).scalar()
     if other is None:
         return None
@@ -486,7 +379,7 @@ async def register_household(session: AsyncSession, actor: Principal, data: Hous
         # Distinct creation instants keep the members in the order the clerk entered them.
         {"id": new_id(), "household_id": household["id"], "office_id": office_id, "village_code": data.village_code,
          "registered_by": actor.id, "version": 1,
-         "created_at": now + timedelta(microseconds=i), "updated_at": now, **_person_columns(facts)}
+         "created_at": now + timedelta(microseconds=i), "updated_at": now, **person_columns(facts)}
         for i, facts in enumerate(member_facts)
     ])
     consent = {"id": new_id(), "household_id": household["id"], "recorded_by": actor.id, "recorded_at": now,
@@ -539,7 +432,7 @@ async def add_member(session: AsyncSession, actor: Principal, household_id: uuid
     overridden = await _screen_duplicates(session, actor, [data], household.village_code, confirm_new=data.confirm_new,
                                           pointer="#", exclude_household=None)
     person = Person(household_id=household.id, office_id=household.office_id, village_code=household.village_code,
-                    registered_by=actor.id, **_person_columns(facts))
+                    registered_by=actor.id, **person_columns(facts))
     session.add(person)
     household.updated_at = utcnow()  # the household's representation changed: new ETag
     await session.flush()
@@ -668,7 +561,7 @@ async def consent_history(session: AsyncSession, actor: Principal, household_id:
     household = await load_household(session, actor, household_id)
     rows = (await session.execute(
         select(ConsentRecord).where(ConsentRecord.household_id == household.id)
-        .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+        .order_by(*consents.NEWEST_FIRST)
     )).scalars().all()
     audit.record(session, actor, action="read", entity_type="consent", entity_id=household.id, office_id=household.office_id)
     return list(rows)

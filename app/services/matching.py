@@ -13,8 +13,9 @@ from functools import lru_cache
 from sqlalchemy import CompoundSelect, bindparam, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import Principal
+from app.principal import Principal
 from app.models import Person
+from app.services import scoping
 from app.services.names import fold, name_key, part_key
 
 LIKELY_DUPLICATE = 0.85  # at or above: registration stops and asks the clerk to confirm
@@ -181,11 +182,10 @@ async def find_candidates(
     for i in range(len(blocks), shape):
         params.update({f"key_{i}": "", f"first_{i}": 1, f"last_{i}": 0, f"exact_first_{i}": 1, f"exact_last_{i}": 0,
                        f"commune_{i}_from": "", f"commune_{i}_to": "", f"sex_{i}": ""})
-    if actor.office_scope is not None:
-        params["office_id"] = actor.office_scope
+    params.update(scoping.office_params(actor))
     if exclude_household is not None:
         params["exclude_household"] = exclude_household
-    query = _candidate_query(shape, by_sex, by_year, actor.office_scope is not None, exclude_household is not None)
+    query = _candidate_query(shape, by_sex, by_year, scoping.is_scoped(actor), exclude_household is not None)
     # Core rather than the ORM session: the rows are plain columns, and the ORM's handling of each row showed
     # at a million persons, where a common name's blocks are dozens of rows. Core does not flush the session
     # first: callers look for duplicates before they change anything.
@@ -225,8 +225,7 @@ def _candidate_query(blocks: int, by_sex: bool, by_year: bool, scoped: bool, exc
             )
             if by_sex:
                 block = block.where(Person.sex == bindparam(f"sex_{i}"))
-            if scoped:
-                block = block.where(Person.office_id == bindparam("office_id"))
+            block = scoping.where_office_param(block, Person.office_id, scoped)
             if excluding:
                 block = block.where(Person.household_id != bindparam("exclude_household"))
             block = block.where(Person.birth_year.between(bindparam(f"first_{i}"), bindparam(f"last_{i}")))

@@ -3,7 +3,7 @@
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Location, Office
 from app.services import audit

@@ -7,8 +7,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from app import clock
-from app.deps import Principal
-from app.errors import InvalidInput, NotFound
+from app.principal import Principal
+from app.errors import InvalidInput
 from app.etag import check_if_match
 from app.models import Household, Office, Person
 from app.models.base import utcnow
@@ -17,17 +17,18 @@ from app.schemas.households import MatchCandidate, MatchQuery, PersonRead, Perso
 from app.services import activity, audit, matching, plausibility
 from app.services.demography import disability_levels
 from app.services.households import (
-    _person_columns,
     bounded_sample,
-    check_national_ids,
     head_facts,
     head_of,
     name_filters,
+    person_columns,
     person_read,
     refuse,
     stop_unless_confirmed,
     warnings_of,
 )
+from app.services.national_ids import check_national_ids
+from app.services.scoping import load_scoped, office_filters
 from app.vocabulary import Relationship
 
 # Changing one of these changes the person's breakdowns at central, or the facts schemes look at.
@@ -35,13 +36,7 @@ _PERSON_FACTS = tuple(f for f in PersonUpdate.model_fields if f != "confirm_unli
 
 
 async def load_person(session: AsyncSession, actor: Principal, person_id: uuid.UUID) -> Person:
-    query = select(Person).where(Person.id == person_id)
-    if actor.office_scope is not None:
-        query = query.where(Person.office_id == actor.office_scope)
-    person = (await session.execute(query)).scalar_one_or_none()
-    if person is None:
-        raise NotFound("No such person.")
-    return person
+    return await load_scoped(session, actor, Person, person_id, missing="No such person.")
 
 
 async def get_person(session: AsyncSession, actor: Principal, person_id: uuid.UUID) -> PersonRead:
@@ -70,9 +65,7 @@ async def search_persons(
     offset: int,
 ) -> tuple[list[PersonSummary], int, bool]:
     """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
-    filters = name_filters(name)
-    if actor.office_scope is not None:
-        filters.append(Person.office_id == actor.office_scope)
+    filters = name_filters(name) + office_filters(Person.office_id, actor)
     if national_id:
         filters.append(Person.national_id == national_id.strip())
     if sex:
@@ -168,7 +161,7 @@ async def update_person(
         to_write["birth_date_approximate"] = True  # only the year is known
     if {"given_name", "family_name"} & changes.keys():  # both are needed to refold the search name
         to_write |= {"given_name": facts["given_name"], "family_name": facts["family_name"]}
-    columns = _person_columns(to_write)
+    columns = person_columns(to_write)
     for column, value in columns.items():
         setattr(person, column, value)
     person.updated_at = utcnow()
@@ -217,7 +210,7 @@ async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuer
         exact = (await session.execute(
             select(Person, Household.village_code).join(Household, Household.id == Person.household_id)
             .where(Person.national_id == query.national_id,
-                   *([Person.office_id == actor.office_scope] if actor.office_scope is not None else []))
+                   *office_filters(Person.office_id, actor))
         )).first()
         if exact is not None and all(r.person_id != exact[0].id for r in results):
             p, village = exact

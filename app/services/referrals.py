@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app import clock, printables
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import InvalidInput, NotFound
 from app.etag import check_if_match
-from app.models import ConsentRecord, Referral
+from app.models import Referral
 from app.schemas.cases import (
     AgencyRead,
     PartnerReferralRead,
@@ -27,12 +27,12 @@ from app.schemas.cases import (
     ReferralUpdate,
     ReferredClient,
 )
-from app.services import activity, audit
-from app.services.cases import (
+from app.services import activity, audit, consents
+from app.services.casework import (
     OPEN_REFERRAL,
+    add_timeline_entry,
     case_for_new_work,
     client_of,
-    for_change,
     household_with_members,
     illegal_transition,
     local_date,
@@ -40,11 +40,11 @@ from app.services.cases import (
     next_reference,
     office_of,
     person_name,
-    record,
     staff_name,
     subject_dimensions,
 )
 from app.services.households import head_of
+from app.services.scoping import for_change, load_scoped, scoped
 from app.upsert import dialect_name
 from app.vocabulary import ConsentPurpose, ReferralStatus
 
@@ -87,13 +87,7 @@ async def referral_read(session: AsyncSession, settings, referral: Referral) -> 
 
 
 async def load_referral(session: AsyncSession, actor: Principal, referral_id: uuid.UUID, *, lock: bool = False) -> Referral:
-    query = select(Referral).where(Referral.id == referral_id)
-    if actor.office_scope is not None:
-        query = query.where(Referral.office_id == actor.office_scope)
-    referral = (await session.execute(for_change(query, lock))).scalar_one_or_none()
-    if referral is None:
-        raise NotFound("No such referral.")
-    return referral
+    return await load_scoped(session, actor, Referral, referral_id, missing="No such referral.", lock=lock)
 
 
 # ---- issuing and changing -----------------------------------------------------------------------------------
@@ -122,8 +116,9 @@ async def issue(session: AsyncSession, actor: Principal, settings, case_id: uuid
                         issued_at=now, issued_by=actor.id)
     session.add(referral)
     await session.flush()
-    record(session, case.id, actor, "referral.issued", "referral", referral.id, reference=referral.reference, agency=body.agency,
-           service=body.service, due_date=body.due_date.isoformat(), person_id=str(person_id) if person_id else None)
+    add_timeline_entry(session, case.id, actor, "referral.issued", "referral", referral.id,
+                       reference=referral.reference, agency=body.agency,
+                       service=body.service, due_date=body.due_date.isoformat(), person_id=str(person_id) if person_id else None)
     audit.record(session, actor, action="create", entity_type="referral", entity_id=referral.id, office_id=case.office_id,
                  details={"reference": referral.reference, "agency": body.agency, "case_id": str(case.id)})
     head = head_of(household)
@@ -150,8 +145,8 @@ async def _move(session: AsyncSession, actor: Principal | None, referral: Referr
     referral.updated_at = now
     await session.flush()
     days_open = max(0, (local_date(now) - local_date(referral.issued_at)).days)
-    record(session, referral.case_id, actor, "referral.status_changed", "referral", referral.id, reference=referral.reference,
-           agency=referral.agency, status=status, note=note, overdue=overdue)
+    add_timeline_entry(session, referral.case_id, actor, "referral.status_changed", "referral", referral.id,
+                       reference=referral.reference, agency=referral.agency, status=status, note=note, overdue=overdue)
     audit.record(session, actor, action="update", entity_type="referral", entity_id=referral.id, office_id=referral.office_id,
                  details={"status": status})
     office = await office_of(session, referral.office_id)
@@ -174,8 +169,9 @@ async def update(session: AsyncSession, actor: Principal, settings, referral_id:
             raise InvalidInput("The due date is in the past.", field="#/due_date")
         if body.due_date > clock.today() + LONGEST_DUE:
             raise InvalidInput("The due date is more than a year away.", field="#/due_date")
-        record(session, referral.case_id, actor, "referral.redated", "referral", referral.id, reference=referral.reference,
-               previous=referral.due_date.isoformat(), due_date=body.due_date.isoformat())
+        add_timeline_entry(session, referral.case_id, actor, "referral.redated", "referral", referral.id,
+                           reference=referral.reference,
+                           previous=referral.due_date.isoformat(), due_date=body.due_date.isoformat())
         referral.due_date = body.due_date
         referral.updated_at = clock.now()
         audit.record(session, actor, action="update", entity_type="referral", entity_id=referral.id,
@@ -220,9 +216,7 @@ async def list_referrals(session: AsyncSession, actor: Principal, settings, *, s
                          agency: str | None, overdue: bool | None, case_id: uuid.UUID | None, limit: int,
                          offset: int) -> tuple[list[ReferralRead], int]:
     await expire_due(session, settings, office_id=actor.office_scope)
-    query = select(Referral)
-    if actor.office_scope is not None:
-        query = query.where(Referral.office_id == actor.office_scope)
+    query = scoped(select(Referral), Referral, actor)
     for column, value in ((Referral.status, status), (Referral.agency, agency), (Referral.case_id, case_id)):
         if value is not None:
             query = query.where(column == value)
@@ -281,10 +275,8 @@ async def _partner_referral(session: AsyncSession, actor: Principal, settings, r
 
 async def _partner_read(session: AsyncSession, referral: Referral) -> tuple[PartnerReferralRead, bool]:
     """The client's name and phone go to the agency only with the household's referral_sharing consent."""
-    consent = (await session.execute(select(ConsentRecord.purposes).where(ConsentRecord.household_id == referral.household_id)
-                                     .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1))).scalar()
     client = None
-    if ConsentPurpose.referral_sharing in (consent or []):
+    if ConsentPurpose.referral_sharing in await consents.purposes(session, referral.household_id):
         person = await client_of(session, referral.household_id, referral.person_id)
         if person is not None:
             client = ReferredClient(name=person_name(person), phone=person.phone)

@@ -20,7 +20,7 @@ import secrets
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -28,6 +28,7 @@ from sqlalchemy import Row, Text, and_, any_, bindparam, cast, func, or_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app import clock
 from app.config import InstanceRole, Settings
 from app.context import request_id_var
 from app.models import ActivityEvent, Office, RelayStatus, User
@@ -97,7 +98,9 @@ def envelope_json(event: Row) -> str:
 
 
 @dataclass
-class Outcome:
+class BatchResult:
+    """What became of one attempt's events at central: sent, parked, failed, or left for the next probe."""
+
     sent: list[Row]
     parked: list[tuple[Row, str]]
     failed: list[Row]  # central failed on these alone: each waits a backoff of its own
@@ -106,7 +109,7 @@ class Outcome:
     reachable: bool = True
 
 
-async def record(session: AsyncSession, office_code: str, outcome: Outcome, settings: Settings) -> None:
+async def save_batch_result(session: AsyncSession, office_code: str, outcome: BatchResult, settings: Settings) -> None:
     """Mark the events of one office's attempt, and what the relay did, in one short transaction."""
     now = utcnow()
     for chunk in _chunks([e.id for e in outcome.sent], 1000):
@@ -270,16 +273,16 @@ class Relay:
         for event in events:
             by_office.setdefault(event.office_code, []).append(event)
         for office_code, office_events in by_office.items():
-            outcome = Outcome([], [], [])
+            outcome = BatchResult([], [], [])
             for chunk, parts in _by_size(office_events):
                 await self._send(office_code, chunk, outcome, parts=parts)
             reachable = reachable and outcome.reachable
             self.last_error = outcome.error or self.last_error
             async with self.sessionmaker() as session, session.begin():
-                await record(session, office_code, outcome, self.settings)
+                await save_batch_result(session, office_code, outcome, self.settings)
         return len(events), reachable
 
-    async def _send(self, office_code: str, events: list[Row], outcome: Outcome, *, parts: list[str] | None = None,
+    async def _send(self, office_code: str, events: list[Row], outcome: BatchResult, *, parts: list[str] | None = None,
                     retried: bool = False) -> None:
         parts = parts if parts is not None else [envelope_json(e) for e in events]
         try:
@@ -482,21 +485,12 @@ async def status(session: AsyncSession, *, office_code: str | None) -> list[dict
         n, oldest, next_at = backlog.get(code, (0, None, None))
         s = relayed.get(code)
         out.append({
-            "office_code": code, "backlog": n, "oldest_unsent_at": _aware(oldest), "next_attempt_at": _aware(next_at),
+            "office_code": code, "backlog": n, "oldest_unsent_at": clock.aware(oldest), "next_attempt_at": clock.aware(next_at),
             "last_attempt_at": s.last_attempt_at if s else None, "last_success_at": s.last_success_at if s else None,
             "last_error_at": s.last_error_at if s else None, "last_error": s.last_error if s else None,
             "events_sent": s.events_sent if s else 0, "parked": parked.get(code, 0),
         })
     return out
-
-
-def _aware(value: Any) -> datetime | None:
-    """min() over a UTC column comes back naive (or as text) from SQLite."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 async def parked_events(session: AsyncSession, *, office_code: str | None, limit: int, offset: int) -> tuple[list[dict], int]:

@@ -22,23 +22,23 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app import clock
 from app.bulk import insert_rows
 from app.errors import InvalidInput
-from app.models import ConsentRecord, Household, Office, Person, ScreeningDetermination
-from app.schemes.base import CheckRequest, SchemeAdapter
+from app.models import Household, Office, Person, ScreeningDetermination
+from app.schemes.base import CheckRequest, Fingerprinted, SchemeAdapter
 from app.schemes.registry import SchemeRegistry
 from app.models.base import new_id, utcnow
-from app.services import audit
+from app.services import audit, consents
 from app.services.screening import (
+    AUDIT_TABLE,
+    DETERMINATION_TABLE,
+    EVENT_TABLE,
     HOUSEHOLD_FACTS,
     MEMBER_FACTS,
-    _AUDIT,
-    _DETERMINATIONS,
-    _EVENTS,
-    _SCREENINGS,
-    _Collector,
-    _emit_events,
-    _facts_used,
-    _Row,
+    SCREENING_TABLE,
+    DeterminationRow,
+    EventBatch,
     build_request,
+    emit_determination_events,
+    facts_used,
     run_schemes,
     select_schemes,
 )
@@ -111,11 +111,7 @@ WHERE s.input IS NULL OR x.input_fingerprint IS DISTINCT FROM s.input
 
 
 async def _consents_for(session: AsyncSession, household_ids: list[uuid.UUID]) -> dict[uuid.UUID, frozenset[str]]:
-    c = ConsentRecord
-    ranked = (select(c.household_id, c.purposes, func.row_number().over(
-        partition_by=c.household_id, order_by=(c.recorded_at.desc(), c.id.desc())).label("rank"))
-        .where(c.household_id.in_(household_ids)).subquery())
-    return {r.household_id: frozenset(r.purposes) for r in (await session.execute(select(ranked).where(ranked.c.rank == 1))).all()}
+    return {r.household_id: frozenset(r.purposes) for r in (await session.execute(consents.in_force_of(household_ids))).all()}
 
 
 async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapters: list[SchemeAdapter],
@@ -141,12 +137,12 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         people[person.household_id].append(person)
     offices = dict((await session.execute(select(Office.id, Office.code))).all())
     # Partners are asked about every subject (their answers may change without anything here changing).
-    partners = any(not hasattr(a, "input_fingerprints") for a in adapters)
-    consents = await _consents_for(session, household_ids) if partners else {}
+    partners = any(not isinstance(a, Fingerprinted) for a in adapters)
+    in_force = await _consents_for(session, household_ids) if partners else {}
     screened, subjects = [], []
     for household in households:
         members = people[household.id]
-        request = build_request(household, members, consents.get(household.id, frozenset()), on)
+        request = build_request(household, members, in_force.get(household.id, frozenset()), on)
         screened.append((household, members, request))
         for adapter in adapters:
             code = adapter.metadata.code
@@ -162,11 +158,11 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         said.clear()
     now = utcnow()
     screenings, determinations = [], []
-    collector = _Collector()
+    collector = EventBatch()
     for household, members, request in screened:
         summary.households += 1
         if partners:
-            results = [(a, [(stale.get((household.id, a.metadata.code), {}).get(d.person_id, (None,))[0], _Row(a, d, None).columns())
+            results = [(a, [(stale.get((household.id, a.metadata.code), {}).get(d.person_id, (None,))[0], DeterminationRow(a, d, None).columns())
                             for d in found]) for a, found in await run_schemes(adapters, request)]
         else:
             results = [(a, _evaluate(a, request, known, said)) for a in adapters
@@ -191,19 +187,19 @@ async def rescreen_batch(session: AsyncSession, registry: SchemeRegistry, adapte
         screenings.append({"id": screening_id, "household_id": household.id, "office_id": household.office_id,
                            "screened_at": now, "screened_by": None, "trigger": "rescreen", "as_of": on,
                            "household_version": household.version, "schemes": codes,
-                           "facts": _facts_used(request, adapters), "request_id": run_id})
+                           "facts": facts_used(request, adapters), "request_id": run_id})
         determinations.extend(c | {"screening_id": screening_id, "household_id": household.id, "screened_at": now}
                               for c in changed_rows)
         head = next((m for m in members if m.relationship == Relationship.head), None)
-        _emit_events(collector, office_code=offices[household.office_id], screening_id=screening_id, household=household,
-                     members={m.id: m for m in members}, head=head, rows=changed_rows, scheme_count=len(adapters), on=on,
-                     trigger=EventTrigger.rescreen)
+        emit_determination_events(collector, office_code=offices[household.office_id], screening_id=screening_id,
+                                  household=household, members={m.id: m for m in members}, head=head, rows=changed_rows,
+                                  scheme_count=len(adapters), on=on, trigger=EventTrigger.rescreen)
     # The re-screen read these people's records: one audit row per batch, per office.
     audits = [audit.row(None, action="rescreen", entity_type="office", entity_id=office_id, office_id=office_id,
                         details={"run": run_id, "households": n, "schemes": codes})
               for office_id, n in Counter(h.office_id for h in households).items()]
-    await insert_rows(session, (_SCREENINGS, screenings), (_DETERMINATIONS, determinations), (_EVENTS, collector.rows),
-                      (_AUDIT, audits))
+    await insert_rows(session, (SCREENING_TABLE, screenings), (DETERMINATION_TABLE, determinations), (EVENT_TABLE, collector.rows),
+                      (AUDIT_TABLE, audits))
     summary.screenings_written += len(screenings)
     summary.determinations_written += len(determinations)
 
@@ -214,7 +210,7 @@ def _evaluate(adapter: SchemeAdapter, request: CheckRequest, known: dict, said: 
     evaluation serves every subject with the same facts: `said` keeps their columns by (scheme, inputs)."""
     code = adapter.metadata.code
     todo = {person_id for person_id, (_, inputs) in known.items() if inputs is None or (code, inputs) not in said}
-    evaluated = {d.person_id: _Row(adapter, d, None).columns() for d in adapter.check_subjects(request, todo)} if todo else {}
+    evaluated = {d.person_id: DeterminationRow(adapter, d, None).columns() for d in adapter.check_subjects(request, todo)} if todo else {}
     rows = []
     for subject in request.subjects(adapter.metadata.level):
         if subject.person_id not in known:

@@ -24,9 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app import clock
 from app.bulk import insert_rows
 from app.context import request_id_var
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import InvalidInput, NotFound
-from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person, Screening, ScreeningDetermination
+from app.models import ActivityEvent, AuditEvent, Household, Office, Person, Screening, ScreeningDetermination
 from app.models.base import new_id, utcnow
 from app.schemas.households import HouseholdCreate
 from app.schemas.screening import (
@@ -37,6 +37,7 @@ from app.schemas.screening import (
 )
 from app.schemes.base import (
     CheckRequest,
+    ChecksInProcess,
     Determination,
     Reason,
     ReasonResult,
@@ -46,7 +47,7 @@ from app.schemes.base import (
 )
 from app.schemes.facts import FlatMember, household_facts, jsonable, person_facts
 from app.schemes.registry import SchemeRegistry
-from app.services import activity, audit
+from app.services import activity, audit, consents, scoping
 from app.services.households import load_household
 from app.vocabulary import EventTrigger, Outcome, Relationship
 
@@ -93,7 +94,7 @@ def _crashed(adapter: SchemeAdapter, request: CheckRequest, exc: BaseException) 
 
 
 def _is_local(adapter: SchemeAdapter) -> bool:
-    return hasattr(adapter, "check_now")  # the rules adapter: no I/O
+    return isinstance(adapter, ChecksInProcess)  # the rules adapter: no I/O
 
 
 # What the partner calls get to themselves before the rules run: a task starts only at the caller's
@@ -149,7 +150,7 @@ def _with_transaction(request: CheckRequest) -> CheckRequest:
 
 
 @dataclass
-class _Row:
+class DeterminationRow:
     """A determination ready to store and to answer with."""
 
     adapter: SchemeAdapter
@@ -183,11 +184,11 @@ def fingerprint(d: Determination) -> str:
     return hashlib.sha256(repr(said).encode()).hexdigest()[:32]
 
 
-def _row_order(row: _Row) -> tuple:
+def _row_order(row: DeterminationRow) -> tuple:
     return (-1 if row.member_index is None else row.member_index, row.determination.scheme_code)
 
 
-def _ordered_rows(results, members: list[Any]) -> list[_Row]:
+def _ordered_rows(results, members: list[Any]) -> list[DeterminationRow]:
     """Household-level verdicts first, then each member in the household's order, schemes by code."""
     index = {m.id: i for i, m in enumerate(members) if getattr(m, "id", None) is not None}
     rows = []
@@ -196,7 +197,7 @@ def _ordered_rows(results, members: list[Any]) -> list[_Row]:
             member_index = None
             if adapter.metadata.level is SchemeLevel.person:
                 member_index = index.get(d.person_id, position)
-            rows.append(_Row(adapter, d, member_index))
+            rows.append(DeterminationRow(adapter, d, member_index))
     rows.sort(key=_row_order)
     return rows
 
@@ -209,7 +210,7 @@ def _counts(outcomes) -> OutcomeCounts:
     return OutcomeCounts(**Counter(outcomes))
 
 
-def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[str, Any]:
+def facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[str, Any]:
     needed = set().union(*(a.metadata.facts for a in adapters)) if adapters else set()
     return {
         "household": jsonable({k: v for k, v in request.household_facts.items() if k in needed}),
@@ -218,7 +219,7 @@ def _facts_used(request: CheckRequest, adapters: list[SchemeAdapter]) -> dict[st
     }
 
 
-class _Collector:
+class EventBatch:
     """A screening's activity events as outbox rows, to be written with its other rows in one statement."""
 
     def __init__(self):
@@ -227,16 +228,18 @@ class _Collector:
     def emit(self, event_type: str, **what: Any) -> None:
         self.rows.append(activity.event(event_type, **what))
 
-    def again(self, **changes: Any) -> None:
+    def repeat_last(self, **changes: Any) -> None:
         """The last event once more with other values for fields of the same contract (a subject's next
         determination differs from its first only in scheme, scheme_kind and outcome)."""
         last = self.rows[-1]
         self.rows.append(last | {"id": new_id(), "payload": last["payload"] | changes})
 
 
-def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.UUID, household: Any,
-                 members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int, on: date,
-                 trigger: EventTrigger, completed: bool = True) -> None:
+def emit_determination_events(collector: EventBatch, *, office_code: str, screening_id: uuid.UUID, household: Any,
+                              members: dict[uuid.UUID, Any], head: Any, rows: list[dict[str, Any]], scheme_count: int,
+                              on: date, trigger: EventTrigger, completed: bool = True) -> None:
+    """A screening's activity events (one per determination, then screening.completed) into `collector`:
+    shared by the window's screening and the batch re-screen."""
     household_dims = activity.household_dimensions(household, on, head)
     screening = activity.pseudonym("screening", screening_id)
     by_subject: dict[uuid.UUID | None, list[dict[str, Any]]] = {}
@@ -249,7 +252,7 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
                       person_id=person_id, dimensions=dims, screening=screening, scheme=first["scheme_code"],
                       scheme_kind=first["scheme_kind"], outcome=first["outcome"], trigger=trigger)
         for row in others:
-            collector.again(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
+            collector.repeat_last(scheme=row["scheme_code"], scheme_kind=row["scheme_kind"], outcome=row["outcome"])
     if not completed:
         return
     collector.emit("screening.completed", office_code=office_code, household_id=household.id,
@@ -257,10 +260,10 @@ def _emit_events(collector: _Collector, *, office_code: str, screening_id: uuid.
                   eligible=sum(1 for r in rows if r["outcome"] == Outcome.eligible), trigger=trigger)
 
 
-_AUDIT = AuditEvent.__table__
-_DETERMINATIONS = ScreeningDetermination.__table__
-_EVENTS = ActivityEvent.__table__
-_SCREENINGS = Screening.__table__
+AUDIT_TABLE = AuditEvent.__table__
+DETERMINATION_TABLE = ScreeningDetermination.__table__
+EVENT_TABLE = ActivityEvent.__table__
+SCREENING_TABLE = Screening.__table__
 
 
 # ---- the endpoints' work ----------------------------------------------------------------------------
@@ -278,14 +281,14 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
     screening = {
         "id": new_id(), "household_id": household.id, "office_id": household.office_id, "screened_at": utcnow(),
         "screened_by": actor.id, "trigger": "clerk", "as_of": on, "household_version": household.version,
-        "schemes": [a.metadata.code for a in adapters], "facts": _facts_used(request, adapters),
+        "schemes": [a.metadata.code for a in adapters], "facts": facts_used(request, adapters),
         "request_id": request_id_var.get(),
     }
-    record = [(_SCREENINGS, [screening]), (_AUDIT, [audit.row(
+    record = [(SCREENING_TABLE, [screening]), (AUDIT_TABLE, [audit.row(
         actor, action="screen", entity_type="screening", entity_id=screening["id"], office_id=household.office_id,
         details={"household_id": str(household.id), "schemes": screening["schemes"], "members": [str(m.id) for m in members]})])]
     head = next((m for m in members if m.relationship == Relationship.head), None)
-    store = _Store(screening, household, {m.id: m for m in members}, head, office_code, on)
+    store = ScreeningWriter(screening, household, {m.id: m for m in members}, head, office_code, on)
     try:
         local = _ordered_rows(run_local(adapters, request), members)
         remote = []
@@ -313,7 +316,7 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
 
 
 @dataclass
-class _Store:
+class ScreeningWriter:
     """Writes a screening's determinations, one activity event each and, last, screening.completed:
     in one statement with the screening and its audit row when no partner is called, else in two
     (what needs no partner while the partners answer, then theirs)."""
@@ -324,22 +327,22 @@ class _Store:
     head: Any
     office_code: str
     on: date
-    written: list[_Row] = field(default_factory=list)
+    written: list[DeterminationRow] = field(default_factory=list)
 
-    async def write(self, session: AsyncSession, rows: list[_Row], *, leading: list = (),
+    async def write(self, session: AsyncSession, rows: list[DeterminationRow], *, leading: list = (),
                     completed: dict[str, Any] | None = None) -> None:
         columns = [r.columns() for r in rows]
-        collector = _Collector()
-        _emit_events(collector, office_code=self.office_code, screening_id=self.screening["id"], household=self.household,
-                     members=self.members, head=self.head, rows=columns, scheme_count=0, on=self.on,
-                     trigger=EventTrigger.window, completed=False)
+        collector = EventBatch()
+        emit_determination_events(collector, office_code=self.office_code, screening_id=self.screening["id"],
+                                  household=self.household, members=self.members, head=self.head, rows=columns,
+                                  scheme_count=0, on=self.on, trigger=EventTrigger.window, completed=False)
         if completed is not None:
             collector.emit("screening.completed", office_code=self.office_code, household_id=self.household.id,
                           dimensions=activity.household_dimensions(self.household, self.on, self.head),
                           trigger=EventTrigger.window, **completed)
         stamp = {"screening_id": self.screening["id"], "household_id": self.household.id,
                  "screened_at": self.screening["screened_at"]}
-        await insert_rows(session, *leading, (_DETERMINATIONS, [c | stamp for c in columns]), (_EVENTS, collector.rows))
+        await insert_rows(session, *leading, (DETERMINATION_TABLE, [c | stamp for c in columns]), (EVENT_TABLE, collector.rows))
         self.written += rows
 
 
@@ -357,12 +360,10 @@ HOUSEHOLD_FACTS = ("office_id", "version", "village_code", "area_type", "idpoor_
 async def _load_for_screening(session: AsyncSession, actor: Principal,
                               household_id: uuid.UUID) -> tuple[_Household, list[Any], str, list[str] | None]:
     """The household's facts and its members' (if the caller's office may see it), its office's code
-    and the consent in force (the newest record, as households.current_consent) in one round trip, as
+    and the consent in force (consents.purposes_in_force) in one round trip, as
     plain rows: partners are called only once this is known, so all of it adds to a screening's latency."""
-    params = {"household_id": household_id}
-    if actor.office_scope is not None:
-        params["office_id"] = actor.office_scope
-    members = (await session.execute(_screening_query(actor.office_scope is not None), params)).all()
+    params = {"household_id": household_id, **scoping.office_params(actor)}
+    members = (await session.execute(_screening_query(scoping.is_scoped(actor)), params)).all()
     if not members:
         raise NotFound("No such household.")
     first = members[0]
@@ -374,13 +375,12 @@ async def _load_for_screening(session: AsyncSession, actor: Principal,
 def _screening_query(scoped: bool):
     """Built once per shape: building the statement costs more than running it."""
     h = Household
-    consent = (select(ConsentRecord.purposes).where(ConsentRecord.household_id == h.id)
-               .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc()).limit(1).scalar_subquery())
+    consent = consents.purposes_in_force(h.id)
     query = (select(*(getattr(h, c) for c in HOUSEHOLD_FACTS), Office.code.label("office_code"),
                     consent.label("consent_purposes"), *MEMBER_COLUMNS)
              .join(Office, Office.id == h.office_id).join(Person, Person.household_id == h.id)
              .where(h.id == bindparam("household_id")).order_by(Person.created_at, Person.id))
-    return query.where(h.office_id == bindparam("office_id")) if scoped else query
+    return scoping.where_office_param(query, h.office_id, scoped)
 
 
 async def preview(session: AsyncSession, actor: Principal, registry: SchemeRegistry, body: HouseholdCreate,
@@ -426,14 +426,8 @@ async def _member_positions(session: AsyncSession, household_id: uuid.UUID) -> d
     return {pid: i for i, pid in enumerate(ids)}
 
 
-def _scoped(query, actor: Principal):
-    return query if actor.office_scope is None else query.where(Screening.office_id == actor.office_scope)
-
-
 async def get_screening(session: AsyncSession, actor: Principal, screening_id: uuid.UUID) -> ScreeningRead:
-    screening = (await session.execute(_scoped(select(Screening).where(Screening.id == screening_id), actor))).scalar_one_or_none()
-    if screening is None:
-        raise NotFound("No such screening.")
+    screening = await scoping.load_scoped(session, actor, Screening, screening_id, missing="No such screening.")
     rows = (await session.execute(select(ScreeningDetermination).where(ScreeningDetermination.screening_id == screening.id)
                                   .order_by(ScreeningDetermination.id))).scalars().all()
     positions = await _member_positions(session, screening.household_id)

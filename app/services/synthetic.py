@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import json
 import random
 import time
 import uuid
@@ -32,14 +31,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time as day_time, timedelta
 from functools import lru_cache
 from itertools import accumulate
-from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import JSON, insert, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from app.models import ConsentRecord, Household, Location, Office, Person
+from app.models import Location, Office
+from app.services import synthetic_writer
 from app.services.demography import age_in_years
 from app.services.names import part_key, search_name
 from app.vocabulary import DISABILITY_DOMAINS
@@ -511,50 +510,7 @@ def registration_body(household: SyntheticHousehold) -> dict[str, Any]:
             "members": members}
 
 
-# ---- writing --------------------------------------------------------------------------------------
-
-_TABLES = (Household.__table__, Person.__table__, ConsentRecord.__table__)
-
-
-async def write(session: AsyncSession, households: list[SyntheticHousehold]) -> tuple[int, int]:
-    """Insert the households not already there, with their people and consent, in the session's
-    transaction: COPY on PostgreSQL, executemany on SQLite. Returns (households, persons) added."""
-    if not households:
-        return 0, 0
-    existing = set((await session.execute(
-        select(Household.id).where(Household.id.in_([h.household["id"] for h in households]))
-    )).scalars())
-    new = [h for h in households if h.household["id"] not in existing]
-    if not new:
-        return 0, 0
-    rows = ([h.household for h in new], [p for h in new for p in h.persons], [h.consent for h in new])
-    if session.bind.dialect.name == "postgresql":
-        await _copy(session, rows)
-    else:
-        for table, table_rows in zip(_TABLES, rows, strict=True):
-            await session.execute(insert(table), table_rows)
-    return len(new), len(rows[1])
-
-
-async def _copy(session: AsyncSession, rows: tuple[list[dict[str, Any]], ...]) -> None:
-    connection = await session.connection()
-    raw = (await connection.get_raw_connection()).driver_connection  # the asyncpg connection
-    for table, table_rows in zip(_TABLES, rows, strict=True):
-        columns = [c.name for c in table.columns]
-        values = itemgetter(*columns)
-        json_positions = [i for i, c in enumerate(table.columns) if isinstance(c.type, JSON)]
-        records = [values(r) for r in table_rows]
-        if json_positions:  # COPY takes JSON as text
-            records = [_json_encoded(r, json_positions) for r in records]
-        await raw.copy_records_to_table(table.name, records=records, columns=columns)
-
-
-def _json_encoded(record: tuple, positions: list[int]) -> list:
-    record = list(record)
-    for i in positions:
-        record[i] = json.dumps(record[i]) if record[i] else "{}" if isinstance(record[i], dict) else "[]"
-    return record
-
+# ---- loading --------------------------------------------------------------------------------------
 
 @dataclass
 class LoadSummary:
@@ -601,25 +557,13 @@ async def load(
         batch = await pending
         pending = asyncio.ensure_future(asyncio.to_thread(make, bounds[i + 1])) if i + 1 < len(bounds) else None
         async with sessions() as session, session.begin():
-            added, people = await write(session, batch)
+            added, people = await synthetic_writer.write(session, batch)
         summary.households += added
         summary.persons += people
         summary.skipped += len(batch) - added
         if on_progress is not None:
             on_progress(len(batch))
     if summary.households:
-        await analyze(engine)
+        await synthetic_writer.analyze(engine)
     summary.seconds = time.perf_counter() - started
     return summary
-
-
-async def analyze(engine: AsyncEngine) -> None:
-    """What autovacuum would do after a bulk load, now: planner statistics, and on PostgreSQL the
-    visibility map that lets duplicate matching read its indexes alone."""
-    async with engine.connect() as connection:
-        if connection.dialect.name == "postgresql":
-            connection = await connection.execution_options(isolation_level="AUTOCOMMIT")
-            await connection.execute(text("VACUUM (ANALYZE) household, person, consent_record"))
-        else:
-            await connection.execute(text("ANALYZE"))
-            await connection.commit()

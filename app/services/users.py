@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.config import Settings
-from app.deps import Principal
+from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.models import Office, User
 from app.models.base import utcnow

@@ -41,7 +41,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.models import ConsentRecord, Household, Location, Office, Person
 from app.services.demography import age_in_years
-from app.services.names import part_key, search_name
+from app.services.names import name_keys, part_key, search_name
 from app.vocabulary import DISABILITY_DOMAINS
 
 NAMES_FILE = Path(__file__).resolve().parent.parent / "data" / "khmer_names.csv"
@@ -444,6 +444,9 @@ def generate(area: Area, *, seed: int, index: int, as_of: date) -> SyntheticHous
             "search_name": _search_name(m.given_name, m.family_name),
             "family_key": _part_key(m.family_name),
             "given_key": _part_key(m.given_name),
+            "given_name_latin": None,
+            "family_name_latin": None,
+            "name_keys": name_keys(f"{m.family_name} {m.given_name}"),
             "sex": m.sex,
             "birth_date": birth_date,
             "birth_year": birth_year,

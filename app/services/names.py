@@ -44,6 +44,7 @@ def _sound_keys(name: str) -> list[str]:
     return khmer.search_keys(name).phonetic.split() or fold(name).split()
 
 
+@lru_cache(maxsize=16384)  # names recur endlessly (Sok, Chea, Dara): keyed once
 def part_key(name: str) -> str:
     """The key of one name in either script, spaces dropped: "Srey Mom", "Sreymom" and "ស្រីមុំ" give
     one key, and "ម៉ៅ" the key of "Mao"."""
@@ -111,21 +112,24 @@ def place_name_condition(column, query: str):
 
 
 def _condition(column, query: str, *, prefix: bool, phonetic: bool = True):
+    ways = search_ways(query, prefix=prefix, phonetic=phonetic)
+    return or_(*(and_(*(column.contains(term, autoescape=True) for term in way)) for way in ways)) if ways else None
+
+
+def search_ways(query: str, *, prefix: bool = False, phonetic: bool = True) -> list[list[str]]:
+    """What a search looks for in the stored keys (name_keys): ways to match, each a list of terms that must
+    all be found in them (LIKE '%term%'); the query matches when one way does. With `prefix`, each term
+    starts with "|", the start of a segment, so of a word."""
     keys = khmer.search_keys(query[:200])
     start = "|" if prefix else ""
-
-    def found(term: str):
-        return column.contains(start + term, autoescape=True)
-
     ways = []
     if keys.khmer:
-        ways.append(found(keys.khmer.replace(" ", "")))
+        ways.append([start + keys.khmer.replace(" ", "")])
     if keys.phonetic and phonetic:
-        phonetic = [_DOUBLED.sub(r"\1", k) for k in keys.phonetic.split()[:5]]
-        ways.append(and_(*map(found, phonetic)))
-    if terms := search_terms(khmer.normalise(query[:200])):
-        ways.append(and_(*map(found, terms)))
-    return or_(*ways) if ways else None
+        ways.append([start + _DOUBLED.sub(r"\1", k) for k in keys.phonetic.split()[:5]])
+    if (terms := search_terms(khmer.normalise(query[:200]))) and [start + t for t in terms] not in ways:
+        ways.append([start + term for term in terms])
+    return ways
 
 
 # ---- Khmer collation ------------------------------------------------------------------------------------

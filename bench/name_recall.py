@@ -7,10 +7,11 @@ registered once in Khmer script and once per real Latin spelling. Then:
 - Latin -> Khmer: each real Latin spelling, as a search, against the Khmer-registered rows;
 - Khmer -> Latin: each Khmer name, as a search, against the Latin-registered rows;
 - given name only: the Latin given name against the Khmer rows (recall only: many people share a name).
-A search compares keys as the API will (app.text.khmer.matches): every query key found in the row's, from
-a word start (prefix) or anywhere (substring). Recall counts the queries that find their person;
-precision counts, of the rows a query finds, those of its person. Each key scheme is measured, then the
-time per name of the module's functions."""
+A search compares keys as app.text.khmer.matches does: every query key found in the row's, from a word
+start (prefix) or anywhere (substring); the last scheme is the API's own search, the stored keys of a
+row (app.services.names.name_keys) and the terms a query looks for in them (names.search_ways, what the
+SQL LIKEs look for). Recall counts the queries that find their person; precision counts, of the rows a
+query finds, those of its person. Each key scheme is measured, then the time per name of the functions."""
 
 import argparse
 import csv
@@ -21,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.services.names import _token_key, fold  # noqa: E402  the registry's key today
+from app.services.names import fold, name_keys, search_ways  # noqa: E402
 from app.text import khmer  # noqa: E402
 
 DATA = Path(__file__).resolve().parent / "data" / "khmer_latin_names.csv"
@@ -32,7 +33,25 @@ def load(path: Path) -> list[dict]:
         return [{**row, "latin": row["latin"].split("|")} for row in csv.DictReader(f)]
 
 
-# A scheme turns a name (either script) into SearchKeys; `matches` then compares them.
+class Scheme:
+    """How a row is stored (`index`), how a query is prepared (`prepare`), and whether it finds a row (`hit`)."""
+
+    def __init__(self, index: Callable, prepare: Callable, hit: Callable[..., bool]):
+        self.index, self.prepare, self.hit = index, prepare, hit
+
+
+def keys_scheme(keys_of: Callable[[str], khmer.SearchKeys]) -> Scheme:
+    return Scheme(keys_of, keys_of, lambda q, row, prefix: khmer.matches(q, row, prefix=prefix))
+
+
+def _api_hit(query: str, stored: str, prefix: bool) -> bool:
+    return any(all(term in stored for term in way) for way in search_ways(query, prefix=prefix))
+
+
+API = Scheme(name_keys, lambda query: query, _api_hit)
+
+
+# A key scheme turns a name (either script) into SearchKeys; `matches` then compares them.
 def scheme(latin_of: Callable[[str], str], token_key: Callable[[str], str]) -> Callable[[str], khmer.SearchKeys]:
     def keys(name: str) -> khmer.SearchKeys:
         tokens = [token_key(t) for t in fold(latin_of(name)).split()]
@@ -46,11 +65,11 @@ def _no_romanisation(name: str) -> str:
     return "" if khmer._KHMER.search(name) else name
 
 
-SCHEMES: dict[str, Callable[[str], khmer.SearchKeys]] = {
-    "today: folded Latin, no romanisation": scheme(_no_romanisation, lambda t: t),
-    "romanised, folded only": scheme(khmer.romanise, lambda t: t),
-    "romanised + the registry's name_key rules": scheme(khmer.romanise, _token_key),
-    "romanised + phonetic_key (the module)": khmer.search_keys,
+SCHEMES: dict[str, Scheme] = {
+    "folded Latin, no romanisation (before issue 15)": keys_scheme(scheme(_no_romanisation, lambda t: t)),
+    "romanised, folded only": keys_scheme(scheme(khmer.romanise, lambda t: t)),
+    "romanised + phonetic_key (the module)": keys_scheme(khmer.search_keys),
+    "the API: stored name_keys, search_ways": API,
 }
 try:  # the pip package, if installed by hand (it needs pynini, ~165 MB): compared, not a dependency
     from functools import lru_cache
@@ -58,15 +77,16 @@ try:  # the pip package, if installed by hand (it needs pynini, ~165 MB): compar
     from khmer_latin_name_transformer import to_latin
 
     to_latin = lru_cache(maxsize=None)(to_latin)  # about 0.1 s a name
-    SCHEMES["khmer-latin-name-transformer + phonetic_key"] = scheme(
-        lambda n: to_latin(n) if khmer._KHMER.search(n) else n, khmer.phonetic_key)
+    SCHEMES["khmer-latin-name-transformer + phonetic_key"] = keys_scheme(scheme(
+        lambda n: to_latin(n) if khmer._KHMER.search(n) else n, khmer.phonetic_key))
 except ImportError:
     pass
 
 
-def evaluate(people: list[dict], keys_of: Callable[[str], khmer.SearchKeys], prefix: bool) -> dict:
-    khmer_rows = [(i, keys_of(p["khmer"])) for i, p in enumerate(people)]
-    latin_rows = [(i, keys_of(spelling)) for i, p in enumerate(people) for spelling in p["latin"]]
+def evaluate(people: list[dict], how: Scheme, prefix: bool) -> dict:
+    khmer_rows = [(i, how.index(p["khmer"])) for i, p in enumerate(people)]
+    latin_rows = [(i, how.index(spelling)) for i, p in enumerate(people) for spelling in p["latin"]]
+    keys_of = khmer.search_keys  # for showing misses
     results, misses = {}, []
     for direction, queries, rows in (
         ("Latin -> Khmer", [(i, s) for i, p in enumerate(people) for s in p["latin"]], khmer_rows),
@@ -74,21 +94,21 @@ def evaluate(people: list[dict], keys_of: Callable[[str], khmer.SearchKeys], pre
     ):
         found = retrieved = relevant_retrieved = 0
         for person, query in queries:
-            q = keys_of(query)
-            hits = [i for i, row in rows if khmer.matches(q, row, prefix=prefix)]
+            q = how.prepare(query)
+            hits = [i for i, row in rows if how.hit(q, row, prefix)]
             retrieved += len(hits)
             relevant_retrieved += sum(1 for i in hits if i == person)
             if person in hits:
                 found += 1
             else:
                 target = people[person]["khmer"] if direction.endswith("Khmer") else people[person]["latin"][0]
-                misses.append((direction, query, q.phonetic, target, keys_of(target).phonetic))
+                misses.append((direction, query, keys_of(query).phonetic, target, keys_of(target).phonetic))
         results[direction] = (found / len(queries), relevant_retrieved / retrieved if retrieved else 0.0)
     # The given name alone (the last word of the first spelling), against the Khmer rows: recall only.
     found = 0
     for person, p in enumerate(people):
-        q = keys_of(p["latin"][0].split()[-1])
-        found += khmer.matches(q, khmer_rows[person][1], prefix=prefix)
+        q = how.prepare(p["latin"][0].split()[-1])
+        found += how.hit(q, khmer_rows[person][1], prefix)
     results["given name -> Khmer (recall)"] = (found / len(people), None)
     return {"results": results, "misses": misses}
 
@@ -102,6 +122,7 @@ def timing(people: list[dict]) -> dict[str, float]:
         ("romanise (Khmer)", khmer.romanise, khmer_names),
         ("search_keys (Khmer)", khmer.search_keys, khmer_names),
         ("search_keys (any)", khmer.search_keys, names),
+        ("name_keys (any)", name_keys.__wrapped__, names),
     ):
         runs = 20
         seconds = timeit.timeit(lambda: [fn(n) for n in sample], number=runs)
@@ -120,18 +141,18 @@ def main() -> None:
     print(f"{len(people)} people, {spellings} Latin spellings ({args.data.name})\n")
     print(f"{'scheme':48} {'mode':9} {'Latin->Khmer R/P':>18} {'Khmer->Latin R/P':>18} {'given->Khmer R':>15}")
     module_misses = []
-    for name, keys_of in SCHEMES.items():
+    for name, how in SCHEMES.items():
         for prefix in (False, True):
-            out = evaluate(people, keys_of, prefix)
+            out = evaluate(people, how, prefix)
             r = out["results"]
             print(f"{name:48} {'prefix' if prefix else 'substring':9} "
                   f"{r['Latin -> Khmer'][0]:8.1%} {r['Latin -> Khmer'][1]:8.1%} "
                   f"{r['Khmer -> Latin'][0]:8.1%} {r['Khmer -> Latin'][1]:8.1%} "
                   f"{r['given name -> Khmer (recall)'][0]:14.1%}")
-            if keys_of is khmer.search_keys and not prefix:
+            if how is API and not prefix:
                 module_misses = out["misses"]
     if module_misses and args.misses:
-        print(f"\nmisses of the module (substring), {len(module_misses)} in all, the first {args.misses}:")
+        print(f"\nmisses of the API's search (substring), {len(module_misses)} in all, the first {args.misses}:")
         for direction, query, qkey, target, tkey in module_misses[: args.misses]:
             print(f"  {direction}: {query!r} [{qkey}] did not find {target!r} [{tkey}]")
     if not args.no_timing:

@@ -9,9 +9,11 @@ over its ~900 villages, loaded with the synthetic loader (`guichet seed syntheti
 
 Measured at each size:
 - name search: GET /households?name= and /persons?name= with what a clerk types (the start of a given
-  name, a family name, "family given-start", sometimes Khmer script), one client: p50/p95;
+  name, a family name, "family given-start"; three in ten in Khmer script), one client: p50/p95. A fifth
+  of the registry is in Khmer script (with its Latin spelling), so Latin queries find Khmer rows too;
 - national-ID lookup: GET /persons?national_id= , one client;
-- duplicate matching: POST /persons/matches for people already registered (and so likely to match);
+- duplicate matching: POST /persons/matches for people already registered (and so likely to match),
+  those registered in Khmer script looked for in Latin half of the time (cross-script);
 - registration: POST /households, realistic 4-5 person households, at --concurrency clients;
 - screening: POST /households/{id}/screenings, one client: p50;
 - paged name-prefix search throughput and median at --concurrency clients (openIMIS, on this kind
@@ -72,18 +74,20 @@ async def provincial_office(url: str) -> dict[str, str]:
 
 def typed_names(rng: random.Random, n: int) -> list[str]:
     """What clerks type: the start of a given name, a family name, family and the start of the given
-    name; one in ten in Khmer script."""
+    name; three in ten in Khmer script (a given name, or family and given name)."""
     pools = synthetic.name_pools()
     queries = []
     for _ in range(n):
         family = pools["family"].pick(rng, False)
         given = pools[rng.choice(("female", "male"))].pick(rng, False)
         kind = rng.random()
-        if kind < 0.1:
+        if kind < 0.15:
             queries.append(pools[rng.choice(("female", "male"))].pick(rng, True))
-        elif kind < 0.45:
+        elif kind < 0.3:
+            queries.append(f"{pools['family'].pick(rng, True)} {pools[rng.choice(('female', 'male'))].pick(rng, True)}")
+        elif kind < 0.55:
             queries.append(fold(given)[: rng.randint(4, 6)])
-        elif kind < 0.65:
+        elif kind < 0.75:
             queries.append(fold(family))
         else:
             queries.append(f"{fold(family)} {fold(given)[: rng.randint(3, 5)]}")
@@ -96,8 +100,8 @@ async def sample(url: str, n: int, seed: int) -> dict[str, list]:
     rng = random.Random(seed)
     async with create_sessionmaker(engine)() as session:
         people = (await session.execute(
-            select(Person.given_name, Person.family_name, Person.sex, Person.birth_date, Person.birth_year,
-                   Person.national_id, Household.village_code, Household.id)
+            select(Person.given_name, Person.family_name, Person.given_name_latin, Person.family_name_latin, Person.sex,
+                   Person.birth_date, Person.birth_year, Person.national_id, Household.village_code, Household.id)
             .join(Household, Household.id == Person.household_id)
             .where(Person.national_id.is_not(None)).order_by(Person.id)  # random UUIDs: a random stretch
             .limit(n * 20)
@@ -108,10 +112,18 @@ async def sample(url: str, n: int, seed: int) -> dict[str, list]:
     return {
         "national_ids": [p.national_id for p in people],
         "households": [str(p.id) for p in people],
-        "matches": [{"given_name": p.given_name, "family_name": p.family_name, "sex": p.sex,
+        "matches": [{**_name_typed(rng, p), "sex": p.sex,
                      **({"birth_date": p.birth_date.isoformat()} if p.birth_date else {"birth_year": p.birth_year}),
                      "village_code": p.village_code} for p in people],
     }
+
+
+def _name_typed(rng: random.Random, person) -> dict[str, str]:
+    """The person's name as the clerk types it: one registered in Khmer script is typed in Latin half of the
+    time (the duplicate check must meet them across scripts)."""
+    if person.given_name_latin and rng.random() < 0.5:
+        return {"given_name": person.given_name_latin, "family_name": person.family_name_latin}
+    return {"given_name": person.given_name, "family_name": person.family_name}
 
 
 class Registry:

@@ -337,7 +337,7 @@ async def test_search_summary_names_the_head(client, world):
     [item] = (await _search(client, world.clerk_a, name="chanthou"))["items"]
     assert item == {
         "id": household["id"], "version": 1, "office_code": "SR-ACH", "village_code": "17010101",
-        "address": "Phum Ta Prohm", "idpoor_level": 1, "head_name": "Sok Chanthou", "head_national_id": "170123456",
+        "address": "Phum Ta Prohm", "idpoor_level": 1, "head_name": "Sok Chanthou", "head_name_latin": None, "head_national_id": "170123456",
         "size": 2, "female_headed": True, "created_at": item["created_at"],
     }
 

@@ -37,7 +37,7 @@ async def test_person_search_by_name_is_case_and_accent_insensitive(client, worl
     assert [p["id"] for p in found["items"]] == [head["id"], child["id"]]  # ordered by name: "sok chanthou" < "sok dara"
     assert found["items"][0] == {
         "id": head["id"], "household_id": household["id"], "given_name": "Chanthou", "family_name": "Sok",
-        "sex": "female", "birth_date": "1986-03-14", "birth_year": 1986, "birth_date_approximate": False,
+        "given_name_latin": None, "family_name_latin": None, "sex": "female", "birth_date": "1986-03-14", "birth_year": 1986, "birth_date_approximate": False,
         "national_id": "170123456", "relationship": "head", "village_code": "17010101",
     }
 

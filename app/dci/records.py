@@ -2,8 +2,9 @@
 
 The one place that maps Guichet's fields to the standard's, chooses the language of names and labels
 by the request's locale (ISO 639-3: khm, eng, fra; anything else answers in English), and drops every
-field outside the partner's field scope. Khmer-script names: a person's `given_name_km` and
-`family_name_km` when the registry keeps them (else the Latin names); places from the gazetteer's
+field outside the partner's field scope. Names: a person's registered name (Khmer script, or Latin when
+that is all the registry has) in Khmer, their Latin-script pair `given_name_latin`/`family_name_latin`
+in other locales when the registry keeps it (else the registered name); places from the gazetteer's
 `name_km`."""
 
 from datetime import datetime
@@ -43,9 +44,8 @@ def _instant(value: datetime | None) -> str | None:
 
 def _name(person: Any, locale: str) -> dict[str, str]:
     given, family = person.given_name, person.family_name
-    if locale == "khm":
-        given = getattr(person, "given_name_km", None) or given
-        family = getattr(person, "family_name_km", None) or family
+    if locale != "khm" and (getattr(person, "given_name_latin", None) or getattr(person, "family_name_latin", None)):
+        given, family = person.given_name_latin or given, person.family_name_latin or family
     return {"@type": "Name", "given_name": given, "surname": family}
 
 

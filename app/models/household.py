@@ -44,12 +44,19 @@ class Person(Versioned, Base):
     # The household's village, carried by each member (kept equal by the household services) so that
     # duplicate matching finds a commune's namesakes in one index range.
     village_code: Mapped[str] = mapped_column(String(8))
+    # The name as registered, in Khmer script (or in Latin when that is the only script the person's name
+    # is known in), Khmer normalised to one character order (app/text/khmer.py).
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))
+    # The Latin-script spelling the person uses (ID card, passport), when known.
+    given_name_latin: Mapped[str | None] = mapped_column(String(100))
+    family_name_latin: Mapped[str | None] = mapped_column(String(100))
     # Lower-case, accent-free "family given" for case- and accent-insensitive substring search.
     search_name: Mapped[str] = mapped_column(String(210))
-    # Transliteration-tolerant keys ("Chanthou"/"Chanthu" -> "cantu"): duplicate matching at intake
-    # looks only at people sharing the key of either name.
+    # What a name search looks in: Khmer, phonetic and folded keys of both scripts (names.name_keys).
+    name_keys: Mapped[str] = mapped_column(String(800))
+    # Transliteration-tolerant, cross-script keys ("Chanthou"/"Chanthu"/"ចន្ធូ" -> "canto"): duplicate
+    # matching at intake looks only at people sharing the key of either name.
     family_key: Mapped[str] = mapped_column(String(100))
     given_key: Mapped[str] = mapped_column(String(100))
     sex: Mapped[str] = mapped_column(String(6))
@@ -80,9 +87,9 @@ class Person(Versioned, Base):
 
     __table_args__ = (
         Index("ix_person_office_search_name", "office_id", "search_name"),
-        # Substring search ("chanth" finds "Sok Chanthou") on PostgreSQL; a plain index on SQLite.
-        Index("ix_person_search_name_trgm", "search_name", postgresql_using="gin",
-              postgresql_ops={"search_name": "gin_trgm_ops"}),
+        # Substring search in either script ("chanth", "Sophia" or "សុភា") on PostgreSQL; a plain index on SQLite.
+        Index("ix_person_name_keys_trgm", "name_keys", postgresql_using="gin",
+              postgresql_ops={"name_keys": "gin_trgm_ops"}),
         # Duplicate-matching blocks: who shares a name key, lives in the commune (a range of village
         # codes), is of that sex and was born in those years (app/services/matching.py).
         Index("ix_person_family_key_block", "family_key", "village_code", "sex", "birth_year"),

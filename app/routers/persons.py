@@ -1,14 +1,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Query, Response
+from fastapi import Header, Query, Response
 
 from app.deps import OfficeUser, SessionDep
 from app.etag import etag
 from app.routers import PATCH_RESPONSES, REGISTRY_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
 from app.schemas.common import LocationCode, SearchPage
 from app.schemas.households import MatchQuery, MatchResult, PersonRead, PersonSummary, PersonUpdate
-from app.services import persons
+from app.services import names, persons
 from app.vocabulary import Sex
 
 router = api_router(tags=["persons"])
@@ -18,17 +18,20 @@ router = api_router(tags=["persons"])
 async def search_persons(
     session: SessionDep,
     actor: OfficeUser,
-    name: Annotated[SearchText, Query(description="Part of the name; case and accents ignored.")] = None,
+    name: Annotated[SearchText, Query(description=(
+        "Part of the name in Khmer or Latin script, whichever the person was registered in; case, accents and "
+        "common romanisation variants ignored (Sophea, Sophia and សុភា find each other)."))] = None,
     national_id: Annotated[str | None, Query(max_length=30)] = None,
     location: LocationCode | None = None,
     sex: Sex | None = None,
     household_id: uuid.UUID | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
+    accept_language: Annotated[str | None, Header(max_length=200, description="Khmer first (km) sorts names in Khmer collation.")] = None,
 ) -> SearchPage[PersonSummary]:
     items, total, exact = await persons.search_persons(
         session, actor, name=name, national_id=national_id, location=location, sex=sex, household_id=household_id,
-        limit=limit, offset=offset,
+        limit=limit, offset=offset, khmer_order=names.prefers_khmer(accept_language),
     )
     return SearchPage(items=items, total=total, total_exact=exact, limit=limit, offset=offset)
 

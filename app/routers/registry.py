@@ -3,14 +3,14 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Path, Query, Response
+from fastapi import Header, Path, Query, Request, Response
 
 from app.deps import AdminUser, CurrentUser, SchemesDep, SessionDep, SettingsDep
 from app.etag import check_if_match, etag
 from app.routers import CONFLICT_RESPONSES, PATCH_RESPONSES, IfMatch, Limit, Offset, SearchText, api_router
 from app.schemas.common import LocationCode, Page
 from app.schemas.registry import LocationRead, OfficeCreate, OfficeRead, UserCreate, UserRead, UserUpdate
-from app.services import locations, offices, users
+from app.services import locations, names, offices, users
 from app.unit_of_work import Idempotent
 from app.vocabulary import LocationLevel
 
@@ -23,12 +23,17 @@ async def list_locations(
     _: CurrentUser,
     parent: Annotated[LocationCode | None, Query(description="Children of this location.")] = None,
     level: LocationLevel | None = None,
-    name: SearchText = None,
+    name: Annotated[SearchText, Query(description=(
+        "The start of a word of the place's Khmer or Latin name (អង្គរ or angkor finds អង្គរជុំ Angkor Chum); "
+        "case and accents ignored, Khmer normalised."))] = None,
     limit: Limit = 100,
     offset: Offset = 0,
+    accept_language: Annotated[str | None, Header(max_length=200, description="Khmer first (km) sorts places by Khmer name, in Khmer collation.")] = None,
 ) -> Page[LocationRead]:
-    """The gazetteer. Without filters: the provinces. With `parent`: its children."""
-    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, limit=limit, offset=offset)
+    """The gazetteer. Without filters: the provinces. With `parent`: its children. In code order, or by
+    Khmer name when Khmer is the language asked for."""
+    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, limit=limit, offset=offset,
+                                                 khmer_order=names.prefers_khmer(accept_language))
     return Page(items=rows, total=total, limit=limit, offset=offset)
 
 

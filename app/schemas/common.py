@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from app.text import khmer
+
 MAX_PAGE = 200
 
 # ---- text that is stored, searched and printed ------------------------------------------------------
@@ -57,6 +59,17 @@ def clean_name(text: str) -> str:
         raise ValueError(problem)
     if not any(map(_khmer_or_latin_letter, name)):
         raise ValueError("a name needs at least one Khmer or Latin letter")
+    # Khmer in one canonical character order (khmer.normalise): a name typed in another order is
+    # stored, shown and compared as one.
+    return khmer.normalise(name)
+
+
+def clean_latin_name(text: str) -> str:
+    """A name's Latin-script spelling: a name with no Khmer letter in it."""
+    name = clean_name(text)
+    if khmer.khmer_key(name):
+        raise ValueError("the Latin-script name must not contain Khmer script (the Khmer name goes in given_name "
+                         "and family_name)")
     return name
 
 
@@ -75,6 +88,8 @@ def clean_place_name(text: str) -> str:
 # Every free-text input is bounded; these are the few shapes used across the API.
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(clean_name)]
+LatinName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
+                     AfterValidator(clean_latin_name)]
 Name200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), AfterValidator(clean_name)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text500 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]

@@ -12,6 +12,7 @@ from app.schemas.common import (
     Code,
     InputModel,
     IsoDate,
+    LatinName,
     Name,
     Name200,
     ReadModel,
@@ -60,6 +61,9 @@ AttributeValue = Annotated[Any, PlainValidator(_attribute_value), WithJsonSchema
     {"type": "number", "not": {"type": "integer"}, "minimum": -MAX_ATTRIBUTE_NUMBER, "maximum": MAX_ATTRIBUTE_NUMBER},
     {"type": "string", "maxLength": MAX_ATTRIBUTE_TEXT}, {"type": "null"}]})]
 MAX_MEMBERS = 40
+NAME = ("The name as registered: in Khmer script, or in Latin script when that is the only one known. "
+        "Khmer is stored in one canonical character order.")
+LATIN_NAME = "The Latin-script spelling the person uses (ID card, passport), when the name above is in Khmer."
 CONFIRM_UNLIKELY = "Register or change even though some facts are unlikely (after checking them with the client)."
 
 
@@ -108,8 +112,10 @@ class ConsentIn(InputModel):
 class PersonFacts(InputModel):
     """The facts of a person that every scheme may ask about. Shared by registration and updates."""
 
-    given_name: Name
-    family_name: Name
+    given_name: Name = Field(description=NAME)
+    family_name: Name = Field(description=NAME)
+    given_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
+    family_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
     sex: Sex
     birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
@@ -195,6 +201,8 @@ class PersonUpdate(InputModel):
 
     given_name: Name | None = None
     family_name: Name | None = None
+    given_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
+    family_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
     sex: Sex | None = None
     birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
@@ -216,8 +224,10 @@ class PersonUpdate(InputModel):
 
 
 class MatchQuery(InputModel):
-    given_name: Name
-    family_name: Name
+    given_name: Name = Field(description=NAME)
+    family_name: Name = Field(description=NAME)
+    given_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
+    family_name_latin: LatinName | None = Field(default=None, description=LATIN_NAME)
     sex: Sex | None = None
     birth_date: IsoDate | None = None
     birth_year: int | None = Field(strict=True, default=None, ge=EARLIEST_BIRTH_YEAR, le=2200)
@@ -243,6 +253,8 @@ class PersonRead(ReadModel):
     version: int
     given_name: str
     family_name: str
+    given_name_latin: str | None
+    family_name_latin: str | None
     sex: Sex
     birth_date: date | None
     birth_year: int
@@ -318,6 +330,7 @@ class HouseholdSummary(ReadModel):
     address: str | None
     idpoor_level: int | None
     head_name: str | None
+    head_name_latin: str | None = Field(description="The head's name in Latin script, when registered.")
     head_national_id: str | None
     size: int
     female_headed: bool
@@ -329,6 +342,8 @@ class PersonSummary(ReadModel):
     household_id: uuid.UUID
     given_name: str
     family_name: str
+    given_name_latin: str | None
+    family_name_latin: str | None
     sex: Sex
     birth_date: date | None
     birth_year: int
@@ -345,6 +360,8 @@ class MatchCandidate(ReadModel):
     matched_fields: list[str]
     given_name: str
     family_name: str
+    given_name_latin: str | None
+    family_name_latin: str | None
     sex: Sex
     birth_date: date | None
     birth_year: int

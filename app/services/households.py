@@ -40,7 +40,7 @@ from app.schemas.households import (
 from app.services import activity, audit, consents, matching, plausibility
 from app.services.demography import age_in_years, disability_levels, has_severe_disability, idpoor_valid
 from app.services.locations import location_path, require_village
-from app.services.names import part_key, search_name, search_terms
+from app.services.names import name_condition, name_keys, part_key, search_name
 from app.services.national_ids import check_national_ids
 from app.services.scoping import is_scoped, load_scoped, scoped
 from app.vocabulary import DISABILITY_DOMAINS, ConsentPurpose, Relationship
@@ -183,12 +183,15 @@ async def bounded_sample(session: AsyncSession) -> None:
 
 
 def name_filters(name: str | None) -> list:
-    """Each term the clerk typed must appear somewhere in the folded name ("chanth" finds Chanthou)."""
-    terms = search_terms(name or "")
-    if name and name.strip() and not terms:
+    """The name the clerk typed, in Khmer or Latin script, found in the person's names in either script:
+    "chanth" finds Chanthou, "Sophia" finds សុភា and Sophea, "សុភា" finds Sophea (names.name_condition)."""
+    if not name or not name.strip():
+        return []
+    condition = name_condition(Person.name_keys, name)
+    if condition is None:
         # Punctuation alone folds to nothing, which would match everyone.
         raise InvalidInput("Type some letters or digits of the name to search for.", field="#/query/name")
-    return [Person.search_name.contains(term, autoescape=True) for term in terms]
+    return [condition]
 
 
 async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> list[HouseholdSummary]:
@@ -201,7 +204,7 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
     rows = (await session.execute(
         select(Household.id, Household.version, Office.code, Household.village_code, Household.address,
                Household.idpoor_level, Household.created_at, head.family_name, head.given_name, head.national_id,
-               head.sex, size.label("size"))
+               head.family_name_latin, head.given_name_latin, head.sex, size.label("size"))
         .join(Office, Office.id == Household.office_id)
         .outerjoin(head, (head.household_id == Household.id) & (head.relationship == Relationship.head))
         .where(Household.id.in_(ids))
@@ -212,11 +215,16 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
             id=row.id, version=row.version, office_code=row.code, village_code=row.village_code, address=row.address,
             idpoor_level=row.idpoor_level,
             head_name=f"{row.family_name} {row.given_name}" if row.family_name is not None else None,
+            head_name_latin=_full_name(row.family_name_latin, row.given_name_latin),
             head_national_id=row.national_id, size=row.size, female_headed=row.sex == "female",
             created_at=row.created_at,
         )
         for row in map(found.__getitem__, ids)
     ]
+
+
+def _full_name(family: str | None, given: str | None) -> str | None:
+    return " ".join(filter(None, (family, given))) or None
 
 
 # ---- registering ----------------------------------------------------------------------------------
@@ -231,8 +239,12 @@ def person_columns(facts: dict[str, Any]) -> dict[str, Any]:
             columns[f"disability_{domain}"] = disability[domain]
     if "given_name" in columns or "family_name" in columns:
         columns["search_name"] = search_name(facts["given_name"], facts["family_name"])
+        # Blocks for duplicate matching: the registered name's keys (a Khmer name romanised), which the
+        # Latin spelling usually shares; a newcomer is looked for under the keys of both (matching.py).
         columns["given_key"] = part_key(facts["given_name"])
         columns["family_key"] = part_key(facts["family_name"])
+        columns["name_keys"] = name_keys(f"{facts['family_name']} {facts['given_name']}",
+                                         _full_name(facts.get("family_name_latin"), facts.get("given_name_latin")))
     return columns
 
 
@@ -297,6 +309,8 @@ def _newcomer(member: MemberCreate, village_code: str) -> matching.Newcomer:
     return matching.Newcomer(
         given_name=member.given_name,
         family_name=member.family_name,
+        given_name_latin=member.given_name_latin,
+        family_name_latin=member.family_name_latin,
         sex=member.sex,
         birth_date=member.birth_date,
         birth_year=member.birth_year,
@@ -321,7 +335,8 @@ async def _screen_duplicates(
             "candidates": [
                 {"person_id": str(c.person.id), "household_id": str(c.person.household_id), "score": c.score,
                  "matched_fields": c.matched_fields, "given_name": c.person.given_name,
-                 "family_name": c.person.family_name, "birth_date": c.person.birth_date.isoformat() if c.person.birth_date else None,
+                 "family_name": c.person.family_name, "given_name_latin": c.person.given_name_latin,
+                 "family_name_latin": c.person.family_name_latin, "birth_date": c.person.birth_date.isoformat() if c.person.birth_date else None,
                  "birth_year": c.person.birth_year, "village_code": c.village_code}
                 for c in candidates
             ],

@@ -7,12 +7,13 @@ import re
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
 from app.models import Location
 from app.models.location import LEVEL_CODE_LENGTH
+from app.services.names import khmer_collated, place_name_condition
 from app.schemas.common import clean_place_name
 from app.upsert import dialect_insert
 
@@ -134,7 +135,7 @@ async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> N
     if update:
         statement = statement.on_conflict_do_update(
             index_elements=["code"],
-            set_={c: statement.excluded[c] for c in ("name", "name_km", "level", "parent_code", "source")},
+            set_={c: statement.excluded[c] for c in ("name", "name_km", "level", "parent_code", "source", "name_keys")},
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=["code"])
@@ -143,7 +144,8 @@ async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> N
 
 
 async def list_locations(
-    session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int
+    session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int,
+    khmer_order: bool = False,
 ) -> tuple[list[Location], int]:
     query = select(Location)
     if parent is not None:
@@ -153,9 +155,15 @@ async def list_locations(
     if level is not None:
         query = query.where(Location.level == level)
     if name is not None:
-        query = query.where(func.lower(Location.name).contains(name.lower(), autoescape=True))
+        # Khmer or Latin, normalised, from the start of a word of either name: "angkor" and "អង្គរ" find
+        # អង្គរជុំ Angkor Chum, "chum" too (names.place_name_condition); punctuation alone finds nothing.
+        condition = place_name_condition(Location.name_keys, name)
+        query = query.where(condition if condition is not None else false())
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
-    rows = (await session.execute(query.order_by(Location.code).limit(limit).offset(offset))).scalars().all()
+    # Khmer order: by Khmer name (a place without one after, by its Latin name), then code for namesakes.
+    order = [*await khmer_collated(session, func.coalesce(Location.name_km, Location.name)), Location.code] if khmer_order \
+        else [Location.code]
+    rows = (await session.execute(query.order_by(*order).limit(limit).offset(offset))).scalars().all()
     return list(rows), total
 
 

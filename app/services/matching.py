@@ -1,7 +1,9 @@
 """Duplicate matching at intake: scored candidates the clerk can look at before registering.
 
 Candidates are the people of the same commune born within a year or two of the newcomer; each is
-scored on a transliteration-tolerant name, the birth date or year, the village and the sex."""
+scored on a transliteration-tolerant name, the birth date or year, the village and the sex. Names meet
+across scripts: a Khmer name is keyed by its romanised form (names.part_key), so that ម៉ៅ សុភា and
+Mao Sophea share their blocks and score as one name."""
 
 import math
 import uuid
@@ -34,11 +36,20 @@ class Newcomer:
     birth_year: int | None
     approximate: bool
     village_code: str
+    given_name_latin: str | None = None
+    family_name_latin: str | None = None
+
+    def names(self) -> list[tuple[str, str]]:
+        """(given, family) in each script the newcomer's name was given in."""
+        return [(self.given_name, self.family_name)] + (
+            [(self.given_name_latin or "", self.family_name_latin or "")]
+            if self.given_name_latin or self.family_name_latin else [])
 
 
 # What scoring and the answers read of a candidate, as columns: a commune's block can be a few hundred
 # people, and loading each as a whole Person costs more CPU than scoring them.
-_CANDIDATE = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.sex, Person.birth_date,
+_CANDIDATE = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.given_name_latin,
+              Person.family_name_latin, Person.sex, Person.birth_date,
               Person.birth_year, Person.birth_date_approximate, Person.national_id, Person.family_key, Person.given_key,
               Person.village_code)
 
@@ -130,8 +141,13 @@ def score(newcomer: Newcomer, person: Person, village_code: str, threshold: floa
         # rounds up to the threshold.
         name, name_matched = 0.0, False
     else:
-        name, name_matched = _name_similarity(newcomer.given_name, newcomer.family_name, person.given_name,
-                                              person.family_name, floor)
+        # The best of the names in each script: ម៉ៅ សុភា meets Mao Sophea through its romanised keys, and a
+        # Latin spelling given on both sides is compared as typed too.
+        theirs = [(person.given_name, person.family_name)]
+        if getattr(person, "given_name_latin", None) or getattr(person, "family_name_latin", None):
+            theirs.append((person.given_name_latin or "", person.family_name_latin or ""))
+        name, name_matched = max(_name_similarity(given, family, their_given, their_family, floor)
+                                 for given, family in newcomer.names() for their_given, their_family in theirs)
     total = (0.6 * name + 0.3 * birth + 0.1 * place) * sex_factor
     if name_matched:
         matched.insert(0, "name")
@@ -157,7 +173,7 @@ async def find_candidates(
     # whose birth year is approximate: at a million persons, most of a common name's block.
     by_sex = threshold > OTHER_SEX and all(n.sex is not None for n in newcomers)
     by_year = threshold > ANOTHER_YEAR
-    keys = [{part_key(n.given_name), part_key(n.family_name)} for n in newcomers]
+    keys = [{part_key(name) for names in n.names() for name in names if name} for n in newcomers]
     windows_of: dict[tuple[str, str, str | None], set[int]] = {}  # block -> years looked in
     exact_of: dict[tuple[str, str, str | None], set[int]] = {}  # -> years where anyone may match
     for newcomer, newcomer_keys, window in zip(newcomers, keys, windows, strict=True):

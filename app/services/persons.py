@@ -14,7 +14,7 @@ from app.models import Household, Office, Person
 from app.models.base import utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import MatchCandidate, MatchQuery, PersonRead, PersonSummary, PersonUpdate
-from app.services import activity, audit, matching, plausibility
+from app.services import activity, audit, matching, names, plausibility
 from app.services.demography import disability_levels
 from app.services.households import (
     bounded_sample,
@@ -47,7 +47,8 @@ async def get_person(session: AsyncSession, actor: Principal, person_id: uuid.UU
 
 # What a search hit shows (PersonSummary), read as columns: loading whole people to show these costs
 # several times the CPU.
-_SUMMARY = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.sex, Person.birth_date,
+_SUMMARY = (Person.id, Person.household_id, Person.given_name, Person.family_name, Person.given_name_latin,
+            Person.family_name_latin, Person.sex, Person.birth_date,
             Person.birth_year, Person.birth_date_approximate, Person.national_id, Person.relationship,
             Household.village_code)
 
@@ -63,8 +64,10 @@ async def search_persons(
     household_id: uuid.UUID | None,
     limit: int,
     offset: int,
+    khmer_order: bool = False,
 ) -> tuple[list[PersonSummary], int, bool]:
-    """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT)."""
+    """The page, the total and whether the total is exact (it stops at SEARCH_COUNT_LIMIT). In name order:
+    Khmer collation (family name, then given name) with `khmer_order`, else the folded name's."""
     filters = name_filters(name) + office_filters(Person.office_id, actor)
     if national_id:
         filters.append(Person.national_id == national_id.strip())
@@ -76,11 +79,11 @@ async def search_persons(
     if location:
         query = query.where(matching.within_location(Household.village_code, location))
     if name:
-        candidates = select(Person.id, Person.search_name).where(*filters)
+        candidates = select(Person.id, Person.search_name, Person.family_name, Person.given_name).where(*filters)
         if location:  # the household is only read when the place is asked for
             candidates = candidates.join(Household, Household.id == Person.household_id).where(
                 matching.within_location(Household.village_code, location))
-        rows, total = await _name_page(session, candidates, limit=limit, offset=offset)
+        rows, total = await _name_page(session, candidates, limit=limit, offset=offset, khmer_order=khmer_order)
     elif national_id:
         # A national ID is unique: the whole result is one row at most, read in one round trip.
         found = (await session.execute(query)).all()
@@ -88,7 +91,8 @@ async def search_persons(
     else:
         total = (await session.execute(select(func.count()).select_from(
             query.with_only_columns(Person.id).limit(SEARCH_COUNT_LIMIT + 1).subquery()))).scalar_one()
-        rows = (await session.execute(query.order_by(Person.search_name, Person.id).limit(limit).offset(offset))).all()
+        order = await _name_order(session, Person, khmer_order)
+        rows = (await session.execute(query.order_by(*order).limit(limit).offset(offset))).all()
     exact = total <= SEARCH_COUNT_LIMIT
     total = min(total, SEARCH_COUNT_LIMIT)
     items = [PersonSummary.model_validate(row._mapping) for row in rows]
@@ -99,7 +103,14 @@ async def search_persons(
     return items, total, exact
 
 
-async def _name_page(session: AsyncSession, candidates, *, limit: int, offset: int) -> tuple[list, int]:
+async def _name_order(session: AsyncSession, source, khmer_order: bool) -> list:
+    """Name order over `source` (the Person entity or a subquery's columns)."""
+    if khmer_order:
+        return [*await names.khmer_collated(session, source.family_name, source.given_name), source.id]
+    return [source.search_name, source.id]
+
+
+async def _name_page(session: AsyncSession, candidates, *, limit: int, offset: int, khmer_order: bool) -> tuple[list, int]:
     """People matching a name, in name order, looking at no more than SEARCH_COUNT_LIMIT + 1 of them
     (households.bounded_sample): up to the limit, every match in name order; beyond it, a fixed
     sample of them (total_exact false tells the clerk to narrow the search). Returns the page rows
@@ -108,7 +119,8 @@ async def _name_page(session: AsyncSession, candidates, *, limit: int, offset: i
     matched = candidates.limit(SEARCH_COUNT_LIMIT + 1).subquery()
     shown = min(limit, SEARCH_COUNT_LIMIT - offset)  # the extra match only says that there are more
     page = (await session.execute(
-        select(matched.c.id, func.count().over()).order_by(matched.c.search_name, matched.c.id).limit(shown).offset(offset)
+        select(matched.c.id, func.count().over()).order_by(*await _name_order(session, matched.c, khmer_order))
+        .limit(shown).offset(offset)
     )).all() if shown > 0 else []
     if not page:
         return [], (await session.execute(select(func.count()).select_from(matched))).scalar_one()
@@ -159,8 +171,9 @@ async def update_person(
         to_write["birth_year"] = facts["birth_year"]
     if facts["birth_date"] is None and not facts["birth_date_approximate"]:
         to_write["birth_date_approximate"] = True  # only the year is known
-    if {"given_name", "family_name"} & changes.keys():  # both are needed to refold the search name
-        to_write |= {"given_name": facts["given_name"], "family_name": facts["family_name"]}
+    names = ("given_name", "family_name", "given_name_latin", "family_name_latin")
+    if set(names) & changes.keys():  # all are needed to refold the search name and keys
+        to_write |= {name: facts[name] for name in names}
     columns = person_columns(to_write)
     for column, value in columns.items():
         setattr(person, column, value)
@@ -192,7 +205,8 @@ def _relatives(household, person, facts: dict, changes: dict, today) -> list[pla
 
 async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuery) -> list[MatchCandidate]:
     newcomer = matching.Newcomer(
-        given_name=query.given_name, family_name=query.family_name, sex=query.sex, birth_date=query.birth_date,
+        given_name=query.given_name, family_name=query.family_name, given_name_latin=query.given_name_latin,
+        family_name_latin=query.family_name_latin, sex=query.sex, birth_date=query.birth_date,
         birth_year=query.birth_year or (query.birth_date.year if query.birth_date else None), approximate=query.birth_date is None,
         village_code=query.village_code,
     )
@@ -200,7 +214,8 @@ async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuer
     results = [
         MatchCandidate(
             person_id=c.person.id, household_id=c.person.household_id, score=c.score, matched_fields=c.matched_fields,
-            given_name=c.person.given_name, family_name=c.person.family_name, sex=c.person.sex,
+            given_name=c.person.given_name, family_name=c.person.family_name,
+            given_name_latin=c.person.given_name_latin, family_name_latin=c.person.family_name_latin, sex=c.person.sex,
             birth_date=c.person.birth_date, birth_year=c.person.birth_year, village_code=c.village_code,
             national_id=c.person.national_id,
         )
@@ -216,7 +231,7 @@ async def find_matches(session: AsyncSession, actor: Principal, query: MatchQuer
             p, village = exact
             results.insert(0, MatchCandidate(
                 person_id=p.id, household_id=p.household_id, score=1.0, matched_fields=["national_id"], given_name=p.given_name,
-                family_name=p.family_name, sex=p.sex, birth_date=p.birth_date, birth_year=p.birth_year, village_code=village,
+                family_name=p.family_name, given_name_latin=p.given_name_latin, family_name_latin=p.family_name_latin, sex=p.sex, birth_date=p.birth_date, birth_year=p.birth_year, village_code=village,
                 national_id=p.national_id,
             ))
     audit.record(session, actor, action="match", entity_type="person", entity_id=None, office_id=actor.office_id,

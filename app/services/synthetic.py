@@ -40,7 +40,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from app.models import Location, Office
 from app.services import synthetic_writer
 from app.services.demography import age_in_years
-from app.services.names import part_key, search_name
+from app.services.names import name_keys, part_key, search_name
 from app.vocabulary import DISABILITY_DOMAINS
 
 NAMES_FILE = Path(__file__).resolve().parent.parent / "data" / "khmer_names.csv"
@@ -81,7 +81,7 @@ MONTHLY_INCOME = {  # KHR: (low, mode, high); about 4,000 KHR to the dollar, gar
 }
 PHONE_PREFIXES = ("10", "11", "12", "15", "16", "17", "61", "69", "70", "76", "77", "78", "85", "86", "87", "89",
                   "92", "93", "95", "96", "97", "98", "99")
-KHMER_SCRIPT_SHARE = 0.2  # households whose names were written in Khmer script
+KHMER_SCRIPT_SHARE = 0.2  # households whose names were written in Khmer script (with their Latin spelling)
 SPELLING_VARIANT_SHARE = 0.15  # a name written in one of its other romanisations
 
 
@@ -103,12 +103,16 @@ class NamePool:
     cum_weights: tuple[float, ...]
 
     def pick(self, rng: random.Random, khmer_script: bool) -> str:
+        return self.pick_pair(rng, khmer_script)[0]
+
+    def pick_pair(self, rng: random.Random, khmer_script: bool) -> tuple[str, str | None]:
+        """A name as registered and, for one in Khmer script, its usual Latin spelling (the ID card's)."""
         i = rng.choices(range(len(self.latin)), cum_weights=self.cum_weights)[0]
         if khmer_script:
-            return self.khmer[i]
+            return self.khmer[i], self.latin[i]
         if self.variants[i] and rng.random() < SPELLING_VARIANT_SHARE:
-            return rng.choice(self.variants[i])
-        return self.latin[i]
+            return rng.choice(self.variants[i]), None
+        return self.latin[i], None
 
 
 @lru_cache(maxsize=1)
@@ -220,6 +224,8 @@ class _Member:
     age: int
     given_name: str = ""
     family_name: str = ""
+    given_name_latin: str | None = None
+    family_name_latin: str | None = None
 
 
 def _rng(seed: int, area: Area, index: int) -> random.Random:
@@ -298,11 +304,11 @@ def _name_members(rng: random.Random, members: list[_Member], khmer_script: bool
     """Khmer family names pass from the father: children and the head share it, a spouse and a
     parent keep their own."""
     pools = name_pools()
-    family = pools["family"].pick(rng, khmer_script)
+    family = pools["family"].pick_pair(rng, khmer_script)
     for m in members:
-        m.family_name = family if m.relationship in ("head", "child", "grandchild", "sibling") or (
-            m.relationship == "parent" and m.sex == "male") else pools["family"].pick(rng, khmer_script)
-        m.given_name = pools[m.sex].pick(rng, khmer_script)
+        m.family_name, m.family_name_latin = family if m.relationship in ("head", "child", "grandchild", "sibling") or (
+            m.relationship == "parent" and m.sex == "male") else pools["family"].pick_pair(rng, khmer_script)
+        m.given_name, m.given_name_latin = pools[m.sex].pick_pair(rng, khmer_script)
 
 
 def _birth(rng: random.Random, age: int, as_of: date) -> tuple[date | None, int, bool]:
@@ -443,6 +449,10 @@ def generate(area: Area, *, seed: int, index: int, as_of: date) -> SyntheticHous
             "search_name": _search_name(m.given_name, m.family_name),
             "family_key": _part_key(m.family_name),
             "given_key": _part_key(m.given_name),
+            "given_name_latin": m.given_name_latin,
+            "family_name_latin": m.family_name_latin,
+            "name_keys": name_keys(f"{m.family_name} {m.given_name}",
+                                   m.family_name_latin and f"{m.family_name_latin} {m.given_name_latin}"),
             "sex": m.sex,
             "birth_date": birth_date,
             "birth_year": birth_year,
@@ -487,7 +497,7 @@ def registration_body(household: SyntheticHousehold) -> dict[str, Any]:
     h = household.household
     members = []
     for p in household.persons:
-        member = {k: p[k] for k in ("given_name", "family_name", "sex", "relationship", "national_id", "phone",
+        member = {k: p[k] for k in ("given_name", "family_name", "given_name_latin", "family_name_latin", "sex", "relationship", "national_id", "phone",
                                     "pregnant", "employment_status", "monthly_income", "school_enrolled",
                                     "school_attendance_percent", "nssf_member", "nssf_contribution_months",
                                     "attributes", "birth_date_approximate")

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.i18n import LocalisedStr
 from app.schemas.common import ReadModel
 
 MAX_BATCH = 1000
@@ -60,7 +61,7 @@ class IndicatorResult(BaseModel):
 
 class IndicatorDefinition(BaseModel):
     name: str
-    title: str
+    title: LocalisedStr  # in the request's language; `name` is the machine one
     definition: str
     unit: str
     kind: str = Field(description="count, unique (distinct per period), ratio, median or overdue (as of each period's end).")

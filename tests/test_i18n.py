@@ -1,0 +1,202 @@
+"""Languages (issue 15): Accept-Language negotiation, Content-Language and Vary on answers, problem details
+and field errors in Khmer and French with their machine fields unchanged, the catalogues complete."""
+
+import re
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app import i18n
+from app.config import Settings
+from app.errors import PROBLEM_TYPES
+from app.i18n import negotiate, translate
+from app.main import create_app
+from helpers import assert_problem, household_body, register, table_counts
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import i18n as catalogues  # noqa: E402  (scripts/i18n.py)
+
+HOUSEHOLDS = "/api/v1/households"
+KHMER = re.compile(r"[\u1780-\u17ff]")
+
+
+# ---- negotiation -------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    (None, "km"),
+    ("", "km"),
+    ("fr", "fr"),
+    ("en-US,en;q=0.9", "en"),
+    ("fr-CA", "fr"),
+    ("KM-kh", "km"),
+    ("khm", "km"),  # ISO 639-3, as DCI writes it
+    ("de, fr;q=0.5, en;q=0.8", "en"),  # quality values, not order
+    ("en;q=0.2, fr;q=0.9", "fr"),
+    ("en, fr", "en"),  # equal quality: the client's order
+    ("de, ja", "km"),  # nothing we speak: the default
+    ("*", "km"),
+    ("*;q=0.5, fr;q=0.1", "km"),
+    ("en;q=0, fr;q=0", "km"),  # refused both: the default
+    ("fr;q=0, *", "km"),
+    ("en;q=abc, fr;q=0.1", "fr"),  # a broken quality counts as 0
+    ("en;q=2, fr;q=0.1", "fr"),  # out of range: as broken
+    ("en;q=0.5;level=1, fr;q=0.4", "en"),
+])
+def test_negotiation_honours_quality_values(header, expected):
+    assert negotiate(header, "km") == expected
+
+
+def test_the_default_is_the_instances():
+    assert negotiate("de", "fr") == "fr"
+    assert Settings(_env_file=None, default_language="km").default_language == "km"
+    assert Settings.model_fields["default_language"].default == "km"
+
+
+# An instance with Khmer as its default (the suite's is English: tests/conftest.py).
+@pytest.fixture(scope="module")
+async def khmer_instance(settings):
+    app = create_app(settings.model_copy(update={"default_language": "km"}))
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            yield client
+
+
+async def test_every_answer_says_its_language_and_varies_on_it(khmer_instance):
+    answer = await khmer_instance.get("/problems")
+    assert answer.headers["content-language"] == "km"
+    assert answer.headers["vary"] == "Accept-Language"
+    answer = await khmer_instance.get("/problems", headers={"Accept-Language": "fr-FR, en;q=0.5"})
+    assert answer.headers["content-language"] == "fr"
+    answer = await khmer_instance.get("/nowhere", headers={"Accept-Language": "en"})
+    assert answer.status_code == 404 and answer.headers["content-language"] == "en"
+    assert answer.headers["vary"] == "Accept-Language"
+
+
+async def test_the_front_ends_files_do_not_vary(khmer_instance):
+    answer = await khmer_instance.get("/static/swagger-ui/swagger-ui.css")
+    assert answer.status_code == 200
+    assert "content-language" not in answer.headers and "accept-language" not in answer.headers.get("vary", "").lower()
+
+
+async def test_problem_catalogue_in_each_language_types_unchanged(khmer_instance):
+    bodies = {lang: (await khmer_instance.get("/problems", headers={"Accept-Language": lang})).json()
+              for lang in ("km", "en", "fr")}
+    types = [[p["type"] for p in body] for body in bodies.values()]
+    assert types[0] == types[1] == types[2] == [f"/problems/{slug}" for slug in PROBLEM_TYPES]
+    assert [p["status"] for p in bodies["km"]] == [p["status"] for p in bodies["en"]]
+    english = {p["type"]: p for p in bodies["en"]}
+    for p in bodies["km"]:
+        assert KHMER.search(p["title"]) and KHMER.search(p["description"]), p
+    for p in bodies["fr"]:
+        assert p["title"] != english[p["type"]]["title"] or p["title"] in ("Conflict", "Consultation"), p
+    by_type = {p["type"]: p for p in bodies["fr"]}
+    assert by_type["/problems/not-found"]["title"] == "Introuvable"
+    one = await khmer_instance.get("/problems/not-found")
+    assert one.json()["title"] == "រកមិនឃើញ" and one.json()["type"] == "/problems/not-found"
+
+
+# ---- problem details through the API -----------------------------------------------------------------------
+
+
+async def test_problem_details_in_khmer_and_french(client, world):
+    h = world.clerk_a.headers
+    for lang, title, detail in [("km", "រកមិនឃើញ", "មិនមានគ្រួសារនេះទេ ។"), ("fr", "Introuvable", "Ménage introuvable."),
+                                ("en", "Not found", "No such household.")]:
+        answer = await client.get(f"{HOUSEHOLDS}/00000000-0000-0000-0000-000000000000", headers={**h, "Accept-Language": lang})
+        body = assert_problem(answer, 404, "not-found")
+        assert (body["title"], body["detail"]) == (title, detail)
+        assert answer.headers["content-language"] == lang
+
+
+async def test_a_detail_built_with_values_keeps_them_in_translation(client, world):
+    answer = await client.get("/api/v1/schemes/KH-NOPE", headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    assert assert_problem(answer, 404, "not-found")["detail"] == "Il n'y a pas de programme KH-NOPE."
+    answer = await client.get("/nowhere/at/all", headers={"Accept-Language": "km"})
+    assert assert_problem(answer, 404, "not-found")["detail"] == "គ្មានអ្វីនៅ /nowhere/at/all ទេ ។"
+
+
+async def test_field_errors_in_khmer_machine_fields_unchanged(client, world):
+    body = household_body()
+    body["members"][0]["given_name"] = "x" * 500
+    del body["village_code"]
+    before = await table_counts(client._transport.app)
+    answers = {lang: await client.post(HOUSEHOLDS, json=body, headers={**world.clerk_a.headers, "Accept-Language": lang})
+               for lang in ("en", "km", "fr")}
+    assert await table_counts(client._transport.app) == before
+    problems = {lang: assert_problem(a, 422, "validation") for lang, a in answers.items()}
+    machine = [[(e["pointer"], e["code"], e["in"]) for e in p["errors"]] for p in problems.values()]
+    assert machine[0] == machine[1] == machine[2]
+    assert ("#/village_code", "missing", "body") in machine[0]
+    km = {e["code"]: e["detail"] for e in problems["km"]["errors"]}
+    fr = {e["code"]: e["detail"] for e in problems["fr"]["errors"]}
+    assert km["missing"] == "ចាំបាច់ត្រូវបំពេញវាលនេះ" and fr["missing"] == "Champ obligatoire"
+    assert fr["string_too_long"] == "Le texte doit compter au plus 100 caractères", fr
+    assert "100" in km["string_too_long"] and KHMER.search(km["string_too_long"])
+    assert problems["km"]["detail"] == "សំណើមានវាលមិនត្រឹមត្រូវ ។" and problems["km"]["title"] == "សំណើមិនត្រឹមត្រូវ"
+
+
+async def test_a_rule_of_ours_in_french_with_its_pointer(client, world):
+    household = await register(client, world.clerk_a)
+    answer = await client.post(f"{HOUSEHOLDS}/{household['id']}/members",
+                               json={**household["members"][0], "relationship": "head"} | {k: None for k in ("id", "household_id")},
+                               headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    body = assert_problem(answer, answer.status_code)
+    assert answer.status_code in (409, 422)
+    if body.get("errors"):
+        assert all(not e["detail"].startswith(("The ", "A ")) for e in body["errors"]), body
+
+
+async def test_unauthenticated_in_khmer(client):
+    answer = await client.get(HOUSEHOLDS, headers={"Accept-Language": "km"})
+    body = assert_problem(answer, 401, "unauthenticated")
+    assert KHMER.search(body["title"]) and KHMER.search(body["detail"])
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+
+
+# ---- the catalogues ----------------------------------------------------------------------------------------
+
+
+def test_every_message_has_khmer_and_french_with_the_same_placeholders():
+    assert catalogues.problems() == []
+
+
+def test_the_catalogues_hold_what_the_code_says():
+    """The template is up to date: a message added to the code without `make i18n` fails here."""
+    from babel.messages.pofile import read_po
+
+    with catalogues.TEMPLATE.open("rb") as f:
+        template = {m.id for m in read_po(f) if m.id}
+    wanted = set(catalogues.from_code()) | set(catalogues.from_tables())
+    assert wanted - template == set(), "run `make i18n` and translate what is new"
+
+
+def test_the_compiled_catalogues_match_their_sources():
+    from babel.messages.mofile import read_mo
+    from babel.messages.pofile import read_po
+
+    for language in catalogues.TRANSLATED:
+        po = catalogues._po(language)
+        with po.open("rb") as f:
+            source = {m.id: m.string for m in read_po(f) if m.id}
+        with po.with_suffix(".mo").open("rb") as f:
+            compiled = {m.id: m.string for m in read_mo(f) if m.id}
+        assert compiled == source, f"run `make i18n` ({language})"
+
+
+def test_catalogues_say_they_need_a_native_review():
+    for language in catalogues.TRANSLATED:
+        assert "NOT yet reviewed by a native speaker" in catalogues._po(language).read_text(encoding="utf-8")
+
+
+def test_translate_by_pattern_and_message():
+    assert translate("There is no scheme KH-X; GET /api/v1/schemes lists them.", "fr") == \
+        "Il n'y a pas de programme KH-X ; GET /api/v1/schemes les liste."
+    said = i18n._("Scheme {code} is not in force on {on}.", code="KH-HEF", on="2020-01-01")
+    assert said == "Scheme KH-HEF is not in force on 2020-01-01."  # the English text is the str
+    assert translate(said, "fr") == "Le programme KH-HEF n'est pas en vigueur le 2020-01-01."
+    assert translate("Something nobody translated.", "km") == "Something nobody translated."
+    assert translate(None, "km") is None

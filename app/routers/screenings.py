@@ -9,6 +9,7 @@ from app.deps import OfficeUser, SessionDep
 from app.routers import CONFLICT_RESPONSES, Limit, Offset, api_router
 from app.schemas.common import Page
 from app.schemas.screening import ScreeningCreate, ScreeningPreview, ScreeningRead, ScreeningSummary
+from app.schemes.language import localise_screening
 from app.services import screening
 from app.unit_of_work import Idempotent
 
@@ -26,19 +27,20 @@ async def screen_household(
     result = await screening.screen_household(session, actor, request.app.state.schemes, household_id,
                                               body.schemes if body else None)
     response.headers["Location"] = f"/api/v1/screenings/{result.id}"
-    return result
+    return localise_screening(request.app.state.schemes, result)
 
 
 @router.post("/screenings/preview", response_model=ScreeningRead)
 async def preview(request: Request, session: SessionDep, actor: OfficeUser, body: ScreeningPreview) -> ScreeningRead:
     """"Am I eligible?": the body of a household registration, screened without registering anyone.
     Nothing about the people is stored."""
-    return await screening.preview(session, actor, request.app.state.schemes, body, body.schemes)
+    return localise_screening(request.app.state.schemes,
+                              await screening.preview(session, actor, request.app.state.schemes, body, body.schemes))
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningRead)
-async def get_screening(session: SessionDep, actor: OfficeUser, screening_id: uuid.UUID) -> ScreeningRead:
-    return await screening.get_screening(session, actor, screening_id)
+async def get_screening(request: Request, session: SessionDep, actor: OfficeUser, screening_id: uuid.UUID) -> ScreeningRead:
+    return localise_screening(request.app.state.schemes, await screening.get_screening(session, actor, screening_id))
 
 
 @router.get("/households/{household_id}/screenings", response_model=Page[ScreeningSummary])

@@ -14,12 +14,13 @@ Machine-readable fields (`type`, `code`, `rule`, value sets) never go through he
 
 import re
 from contextvars import ContextVar
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 
 from babel.support import NullTranslations, Translations
-from pydantic import PlainSerializer
+from pydantic import PlainSerializer, PlainValidator, WithJsonSchema
 
 LANGUAGES = ("km", "en", "fr")  # what the catalogues and the scheme files hold; the first is the country's
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
@@ -119,8 +120,37 @@ def _patterns(language: str) -> list[tuple[re.Pattern, str, str]]:
     return patterns
 
 
-def _fill(template: str, values: dict[str, Any]) -> str:
-    return _PLACEHOLDER.sub(lambda m: str(values.get(m.group(1), m.group(0))), template)
+# ---- dates ---------------------------------------------------------------------------------------------------
+
+KHMER_DIGITS = str.maketrans("0123456789", "០១២៣៤៥៦៧៨៩")
+KHMER_MONTHS = ("មករា", "កុម្ភៈ", "មីនា", "មេសា", "ឧសភា", "មិថុនា", "កក្កដា", "សីហា", "កញ្ញា", "តុលា", "វិច្ឆិកា", "ធ្នូ")
+ENGLISH_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                  "November", "December")
+FRENCH_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
+                 "novembre", "décembre")
+
+
+def khmer_digits(text: str) -> str:
+    return text.translate(KHMER_DIGITS)
+
+
+def long_date(day: date, language: str | None = None) -> str:
+    """A date as a letter or receipt writes it: 07 December 2026, 7 décembre 2026, ថ្ងៃទី៧ ខែធ្នូ ឆ្នាំ២០២៦
+    (Khmer digits and month names, as Cambodian official documents write dates)."""
+    language = language or current_language()
+    if language == "km":
+        return khmer_digits(f"ថ្ងៃទី{day.day} ខែ{KHMER_MONTHS[day.month - 1]} ឆ្នាំ{day.year}")
+    if language == "fr":
+        return f"{'1er' if day.day == 1 else day.day} {FRENCH_MONTHS[day.month - 1]} {day.year}"
+    return f"{day.day:02d} {ENGLISH_MONTHS[day.month - 1]} {day.year}"
+
+
+def _fill(template: str, values: dict[str, Any], language: str = "en") -> str:
+    def show(match: re.Match) -> str:
+        value = values.get(match.group(1), match.group(0))
+        return long_date(value, language) if isinstance(value, date) else str(value)
+
+    return _PLACEHOLDER.sub(show, template)
 
 
 class Message(str):
@@ -161,7 +191,7 @@ def translate(text: Any, language: str | None = None) -> Any:
     if language == "en":
         return str(text)
     if isinstance(text, Message):
-        return _fill(gettext(text.template, language), text.values)
+        return _fill(gettext(text.template, language), text.values, language)
     found = gettext(text, language)
     if found is not text and found != text:
         return found
@@ -174,8 +204,15 @@ def translate(text: Any, language: str | None = None) -> Any:
     return str(text)
 
 
+def _keep_text(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError("a text")
+    return value  # a Message stays one (Pydantic's str would make it a plain str)
+
+
 # A response field of text for people: serialised in the request's language.
-LocalisedStr = Annotated[str, PlainSerializer(lambda value: translate(value), return_type=str)]
+LocalisedStr = Annotated[str, PlainValidator(_keep_text), PlainSerializer(lambda value: translate(value), return_type=str),
+                         WithJsonSchema({"type": "string"})]
 
 
 # ---- Pydantic's validation messages, by error type ----------------------------------------------------------
@@ -242,4 +279,4 @@ def validation_message(error: dict[str, Any], language: str | None = None) -> st
     if template is None:
         return message
     context = {key: value for key, value in (error.get("ctx") or {}).items()}
-    return _fill(gettext(template, language), context)
+    return _fill(gettext(template, language), context, language)

@@ -200,3 +200,66 @@ def test_translate_by_pattern_and_message():
     assert translate(said, "fr") == "Le programme KH-HEF n'est pas en vigueur le 2020-01-01."
     assert translate("Something nobody translated.", "km") == "Something nobody translated."
     assert translate(None, "km") is None
+
+
+# ---- printables -----------------------------------------------------------------------------------------------
+
+
+def test_each_printable_page_in_khmer_and_french_with_the_same_values():
+    from string import Template
+
+    from app.printables import TEMPLATES, template_name
+
+    def fields(text: str) -> set[str]:
+        return {m.group("named") or m.group("braced") for m in Template.pattern.finditer(text)
+                if m.group("named") or m.group("braced")}
+
+    def words(text: str) -> set[str]:
+        body = re.sub(r"<style>.*?</style>|<[^>]+>|\$\w+", " ", text, flags=re.S)
+        return {line.strip() for line in body.splitlines() if re.search(r"[A-Za-z]{3}", line)}
+
+    for english in ("receipt.html", "referral_slip.html", "grievance_acknowledgement.html"):
+        source = (TEMPLATES / english).read_text(encoding="utf-8")
+        for language in ("km", "fr"):
+            name = template_name(english, language)
+            assert name != english, f"{english} has no {language} page"
+            page = (TEMPLATES / name).read_text(encoding="utf-8")
+            assert fields(page) == fields(source), name
+            assert f'<html lang="{language}">' in page
+            same = words(page) & words(source) - {"Service"}  # the one word French shares with English
+            assert not same, (name, same)
+            if language == "km":
+                assert KHMER.search(page)
+
+
+def test_dates_in_each_language():
+    from datetime import date
+
+    assert i18n.long_date(date(2026, 12, 1), "km") == "ថ្ងៃទី១ ខែធ្នូ ឆ្នាំ២០២៦"
+    assert i18n.long_date(date(2027, 4, 15), "km") == "ថ្ងៃទី១៥ ខែមេសា ឆ្នាំ២០២៧"
+    assert i18n.long_date(date(2026, 12, 1), "fr") == "1er décembre 2026"
+    assert i18n.long_date(date(2026, 8, 7), "fr") == "7 août 2026"
+    assert i18n.long_date(date(2026, 12, 7), "en") == "07 December 2026"
+    said = i18n._("A decision is due by {due} ({days} days).", due=date(2026, 12, 31), days=30)
+    assert said == "A decision is due by 31 December 2026 (30 days)."
+
+
+async def test_a_receipt_in_khmer_through_the_api(client, world):
+    from test_applications import file
+    from test_cases import open_case
+
+    _, case = await open_case(client, world.clerk_a)
+    application = await file(client, world.clerk_a, case["id"], scheme_code="KH-HEF")
+    url = f"/api/v1/applications/{application['id']}/receipt"
+    km = {**world.clerk_a.headers, "Accept-Language": "km"}
+    as_json = await client.get(url, headers=km)
+    receipt = as_json.json()
+    assert receipt["scheme_code"] == "KH-HEF" and receipt["status"] == "submitted"  # machine fields unchanged
+    assert receipt["scheme_name"] == "មូលនិធិសមធម៌សុខាភិបាល"
+    assert all(KHMER.search(step) for step in receipt["what_happens_next"]), receipt["what_happens_next"]
+    assert receipt["reference"] in receipt["what_happens_next"][-1]
+    page = await client.get(url, headers={**km, "Accept": "text/html"})
+    assert page.headers["content-language"] == "km" and page.headers["vary"] == "Accept, Accept-Language"
+    assert '<html lang="km">' in page.text and "បានដាក់ស្នើ" in page.text and "Receipt" not in page.text
+    english = (await client.get(url, headers=world.clerk_a.headers)).json()
+    assert english["scheme_name"] == "Health Equity Fund" and english["what_happens_next"][1].startswith("You will be told")

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from app.i18n import LocalisedStr
 from app.schemas.common import InputModel, IsoDate, Name, ReadModel, Text200, Text500, field_error
 from app.schemas.screening import SchemeCode
 from app.vocabulary import (
@@ -232,7 +233,7 @@ class ReceiptRead(ReadModel):
     received_by: str
     status: ApplicationStatus
     decision_due_date: date
-    what_happens_next: list[str]
+    what_happens_next: list[LocalisedStr]  # in the reader's language
     appeal_window_days: int
 
 

@@ -12,6 +12,12 @@ from app.schemas.screening import BenefitRead, DeterminationRead, Explanation, R
 from app.schemes.registry import SchemeRegistry
 
 
+def scheme_name(registry: SchemeRegistry, code: str, recorded: str, language: str | None = None) -> str:
+    """A scheme's name in the reader's language; the name recorded with the record when the scheme is gone."""
+    adapter = registry.get(code)
+    return adapter.metadata.name_in(language or current_language()) if adapter is not None else recorded
+
+
 def localise_determination(registry: SchemeRegistry, d: DeterminationRead, language: str) -> DeterminationRead:
     adapter = registry.get(d.scheme_code)
     if adapter is None:

@@ -215,6 +215,12 @@ LocalisedStr = Annotated[str, PlainValidator(_keep_text), PlainSerializer(lambda
                          WithJsonSchema({"type": "string"})]
 
 
+# A name the catalogue may hold (a built-in referral agency, a service): looked up as it is, never by pattern,
+# so that a name an operator configured is shown as configured.
+LocalisedName = Annotated[str, PlainValidator(_keep_text), PlainSerializer(lambda value: gettext(value), return_type=str),
+                          WithJsonSchema({"type": "string"})]
+
+
 # ---- Pydantic's validation messages, by error type ----------------------------------------------------------
 
 # Pydantic's own English messages, keyed by the error's `type` (stable), with its `ctx` values as

@@ -263,3 +263,13 @@ async def test_a_receipt_in_khmer_through_the_api(client, world):
     assert '<html lang="km">' in page.text and "បានដាក់ស្នើ" in page.text and "Receipt" not in page.text
     english = (await client.get(url, headers=world.clerk_a.headers)).json()
     assert english["scheme_name"] == "Health Equity Fund" and english["what_happens_next"][1].startswith("You will be told")
+
+
+async def test_referral_agencies_in_french_codes_unchanged(client, world):
+    answer = await client.get("/api/v1/referral-agencies", headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    by_code = {a["code"]: a for a in answer.json()}
+    assert by_code["health_centre"]["name"] == "Centre de santé (ministère de la Santé)"
+    assert by_code["health_centre"]["services"]["consultation"] == "Consultation"
+    assert by_code["nea"]["services"]["job_counselling"] == "Conseil en emploi"
+    km = (await client.get("/api/v1/referral-agencies", headers={**world.clerk_a.headers, "Accept-Language": "km"})).json()
+    assert [a["code"] for a in km] == list(by_code) and all(KHMER.search(a["name"]) for a in km)

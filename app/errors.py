@@ -18,7 +18,7 @@ from starlette.routing import Match
 
 from app import metrics
 from app.context import request_id_var
-from app.i18n import gettext, translate, validation_message
+from app.i18n import _, gettext, translate, validation_message
 
 logger = logging.getLogger("guichet.errors")
 
@@ -227,7 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             # Starlette names the methods of the first route on the path only; name them all.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-            detail = f"{request.method} is not allowed here; use {headers['Allow']}."
+            detail = _("{method} is not allowed here; use {allowed}.", method=request.method, allowed=headers["Allow"])
         return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)

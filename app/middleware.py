@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import metrics
 from app.context import request_id_var
 from app.errors import problem_response
-from app.i18n import language_var, negotiate
+from app.i18n import _, language_var, negotiate
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # nginx's code for a request the client gave up on: counted apart from the server's failures.
@@ -122,7 +122,7 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
     def _detail(self) -> str:
-        return f"The request body is over the limit of {self.max_bytes} bytes."
+        return _("The request body is over the limit of {max_bytes} bytes.", max_bytes=self.max_bytes)
 
     def _too_large(self, scope: Scope):
         return problem_response(Request(scope), 413, slug="payload-too-large", detail=self._detail())

@@ -273,3 +273,14 @@ async def test_referral_agencies_in_french_codes_unchanged(client, world):
     assert by_code["nea"]["services"]["job_counselling"] == "Conseil en emploi"
     km = (await client.get("/api/v1/referral-agencies", headers={**world.clerk_a.headers, "Accept-Language": "km"})).json()
     assert [a["code"] for a in km] == list(by_code) and all(KHMER.search(a["name"]) for a in km)
+
+
+async def test_method_not_allowed_and_too_large_in_each_language(client, world):
+    answer = await client.delete(HOUSEHOLDS, headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    body = assert_problem(answer, 405, "method-not-allowed")
+    assert body["detail"] == f"DELETE n'est pas permis ici ; utilisez {answer.headers['Allow']}."
+    assert body["title"] == "Méthode non autorisée"
+    big = await client.post(HOUSEHOLDS, content=b"x" * (1024 * 1024 + 1),
+                            headers={**world.clerk_a.headers, "Accept-Language": "km", "Content-Type": "application/json"})
+    body = assert_problem(big, 413, "payload-too-large")
+    assert body["detail"] == "ខ្លឹមសារសំណើលើសដែនកំណត់ 1048576 បៃ ។" and big.headers["content-language"] == "km"

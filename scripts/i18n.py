@@ -109,6 +109,7 @@ def from_tables() -> dict[str, list[tuple[str, int]]]:
         add(message, f"app/i18n.py:VALIDATION_MESSAGES[{kind}]")
     for name, indicator in CATALOG.items():
         add(indicator.title, f"app/services/monitoring.py:CATALOG[{name}]")
+        add(indicator.definition, f"app/services/monitoring.py:CATALOG[{name}]")
     for code, agency in DEFAULT_REFERRAL_AGENCIES.items():
         add(agency.name, f"app/config.py:DEFAULT_REFERRAL_AGENCIES[{code}]")
         for service in agency.services.values():

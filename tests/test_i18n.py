@@ -284,3 +284,15 @@ async def test_method_not_allowed_and_too_large_in_each_language(client, world):
                             headers={**world.clerk_a.headers, "Accept-Language": "km", "Content-Type": "application/json"})
     body = assert_problem(big, 413, "payload-too-large")
     assert body["detail"] == "ខ្លឹមសារសំណើលើសដែនកំណត់ 1048576 បៃ ។" and big.headers["content-language"] == "km"
+
+
+async def test_indicator_catalogue_in_khmer_names_unchanged(client, world):
+    answers = {lang: (await client.get("/api/v1/monitoring/indicators/catalog",
+                                       headers={**world.monitor.headers, "Accept-Language": lang})).json()
+               for lang in ("en", "km", "fr")}
+    assert [i["name"] for i in answers["km"]["items"]] == [i["name"] for i in answers["en"]["items"]]
+    km = {i["name"]: i for i in answers["km"]["items"]}
+    fr = {i["name"]: i for i in answers["fr"]["items"]}
+    assert km["clients_served"]["title"] == "អតិថិជនដែលបានទទួលសេវា" and fr["clients_served"]["title"] == "Usagers servis"
+    assert all(KHMER.search(i["title"]) and KHMER.search(i["definition"]) for i in km.values())
+    assert km["clients_served"]["breakdowns"] == {i["name"]: i for i in answers["en"]["items"]}["clients_served"]["breakdowns"]

@@ -201,3 +201,27 @@ async def test_schemes_listed_in_the_readers_language(client, world):
         assert answer.headers["content-language"] == language
     detail = (await client.get("/api/v1/schemes/KH-HEF?lang=fr", headers=world.clerk_a.headers)).json()
     assert detail["versions"][-1]["rules"]["any"][0]["message"] == "Le ménage détient une carte d'équité IDPoor valide"
+
+
+def test_guichets_words_about_a_partner_in_the_language_the_partners_own_as_given():
+    from app.schemas.screening import DeterminationRead
+    from app.schemes.language import localise_determination
+    from app.schemes.base import SchemeMetadata, SchemeKind, SchemeLevel
+
+    meta = SchemeMetadata(code="KH-PARTNER", name="Youth jobs", kind=SchemeKind.employment, level=SchemeLevel.person,
+                          agency="NEA", legal_reference="-", adapter="http", facts=(), versions=())
+    registry = SimpleNamespace(get=lambda code: SimpleNamespace(metadata=meta) if code == "KH-PARTNER" else None)
+    stored = DeterminationRead(
+        scheme_code="KH-PARTNER", scheme_name="Youth jobs", scheme_kind="employment", person_id=None, outcome="needs_information",
+        rules_version=None, missing_facts=["consent.eligibility_sharing"], benefit=None, hints=[], reasons=[
+            {"rule": "consent", "result": "unknown", "message": "Not checked with NEA: the household has not consented to "
+             "sharing facts with partner schemes (eligibility_sharing)."},
+            {"rule": "partner", "result": "unknown", "message": "Could not check with NEA: NEA did not answer within 2 s."},
+            {"rule": "age", "result": "passed", "message": "Aged 15 to 30"}])  # the partner's own words
+    said = localise_determination(registry, stored, "fr")
+    assert [r.message for r in said.reasons] == [
+        "Non vérifié auprès de NEA : le ménage n'a pas consenti au partage des faits avec les programmes partenaires "
+        "(eligibility_sharing).",
+        "Vérification impossible auprès de NEA : NEA did not answer within 2 s.",
+        "Aged 15 to 30"]
+    assert [(r.rule, r.result) for r in said.reasons] == [(r.rule, r.result) for r in stored.reasons]

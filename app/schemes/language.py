@@ -7,7 +7,7 @@ re-screen compares like with like whatever the language of the clerks who screen
 reads in Khmer a screening that a French-speaking adviser ran. Partner schemes answer in their own
 words: those stay as the partner gave them."""
 
-from app.i18n import current_language
+from app.i18n import current_language, translate
 from app.schemas.screening import BenefitRead, DeterminationRead, Explanation, ReasonRead, ScreeningRead
 from app.schemes.registry import SchemeRegistry
 
@@ -37,6 +37,10 @@ def localise_determination(registry: SchemeRegistry, d: DeterminationRead, langu
             update["explanation"] = Explanation.model_validate(said["explanation"])
         if d.benefit is not None and said["benefit"] is not None:
             update["benefit"] = BenefitRead(**{**d.benefit.model_dump(), "description": said["benefit"]})
+    elif d.reasons:
+        # Guichet's own words about a partner scheme (not asked, unavailable, enrolled...) are in the catalogue;
+        # a partner's own reasons are not, and stay as the partner gave them.
+        update["reasons"] = [r.model_copy(update={"message": translate(r.message, language)}) for r in d.reasons]
     return d.model_copy(update=update)
 
 

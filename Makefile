@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # Every dependency's version, for installs that are the same everywhere (make, CI, the image): `make lock`.
 LOCK := requirements.lock
 
-.PHONY: run test lock lint bench-registration clean
+.PHONY: run test lock lint bench-registration clean i18n
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Guichet needs Python 3.11 or newer")'
@@ -31,6 +31,11 @@ lock:
 	$(BIN)/python -m pip install --quiet 'uv>=0.5'
 	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version 3.11 --quiet \
 		--custom-compile-command 'make lock' $(LOCK_ARGS) -o $(LOCK)
+
+# The gettext catalogues (docs/i18n.md): extract the code's messages into app/locale/guichet.pot, merge
+# them into km and fr, compile the .mo files (committed), then fail while a message lacks a translation.
+i18n: $(STAMP)
+	$(BIN)/python scripts/i18n.py all
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

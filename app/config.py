@@ -109,6 +109,8 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = Field(default=None, description="When set, /metrics needs 'Authorization: Bearer <token>'.")
     timezone: str = Field(default="Asia/Phnom_Penh", description="Where 'today' and deadlines are judged.")
+    # Languages (docs/i18n.md): the answer's language when Accept-Language names none of km, en, fr.
+    default_language: Literal["km", "en", "fr"] = "km"
     # Office-to-central monitoring (docs/monitoring.md).
     central_url: str | None = Field(default=None, description="Base URL of the central Guichet the relay posts to.")
     relay_inprocess: bool | None = Field(default=None, description="Run the relay inside the server; default: standalone only.")

@@ -18,6 +18,7 @@ from starlette.routing import Match
 
 from app import metrics
 from app.context import request_id_var
+from app.i18n import _, gettext, translate, validation_message
 
 logger = logging.getLogger("guichet.errors")
 
@@ -130,7 +131,8 @@ def problem_response(
     headers: dict[str, str] | None = None,
     **extensions: Any,
 ) -> JSONResponse:
-    title = PROBLEM_TYPES[slug][1] if slug else HTTPStatus(status).phrase
+    # Title and detail in the request's language (app/i18n.py); type and the errors' pointers and codes never change.
+    title = gettext(PROBLEM_TYPES[slug][1]) if slug else HTTPStatus(status).phrase
     body: dict[str, Any] = {
         "type": problem_type_uri(slug) if slug else "about:blank",
         "title": title,
@@ -138,7 +140,10 @@ def problem_response(
         "instance": request.url.path,
     }
     if detail:
-        body["detail"] = detail
+        body["detail"] = translate(detail)
+    if isinstance(extensions.get("errors"), list):
+        extensions["errors"] = [{**e, "detail": translate(e["detail"])} if isinstance(e, dict) and "detail" in e else e
+                                for e in extensions["errors"]]
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id
@@ -194,7 +199,7 @@ def validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
             {
                 "pointer": _pointer(loc),
                 "in": str(loc[0]) if loc else "body",
-                "detail": error.get("msg", "invalid"),
+                "detail": validation_message(error),
                 "code": error.get("type", "invalid"),
             }
         )
@@ -222,7 +227,7 @@ def install_error_handlers(app: FastAPI) -> None:
         if exc.status_code == 405:
             # Starlette names the methods of the first route on the path only; name them all.
             headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
-            detail = f"{request.method} is not allowed here; use {headers['Allow']}."
+            detail = _("{method} is not allowed here; use {allowed}.", method=request.method, allowed=headers["Allow"])
         return problem_response(request, exc.status_code, slug=slug, detail=detail, headers=headers)
 
     @app.exception_handler(RequestValidationError)

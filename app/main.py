@@ -9,11 +9,11 @@ from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redi
 from fastapi.openapi.utils import get_openapi
 from fastapi.staticfiles import StaticFiles
 
-from app import clock, metrics
+from app import clock, i18n, metrics
 from app.config import Settings, get_settings
 from app.db import create_engine, create_sessionmaker
 from app.errors import PROBLEM_MEDIA_TYPE, install_error_handlers
-from app.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.middleware import BodyLimitMiddleware, LanguageMiddleware, RequestContextMiddleware
 from app.routers import (
     applications,
     assets,
@@ -80,6 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.worker_stopped()
 
     clock.set_timezone(settings.timezone)
+    i18n.set_default_language(settings.default_language)  # outside requests (the CLI); a request negotiates its own
     activity.configure(settings.pseudonym_key.get_secret_value())
 
     app = FastAPI(
@@ -93,7 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestContextMiddleware)  # outermost: the 413 above carries the request id
+    app.add_middleware(RequestContextMiddleware)  # the 413 above carries the request id
+    app.add_middleware(LanguageMiddleware, default=settings.default_language)  # outermost: every answer has a language
 
     routers = [*COMMON_ROUTERS]
     if settings.serves_office:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app import metrics
 from app.context import request_id_var
 from app.errors import problem_response
+from app.i18n import _, language_var, negotiate
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # nginx's code for a request the client gave up on: counted apart from the server's failures.
@@ -121,7 +122,48 @@ class BodyLimitMiddleware:
         await self.app(scope, limited_receive, send)
 
     def _detail(self) -> str:
-        return f"The request body is over the limit of {self.max_bytes} bytes."
+        return _("The request body is over the limit of {max_bytes} bytes.", max_bytes=self.max_bytes)
 
     def _too_large(self, scope: Scope):
         return problem_response(Request(scope), 413, slug="payload-too-large", detail=self._detail())
+
+
+# The front ends' files are the same in every language (the console translates itself): no Vary on them,
+# so that caches keep one copy.
+_LANGUAGE_FREE = ("/assets/", "/static/")
+
+
+class LanguageMiddleware:
+    """Chooses the answer's language from Accept-Language (app/i18n.py: quality values honoured, the
+    instance's default when none of km, en, fr is acceptable), for everything the request renders, and
+    says so: `Content-Language` and `Vary: Accept-Language` on the answer."""
+
+    def __init__(self, app: ASGIApp, default: str):
+        self.app = app
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = b", ".join(v for k, v in scope["headers"] if k == b"accept-language")
+        language = negotiate(header.decode("latin-1") if header else None, self.default)
+        token = language_var.set(language)
+        labelled = not scope["path"].startswith(_LANGUAGE_FREE)
+
+        async def send_with_language(message: Message) -> None:
+            if labelled and message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-language"]
+                vary = [v for k, v in headers if k == b"vary"]
+                headers = [(k, v) for k, v in headers if k != b"vary"]
+                values = [item.strip() for v in vary for item in v.decode("latin-1").split(",") if item.strip()]
+                if not any(item.lower() == "accept-language" for item in values):
+                    values.append("Accept-Language")
+                headers += [(b"content-language", language.encode()), (b"vary", ", ".join(values).encode("latin-1"))]
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_language)
+        finally:
+            language_var.reset(token)

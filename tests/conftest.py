@@ -15,6 +15,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+# The suite's assertions on titles and details are in English; an instance's default is Khmer
+# (GUICHET_DEFAULT_LANGUAGE=km). Servers the tests start inherit this; tests/test_i18n.py sets its own.
+os.environ.setdefault("GUICHET_DEFAULT_LANGUAGE", "en")
 from alembic import command
 from sqlalchemy import delete, inspect, text
 from sqlalchemy.engine import make_url

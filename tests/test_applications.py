@@ -248,7 +248,7 @@ async def test_the_receipt_as_json_and_as_a_printable_page(client, world, app):
     for shown in (hef["reference"], "Health Equity Fund (KH-HEF)", f"{KHMER_FAMILY} {KHMER_GIVEN}", "01 December 2026, 09:05",
                   "SR-ACH office (SR-ACH)", "31 December 2026", "only proof of application", "clerk.a"):
         assert shown in text, shown
-    assert page.headers["Vary"] == "Accept"
+    assert page.headers["Vary"] == "Accept, Accept-Language"
     # Everything is escaped: a name typed with markup prints as text.
     child_page = (await client.get(f"{APPLICATIONS}/{child['id']}/receipt", headers=world.clerk_a.headers | {"Accept": "text/html"})).text
     assert "&lt;b&gt;Dara&lt;/b&gt; &amp; co" in child_page and "<b>Dara</b>" not in child_page

@@ -21,7 +21,7 @@ MARKUP = "<script>alert(1)</script> & co"
 def assert_printable(response, media: str) -> str:
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith(media)
-    assert response.headers["Cache-Control"] == "no-store" and response.headers["Vary"] == "Accept"
+    assert response.headers["Cache-Control"] == "no-store" and response.headers["Vary"] == "Accept, Accept-Language"
     return response.content.decode("utf-8")
 
 

@@ -21,6 +21,7 @@ from app.routers import (
 from app.schemas.cases import ApplicationCreate, ApplicationRead, ApplicationUpdate, DecisionCreate, ReceiptRead
 from app.schemas.common import Page
 from app.schemas.screening import SchemeCode
+from app.schemes.language import scheme_name
 from app.services import applications
 from app.unit_of_work import Idempotent
 from app.vocabulary import ApplicationStatus, SubmissionState
@@ -99,9 +100,11 @@ async def send_again(request: Request, registry: SchemesDep, session: SessionDep
 
 
 @router.get("/applications/{application_id}/receipt", response_model=ReceiptRead, responses=PRINTABLE_RESPONSES)
-async def receipt(request: Request, session: SessionDep, settings: SettingsDep, actor: OfficeUser, application_id: uuid.UUID):
+async def receipt(request: Request, registry: SchemesDep, session: SessionDep, settings: SettingsDep, actor: OfficeUser,
+                  application_id: uuid.UUID):
     """The client's proof of application: reference number, scheme, date, office and what happens next.
     JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
     wanted = printable_media(request)
     found = await applications.receipt(session, actor, settings, application_id)
+    found = found.model_copy(update={"scheme_name": scheme_name(registry, found.scheme_code, found.scheme_name)})
     return printable(wanted, found, applications.render_receipt)

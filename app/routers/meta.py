@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from app import clock, metrics
 from app.errors import PROBLEM_TYPES, NotFound, Unauthenticated, problem_type_uri
+from app.i18n import gettext
 from app.migrations_state import expected_head
 from app.services import relay
 from app.unit_of_work import TransactionalRoute
@@ -90,7 +91,7 @@ async def prometheus_metrics(request: Request, authorization: Annotated[str | No
 @router.get("/problems")
 async def problem_catalogue() -> list[dict[str, object]]:
     """Every problem `type` this API answers with, its status and when it happens."""
-    return [{"type": problem_type_uri(slug), "status": status, "title": title, "description": description}
+    return [{"type": problem_type_uri(slug), "status": status, "title": gettext(title), "description": gettext(description)}
             for slug, (status, title, description) in PROBLEM_TYPES.items()]
 
 
@@ -99,4 +100,4 @@ async def problem_type(slug: Annotated[str, Path(max_length=64)]) -> dict[str, o
     if slug not in PROBLEM_TYPES:
         raise NotFound(f"No problem type {slug}.")
     status, title, description = PROBLEM_TYPES[slug]
-    return {"type": problem_type_uri(slug), "status": status, "title": title, "description": description}
+    return {"type": problem_type_uri(slug), "status": status, "title": gettext(title), "description": gettext(description)}

@@ -5,23 +5,25 @@ from typing import Annotated
 from fastapi import Path, Query
 
 from app.deps import CurrentUser, SchemesDep
+from app.i18n import current_language
 from app.routers import api_router
 from app.schemas.screening import SchemeCode, SchemeDetail, SchemeSummary
 from app.services import schemes
 
 router = api_router(tags=["schemes"])
 
-Language = Annotated[str, Query(pattern=r"^[a-z]{2,3}$", description="Messages in this language when the scheme has them (else English).")]
+Language = Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$", description="Messages in this language when the scheme has "
+                                      "them (else English); by default the one Accept-Language chose.")]
 
 
 @router.get("/schemes", response_model=list[SchemeSummary])
-async def list_schemes(registry: SchemesDep, actor: CurrentUser, lang: Language = "en") -> list[SchemeSummary]:
+async def list_schemes(registry: SchemesDep, actor: CurrentUser, lang: Language = None) -> list[SchemeSummary]:
     """Every scheme, with the rules version in force today and, for partner schemes, the circuit
     breaker's state and the last call's latency."""
-    return schemes.list_schemes(registry, language=lang)
+    return schemes.list_schemes(registry, language=lang or current_language())
 
 
 @router.get("/schemes/{code}", response_model=SchemeDetail)
-async def get_scheme(registry: SchemesDep, actor: CurrentUser, code: Annotated[SchemeCode, Path()], lang: Language = "en") -> SchemeDetail:
+async def get_scheme(registry: SchemesDep, actor: CurrentUser, code: Annotated[SchemeCode, Path()], lang: Language = None) -> SchemeDetail:
     """A scheme's versions, parameters (UNVERIFIED figures flagged), rules and their plain-language messages."""
-    return schemes.get_scheme(registry, code, language=lang)
+    return schemes.get_scheme(registry, code, language=lang or current_language())

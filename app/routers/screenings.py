@@ -9,6 +9,7 @@ from app.deps import OfficeUser, SchemesDep, SessionDep
 from app.routers import CONFLICT_RESPONSES, Limit, Offset, api_router
 from app.schemas.common import Page
 from app.schemas.screening import ScreeningCreate, ScreeningPreview, ScreeningRead, ScreeningSummary
+from app.schemes.language import localise_screening
 from app.services import screening
 from app.unit_of_work import Idempotent
 
@@ -25,19 +26,19 @@ async def screen_household(
     A partner scheme that fails answers `error` for that scheme; the screening still succeeds."""
     result = await screening.screen_household(session, actor, registry, household_id, body.schemes if body else None)
     response.headers["Location"] = f"/api/v1/screenings/{result.id}"
-    return result
+    return localise_screening(registry, result)
 
 
 @router.post("/screenings/preview", response_model=ScreeningRead)
 async def preview(registry: SchemesDep, session: SessionDep, actor: OfficeUser, body: ScreeningPreview) -> ScreeningRead:
     """"Am I eligible?": the body of a household registration, screened without registering anyone.
     Nothing about the people is stored."""
-    return await screening.preview(session, actor, registry, body, body.schemes)
+    return localise_screening(registry, await screening.preview(session, actor, registry, body, body.schemes))
 
 
 @router.get("/screenings/{screening_id}", response_model=ScreeningRead)
-async def get_screening(session: SessionDep, actor: OfficeUser, screening_id: uuid.UUID) -> ScreeningRead:
-    return await screening.get_screening(session, actor, screening_id)
+async def get_screening(registry: SchemesDep, session: SessionDep, actor: OfficeUser, screening_id: uuid.UUID) -> ScreeningRead:
+    return localise_screening(registry, await screening.get_screening(session, actor, screening_id))
 
 
 @router.get("/households/{household_id}/screenings", response_model=Page[ScreeningSummary])

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
+from app.i18n import LocalisedName, LocalisedStr
 from app.schemas.common import InputModel, IsoDate, Name, ReadModel, Text200, Text500, field_error
 from app.schemas.screening import SchemeCode
 from app.vocabulary import (
@@ -232,7 +233,7 @@ class ReceiptRead(ReadModel):
     received_by: str
     status: ApplicationStatus
     decision_due_date: date
-    what_happens_next: list[str]
+    what_happens_next: list[LocalisedStr]  # in the reader's language
     appeal_window_days: int
 
 
@@ -289,9 +290,9 @@ class ReferralRead(ReadModel):
     household_id: uuid.UUID
     person_id: uuid.UUID | None
     agency: str
-    agency_name: str | None
+    agency_name: LocalisedName | None
     service: str | None
-    service_name: str | None
+    service_name: LocalisedName | None
     reason: str
     due_date: date
     status: ReferralStatus
@@ -331,9 +332,9 @@ class ReferralSlipRead(ReadModel):
     reference: str
     referral_id: uuid.UUID
     agency: str
-    agency_name: str | None
+    agency_name: LocalisedName | None
     service: str | None
-    service_name: str | None
+    service_name: LocalisedName | None
     client_name: str | None = Field(description="The member referred, or the household's head.")
     reason: str
     issued_at: datetime
@@ -347,8 +348,8 @@ class ReferralSlipRead(ReadModel):
 
 class AgencyRead(ReadModel):
     code: str
-    name: str
-    services: dict[str, str]
+    name: LocalisedName
+    services: dict[str, LocalisedName]
 
 
 # ---- follow-ups ------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.i18n import LocalisedName
 from app.schemas.common import ReadModel
 
 MAX_BATCH = 1000
@@ -60,8 +61,8 @@ class IndicatorResult(BaseModel):
 
 class IndicatorDefinition(BaseModel):
     name: str
-    title: str
-    definition: str
+    title: LocalisedName  # in the request's language; `name` is the machine one
+    definition: LocalisedName
     unit: str
     kind: str = Field(description="count, unique (distinct per period), ratio, median or overdue (as of each period's end).")
     breakdowns: list[str] = Field(description="Allowed in group_by and as filters.")

@@ -62,6 +62,10 @@ class SchemeMetadata:
     description: Messages = field(default_factory=dict)
     service_level_days: int | None = None  # days the agency takes to decide an application (case management)
     source_file: str | None = None
+    names: Messages = field(default_factory=dict)  # the name by language, when the scheme file gives them
+
+    def name_in(self, language: str) -> str:
+        return say(self.names, language) or self.name
 
     def version_on(self, on: date) -> SchemeVersion | None:
         """The version in force on a day (the latest to start, when versions overlap)."""

@@ -25,6 +25,7 @@ import uuid
 from typing import Any
 
 from app.dci.client import RegistryRejected, RegistryUnavailable, registry_client
+from app.i18n import _
 from app.schemes.base import CheckRequest, Determination, Reason, ReasonResult, SchemeHealth, SchemeMetadata
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.http import partner_breaker, partner_versions
@@ -68,8 +69,8 @@ class DciAdapter:
         name, agency = self._metadata.name, self._metadata.agency
         if ConsentPurpose.eligibility_sharing not in request.consent_purposes:
             return [self._one(s.person_id, Outcome.needs_information, "consent", ReasonResult.unknown,
-                              f"Not checked with {agency}: the household has not consented to sharing facts with partner "
-                              "schemes (eligibility_sharing).", missing_facts=["consent.eligibility_sharing"],
+                              _("Not checked with {agency}: the household has not consented to sharing facts with "
+                                "partner schemes (eligibility_sharing).", agency=agency), missing_facts=["consent.eligibility_sharing"],
                               provenance={"skipped": "no_consent"}) for s in request.members]
         client = registry_client(self.settings, self.registry)
         answers = []
@@ -77,18 +78,20 @@ class DciAdapter:
             national_id = subject.facts.get("person.national_id")
             if not national_id:
                 answers.append(self._one(subject.person_id, Outcome.needs_information, "national_id", ReasonResult.unknown,
-                                         f"{agency} is asked by national ID: record it.", missing_facts=["person.national_id"]))
+                                         _("{agency} is asked by national ID: record it.", agency=agency),
+                                         missing_facts=["person.national_id"]))
                 continue
             if not self.breaker.allow():
                 answers.append(self._one(subject.person_id, Outcome.error, "partner", ReasonResult.unknown,
-                                         f"Could not check with {agency}: it has failed repeatedly; calls resume in "
-                                         f"{self.breaker.retry_in():.0f} s.", provenance={"error": "circuit_open"}))
+                                         _("Could not check with {agency}: it has failed repeatedly; calls resume in {seconds} s.",
+                                           agency=agency, seconds=f"{self.breaker.retry_in():.0f}"),
+                                         provenance={"error": "circuit_open"}))
                 continue
             transaction_id = uuid.uuid4().hex
             started = time.perf_counter()
             try:
                 if self.ask == "enrolled":
-                    enrolled, _ = await client.enrolled(transaction_id, national_id, self.programme)
+                    enrolled = (await client.enrolled(transaction_id, national_id, self.programme))[0]
                 else:
                     enrolled = bool(await client.search(transaction_id, national_id, entity="Member"))
             except (RegistryUnavailable, RegistryRejected) as exc:
@@ -100,7 +103,7 @@ class DciAdapter:
                 self._note(started, "error", str(exc))
                 logger.warning("dci scheme %s: %s", self._metadata.code, exc)
                 answers.append(self._one(subject.person_id, Outcome.error, "partner", ReasonResult.unknown,
-                                         f"Could not check with {agency}: {exc}"[:500],
+                                         _("Could not check with {agency}: {problem}", agency=agency, problem=str(exc)[:400]),
                                          provenance={"error": "unavailable" if failed else "rejected",
                                                      "transaction_id": transaction_id}))
                 continue
@@ -110,10 +113,12 @@ class DciAdapter:
                           "partner_outcome": "enrolled" if enrolled else "not_enrolled"}
             if enrolled:
                 answers.append(self._one(subject.person_id, Outcome.eligible, "enrolled", ReasonResult.passed,
-                                         f"Already receives {name} (enrolled, per {agency}).", provenance=provenance))
+                                         _("Already receives {scheme} (enrolled, per {agency}).", scheme=name, agency=agency),
+                                         provenance=provenance))
             else:
                 answers.append(self._one(subject.person_id, Outcome.needs_information, "not_enrolled", ReasonResult.unknown,
-                                         f"Not enrolled in {name} per {agency}; the agency decides on an application.",
+                                         _("Not enrolled in {scheme} per {agency}; the agency decides on an application.",
+                                           scheme=name, agency=agency),
                                          provenance=provenance))
         return answers
 

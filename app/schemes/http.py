@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app import metrics
 from app.context import request_id_var
+from app.i18n import _
 from app.schemes.base import (
     Benefit,
     CheckRequest,
@@ -195,15 +196,16 @@ class HttpAdapter:
         if ConsentPurpose.eligibility_sharing not in request.consent_purposes:
             return [Determination(code, s.person_id, Outcome.needs_information, None,
                                   [Reason("consent", ReasonResult.unknown,
-                                          f"Not checked with {self._metadata.agency}: the household has not consented to "
-                                          "sharing facts with partner schemes (eligibility_sharing).")],
+                                          _("Not checked with {agency}: the household has not consented to sharing facts "
+                                            "with partner schemes (eligibility_sharing).", agency=self._metadata.agency))],
                                   missing_facts=["consent.eligibility_sharing"], provenance={"skipped": "no_consent"})
                     for s in subjects]
         if not self.breaker.allow():
             self._note(None, "error", "circuit open")
             return self._errors(request, "circuit_open",
-                                f"Could not check with {self._metadata.agency}: it has failed repeatedly; "
-                                f"calls resume in {self.breaker.retry_in():.0f} s.", transaction_id=request.transaction_id)
+                                _("Could not check with {agency}: it has failed repeatedly; calls resume in {seconds} s.",
+                                  agency=self._metadata.agency, seconds=f"{self.breaker.retry_in():.0f}"),
+                                transaction_id=request.transaction_id)
         body = self._body(request, subjects)
         started = time.perf_counter()
         try:
@@ -231,7 +233,8 @@ class HttpAdapter:
         self.breaker.record_failure()
         self._note(latency, "error", failure.reason)
         logger.warning("partner %s failed: %s", self._metadata.code, failure.reason)
-        return self._errors(request, failure.reason, f"Could not check with {self._metadata.agency}: {failure.message}",
+        return self._errors(request, failure.reason, _("Could not check with {agency}: {problem}", agency=self._metadata.agency,
+                                                       problem=failure.message),
                             transaction_id=request.transaction_id, http_status=failure.status, latency_ms=round(latency, 1))
 
     def _note(self, latency: float | None, outcome: str, error: str | None) -> None:
@@ -307,13 +310,13 @@ class HttpAdapter:
         code = self._metadata.code
         if answer is None:
             return Determination(code, person_id, Outcome.error, rules_version,
-                                 [Reason("partner", ReasonResult.unknown, "The partner's answer left this person out.")],
+                                 [Reason("partner", ReasonResult.unknown, _("The partner's answer left this person out."))],
                                  provenance=provenance | {"error": "missing_subject"})
         outcome = {"enrolled": Outcome.eligible, "indeterminate": Outcome.error}.get(answer.outcome) or Outcome(answer.outcome)
         default = {Outcome.eligible: ReasonResult.passed, Outcome.not_eligible: ReasonResult.failed}.get(outcome, ReasonResult.unknown)
         reasons = [Reason(r.code, r.result or default, r.message) for r in answer.reasons]
         if answer.outcome == "enrolled":
-            reasons.insert(0, Reason("enrolled", ReasonResult.passed, f"Already enrolled in {self._metadata.name}."))
+            reasons.insert(0, Reason("enrolled", ReasonResult.passed, _("Already enrolled in {scheme}.", scheme=self._metadata.name)))
         benefit = None
         if answer.benefit is not None and outcome is Outcome.eligible:
             b = answer.benefit

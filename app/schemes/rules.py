@@ -613,17 +613,70 @@ class RulesVersion:
         if verdict is None:
             _missing(self.whole, results, missing)
         elif verdict is False:
-            for leaf in self.leaves:
-                if leaf.hint and results[leaf.index] is False:
-                    trial = list(results)
-                    trial[leaf.index] = True
-                    if self.decide(trial) is True:
-                        hints.append(_fill(say(leaf.hint, language), params, facts.get(leaf.fact)))
+            hints = self.hints(results, facts, language)
         benefit = self.benefit.estimate(facts, params, language) if self.benefit and verdict is True else None
         return Determination(scheme_code=scheme_code, person_id=person_id, outcome=outcome, rules_version=self.info.version,
                              reasons=reasons, missing_facts=list(missing), benefit=benefit, hints=hints,
                              explanation=self.explain(results, language),
                              input_fingerprint=self.input_fingerprint(facts, language))
+
+
+    def hints(self, results: list[bool | None], facts: dict[str, Any], language: str) -> list[str]:
+        """Near misses of a verdict that failed: each criterion with a hint whose passing alone would make it eligible."""
+        hints = []
+        for leaf in self.leaves:
+            if leaf.hint and results[leaf.index] is False:
+                trial = list(results)
+                trial[leaf.index] = True
+                if self.decide(trial) is True:
+                    hints.append(_fill(say(leaf.hint, language), self.parameters, facts.get(leaf.fact)))
+        return hints
+
+    def say_again(self, reasons: list[dict[str, Any]], explanation: dict | None, language: str) -> dict[str, Any]:
+        """A stored determination's words in another language, from what it recorded: each reason's rule,
+        result and fact value, and the explanation's results for a subject outside the target group (whose
+        reasons name the target only). Nothing is evaluated again: the verdict is the stored one."""
+        by_rule = {leaf.rule: leaf for leaf in self.leaves}
+        recorded: dict[str, bool | None] = {}
+        if explanation:
+            _results_of(explanation.get("target"), recorded)
+            _results_of(explanation.get("rules"), recorded)
+        facts: dict[str, Any] = {}
+        for reason in reasons:
+            recorded[reason["rule"]] = _FROM_RESULT.get(reason["result"])
+            facts.update(reason.get("facts") or {})
+        results = [recorded.get(leaf.rule) for leaf in self.leaves]
+        messages = []
+        for reason in reasons:
+            leaf = by_rule.get(reason["rule"])
+            if leaf is not None:
+                value = (reason.get("facts") or {}).get(leaf.fact)
+                messages.append(self._say(leaf, _FROM_RESULT.get(reason["result"]), language, value))
+            elif self.target is not None and reason["rule"] in (self.target.rule, "target"):
+                text = say(self.target.failed, language) or say(self.target.message, language)
+                messages.append(_fill(text, self.parameters, None))
+            else:
+                messages.append(reason["message"])
+        outside = self.in_target(results) is False
+        return {
+            "messages": messages,
+            "hints": [] if outside or self.decide(results) is not False else self.hints(results, facts, language),
+            "explanation": self.explain(results, language) if explanation else None,
+            "benefit": (_fill(say(self.benefit.description, language), self.parameters, None)
+                        if self.benefit and self.benefit.description else None),
+        }
+
+
+_FROM_RESULT = {ReasonResult.passed.value: True, ReasonResult.failed.value: False, ReasonResult.unknown.value: None}
+
+
+def _results_of(node: dict | None, recorded: dict[str, bool | None]) -> None:
+    if not node:
+        return
+    if node.get("op") is None and node.get("rule"):
+        recorded[node["rule"]] = _FROM_RESULT.get(node.get("result"))
+    for child in node.get("children") or ():
+        _results_of(child, recorded)
 
 
 def _plain(value: Any) -> Any:
@@ -742,6 +795,13 @@ class RulesAdapter:
                                   [Reason("in_force", ReasonResult.failed, f"No version of {code} is in force on {request.as_of}.")])
                     for s in subjects]
         return [version.evaluate(code, s.person_id, s.facts, request.language) for s in subjects]
+
+    def say_again(self, rules_version: str | None, reasons: list[dict[str, Any]], explanation: dict | None,
+                  language: str) -> dict[str, Any] | None:
+        """A stored determination's words in `language` (RulesVersion.say_again), or None when its rules
+        version is no longer in the file."""
+        version = next((v for v in self.versions if v.info.version == rules_version), None)
+        return version.say_again(reasons, explanation, language) if version is not None else None
 
     def describe(self, language: str = "en") -> dict[str, Any]:
         return {
@@ -895,8 +955,11 @@ def parse_metadata(doc: LDict, where: DefinitionFile, *, adapter: str, facts: tu
     if sla is not None and (isinstance(sla, bool) or not isinstance(sla, int) or not 0 < sla <= 3650):
         raise where.fail("'service_level_days' is a whole number of days (1 to 3650)", doc, "service_level_days")
     description = _messages(doc["description"], where, doc, "description", placeholders=set()) if "description" in doc else {}
+    # The name is a text (English) or a mapping of language to text, like the messages; `name` stays the
+    # English one (stored with each determination and application), `names` holds every language.
+    names = _messages(doc["name"], where, doc, "name", placeholders=set()) if isinstance(doc.get("name"), dict) else {}
     return SchemeMetadata(
-        code=code, name=text("name", 200), kind=SchemeKind(kind), level=SchemeLevel(level), agency=text("agency", 200),
+        code=code, name=names["en"].strip() if names else text("name", 200), names=names, kind=SchemeKind(kind), level=SchemeLevel(level), agency=text("agency", 200),
         legal_reference=text("legal_reference", 500), adapter=adapter, facts=facts, versions=versions,
         sources=tuple(s.strip() for s in sources), description=description, service_level_days=sla, source_file=where.source,
     )

@@ -20,6 +20,7 @@ from app import clock, printables
 from app.principal import Principal
 from app.errors import Conflict, InvalidInput, NotFound
 from app.etag import check_if_match
+from app.i18n import _
 from app.models import Application
 from app.schemas.cases import (
     ApplicationCreate,
@@ -303,19 +304,20 @@ async def receipt(session: AsyncSession, actor: Principal, settings, application
     office = await office_of(session, application.office_id)
     applicant = await client_of(session, application.household_id, application.person_id)
     due = application.decision_due_date
+    # Messages (app/i18n.py): English here and in the record, said in the reader's language when rendered.
     if application.route == ApplicationRoute.partner:
-        next_step = (f"Your application has been sent to {application.agency}, which decides on it. "
-                     f"A decision is due by {due:%d %B %Y} ({application.service_level_days} days).")
+        next_step = _("Your application has been sent to {agency}, which decides on it. A decision is due by {due} "
+                      "({days} days).", agency=application.agency, due=due, days=application.service_level_days)
     else:
-        next_step = (f"A supervisor at {office.name} decides on your application. "
-                     f"A decision is due by {due:%d %B %Y} ({application.service_level_days} days).")
+        next_step = _("A supervisor at {office} decides on your application. A decision is due by {due} ({days} days).",
+                      office=office.name, due=due, days=application.service_level_days)
     steps = [
         next_step,
-        "You will be told the decision. If your application is refused, you will be given the reasons in writing.",
-        f"You may appeal against the decision within {settings.appeal_window_days} days, free of charge, at any "
-        "single-window office.",
-        f"Keep this receipt: it is your proof of application. Quote the reference {application.reference} whenever you "
-        "ask about it.",
+        _("You will be told the decision. If your application is refused, you will be given the reasons in writing."),
+        _("You may appeal against the decision within {days} days, free of charge, at any single-window office.",
+          days=settings.appeal_window_days),
+        _("Keep this receipt: it is your proof of application. Quote the reference {reference} whenever you ask about "
+          "it.", reference=application.reference),
     ]
     local = application.submitted_at.astimezone(clock.timezone())
     audit.record(session, actor, action="read", entity_type="application", entity_id=application.id,

@@ -26,6 +26,7 @@ from app.bulk import insert_rows
 from app.context import request_id_var
 from app.principal import Principal
 from app.errors import InvalidInput, NotFound
+from app.i18n import _
 from app.models import ActivityEvent, AuditEvent, Household, Office, Person, Screening, ScreeningDetermination
 from app.models.base import new_id, utcnow
 from app.schemas.households import HouseholdCreate
@@ -88,7 +89,8 @@ def build_request(household: Any, members: list[Any], consent_purposes: frozense
 def _crashed(adapter: SchemeAdapter, request: CheckRequest, exc: BaseException) -> list[Determination]:
     logger.error("scheme %s failed: %s", adapter.metadata.code, type(exc).__name__, exc_info=exc)
     return [Determination(adapter.metadata.code, s.person_id, Outcome.error, None,
-                          [Reason("adapter", ReasonResult.unknown, f"{adapter.metadata.name} could not be checked (internal error).")],
+                          [Reason("adapter", ReasonResult.unknown, _("{scheme} could not be checked (internal error).",
+                                                                    scheme=adapter.metadata.name))],
                           provenance={"error": type(exc).__name__})
             for s in request.subjects(adapter.metadata.level)]
 

@@ -400,13 +400,13 @@ def _utc(moment: datetime | None) -> datetime | None:
 @monitoring_cli.command("rebuild")
 def monitoring_rebuild() -> None:
     """At central: recompute every rollup from the stored events (after an indicator's definition changed)."""
-    from app.services import monitoring
+    from app.services.monitoring import ingest
 
     current = settings()
 
     async def work() -> int:
         async with transaction(current) as session:
-            return await monitoring.rebuild(session)
+            return await ingest.rebuild(session)
 
     typer.echo(f"rebuilt the rollups from {run(work)} events")
 

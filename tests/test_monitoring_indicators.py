@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.events import EVENT_TYPES
 from app.models import MonitoringEvent
-from app.services.monitoring import indicators, ingest, rollups
+from app.services.monitoring import indicators, ingest, rollups, suppression
 from helpers import assert_problem
 from monitoring_support import (
     at,
@@ -300,9 +300,9 @@ def test_complementary_suppression_on_a_table():
     july = date(2026, 7, 1)
     grid = {("17", "female"): 30, ("17", "male"): 3, ("17", "other"): 12, ("02", "female"): 20, ("02", "male"): 25,
             ("02", "other"): 40, ("03", "female"): 9, ("03", "male"): 8, ("03", "other"): 7}
-    cells = [indicators.Cell(july, key, value) for key, value in sorted(grid.items())]
+    cells = [suppression.Cell(july, key, value) for key, value in sorted(grid.items())]
     answer = indicators.Answer(indicator, "month", july, july, ["province", "sex"], {}, 5, cells)
-    indicators.suppress(answer)
+    suppression.protect(cells, 5)
     hidden = {c.key for c in cells if c.suppressed}
     # (17, male) = 3 is small. Row 17's smallest other, (17, other) = 12, goes with it; column "male"'s
     # smallest other, (03, male) = 8; column "other" then (03, other) = 7... until no row or column

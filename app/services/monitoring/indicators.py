@@ -24,6 +24,7 @@ from app.services.monitoring.rollups import (
     period_label,
     period_start,
 )
+from app.services.monitoring.suppression import Cell, coarsen, hide_small_components, protect
 from app.upsert import dialect_name
 from app.vocabulary import AGE_BANDS, GrievanceCategory, GrievanceChannel, Outcome, Sex
 
@@ -167,11 +168,14 @@ _UNKNOWN = {"sex": "unknown", "age_band": "unknown", "area_type": "unknown", "di
             "female_headed": "unknown", "idpoor_level": "none"}
 SUPPRESSION_RULE = (
     "A cell counting persons or households with a value from 1 to k-1 is returned as suppressed (value null), never "
-    "as the number. Then, within each period and along each group_by dimension, a line of cells (the others held "
-    "fixed) that has exactly one suppressed cell gets a second one (its smallest other non-zero cell), repeated until "
-    "no line has a lone suppressed cell, so that the line's total (another query) minus the visible cells does not "
-    "give a suppressed cell away. A ratio or median is suppressed when a count it is computed from is below k. "
-    "Zero cells are not returned."
+    "as the number. Cells are decided on the table of every dimension a question names, grouped or filtered: a "
+    "filter shows the same row of that table as the breakdown does. Within a period, along each dimension, a line "
+    "of cells (the others held fixed) that has exactly one suppressed cell gets a second one (its smallest other "
+    "non-zero cell), until no line has a lone suppressed cell, so that the line's total (another query) minus the "
+    "visible cells does not give a suppressed cell away. Counts by quarter are the sums of the months, suppressed "
+    "when a month is; a day is suppressed when its month is, the days of a month form a line, and a week is the sum "
+    "of its days, suppressed when a day is. A ratio or median is suppressed when a count it is computed from is "
+    "below k. Zero cells are not returned."
 )
 
 
@@ -202,15 +206,6 @@ def output_value(name: str, stored: str) -> Any:
     if name == "idpoor_level":
         return int(stored)
     return stored
-
-
-@dataclass
-class Cell:
-    start: date
-    key: tuple[str, ...]
-    value: float | int | None
-    components: tuple[int, ...] = ()  # counts a derived value is computed from
-    suppressed: bool = False
 
 
 def _bucket(column, period: str, grain: str, dialect: str):
@@ -285,21 +280,52 @@ async def indicator_values(session: AsyncSession, *, name: str, date_from: date,
         if dim not in indicator.breakdowns:
             raise InvalidInput(f"{name} cannot be filtered by {dim}; allowed: {', '.join(indicator.breakdowns)}.",
                                field=f"#/query/{dim}")
-    stored_filters = {COLUMN_OF.get(d, d): filter_value(d, v) for d, v in filters.items()}
+    for d, v in filters.items():
+        filter_value(d, v)  # a bad value is refused before any query
     start, end = period_start(date_from, period), period_end(date_to, period)
     if (end - start).days > 3700 or (period == "day" and (end - start).days > 400):
         raise InvalidInput("The range is too long: at most 10 years, or about a year by day.", field="#/query/to")
-    group_columns = [COLUMN_OF.get(d, d) for d in group_by]
     today = today or clock.today()
     if dialect_name(session) == "postgresql":
         await session.execute(text("SET LOCAL jit = off"))  # compiling a plan costs more than these small sums
+    # Decided on every dimension the question names (suppression module), then the asked cells kept.
+    named = [d for d in BREAKDOWNS if d in group_by or d in filters]
+    table = await _decided(session, indicator, period, start, end, [COLUMN_OF.get(d, d) for d in named], k, today)
+    wanted = {named.index(d): filter_value(d, v) for d, v in filters.items()}
+    keep = [named.index(d) for d in group_by]
+    cells = [Cell(c.start, tuple(c.key[i] for i in keep), c.value, c.components, c.suppressed) for c in table
+             if start <= c.start <= end and all(c.key[i] == v for i, v in wanted.items())]
+    return Answer(indicator, period, start, end, group_by, filters, k, cells)
+
+
+async def _decided(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
+                   k: int, today: date) -> list[Cell]:
+    """The cells of a table over `columns`, each marked hidden or shown; additive counts by every period
+    derived from the month's table (suppression module). May cover more periods than asked."""
+    if indicator.kind == "count":
+        if period == "quarter":
+            return coarsen(await _decided(session, indicator, "month", start, end, columns, k, today), "quarter")
+        if period == "week":
+            return coarsen(await _decided(session, indicator, "day", start, end, columns, k, today), "week")
+        if period == "day":
+            # Whole weeks (for their sums) and whole months (each a line of days, and the table deciding them).
+            start = min(period_start(start, "week"), period_start(start, "month"))
+            end = max(period_end(end, "week"), period_end(end, "month"))
+            months = await _decided(session, indicator, "month", start, end, columns, k, today)
+            hidden_months = {(c.start, c.key) for c in months if c.suppressed}
+            cells = await _from_rollups(session, indicator, "day", start, end, columns, {})
+            protect(cells, k, within=("month",),
+                    hidden_already=lambda c: (period_start(c.start, "month"), c.key) in hidden_months)
+            return cells
     if indicator.kind == "overdue":
-        cells = await _overdue(session, indicator, period, start, end, group_columns, stored_filters, today)
+        cells = await _overdue(session, indicator, period, start, end, columns, {}, today)
     else:
-        cells = await _from_rollups(session, indicator, period, start, end, group_columns, stored_filters)
-    answer = Answer(indicator, period, start, end, group_by, filters, k, cells)
-    suppress(answer)
-    return answer
+        cells = await _from_rollups(session, indicator, period, start, end, columns, {})
+    if indicator.counts_persons:
+        protect(cells, k)
+    else:
+        hide_small_components(cells, k)
+    return cells
 
 
 async def _sums(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
@@ -391,46 +417,6 @@ async def _overdue(session: AsyncSession, indicator: Indicator, period: str, sta
                 cells.append(Cell(bucket, tuple(row[:-1]), int(row[-1])))
     cells.sort(key=lambda c: (c.start, c.key))
     return cells
-
-
-def suppress(answer: Answer) -> None:
-    k = answer.k
-    small = lambda n: 0 < n < k  # noqa: E731
-    if not answer.indicator.counts_persons:
-        for cell in answer.cells:
-            cell.suppressed = any(small(n) for n in cell.components)
-        return
-    cells = answer.cells
-    for cell in cells:
-        cell.suppressed = small(cell.value)
-    if not answer.group_by or k <= 1:
-        return
-    # Complementary suppression: no line (cells sharing the period and all but one dimension) may hold a
-    # lone suppressed cell, or the line's total minus the visible cells would give it away.
-    lines: dict[tuple, list[int]] = {}
-    lines_of: list[list[tuple]] = [[] for _ in cells]
-    for index, cell in enumerate(cells):
-        for free in range(len(answer.group_by)):
-            line = (free, cell.start, *(v for i, v in enumerate(cell.key) if i != free))
-            lines.setdefault(line, []).append(index)
-            lines_of[index].append(line)
-    hidden = {line: sum(cells[i].suppressed for i in members) for line, members in lines.items()}
-    waiting = [line for line, members in lines.items() if hidden[line] == 1 and len(members) > 1]
-    position = 0
-    while position < len(waiting):
-        line = waiting[position]
-        position += 1
-        if hidden[line] != 1:
-            continue
-        visible = [i for i in lines[line] if not cells[i].suppressed]
-        if not visible:
-            continue
-        chosen = min(visible, key=lambda i: (cells[i].value, cells[i].key))
-        cells[chosen].suppressed = True
-        for other in lines_of[chosen]:
-            hidden[other] += 1
-            if hidden[other] == 1 and len(lines[other]) > 1:
-                waiting.append(other)
 
 
 def catalog() -> list[Indicator]:

@@ -27,6 +27,7 @@ from app.routers import (
     households,
     meta,
     monitoring,
+    office_report,
     partner,
     persons,
     referrals,
@@ -47,7 +48,7 @@ SWAGGER_UI = "/static/swagger-ui"
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
 COMMON_ROUTERS = (meta, auth, registry, audit, assets)
 OFFICE_ROUTERS = (households, persons, schemes, screenings, sync, cases, applications, referrals, follow_ups, grievances,
-                  partner, console, dci)
+                  partner, console, dci, office_report)
 CENTRAL_ROUTERS = (monitoring,)
 
 

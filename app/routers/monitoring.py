@@ -18,7 +18,7 @@ from app.models.base import utcnow
 from app.routers import api_router
 from app.schemas.common import IsoDate
 from app.schemas.monitoring import EventBatch, IndicatorCatalog, IndicatorDefinition, IndicatorResult, IngestResult, OfficeSyncRead
-from app.services.monitoring import indicators, ingest
+from app.services.monitoring import dhis2, indicators, ingest
 from app.vocabulary import Role
 
 router = api_router(tags=["monitoring"])
@@ -116,6 +116,25 @@ def _csv(answer: indicators.Answer) -> str:
                            for g in answer.group_by),
                          "" if row["value"] is None else row["value"], "true" if row["suppressed"] else "false"])
     return out.getvalue()
+
+
+@router.get("/monitoring/dhis2/dataValueSets",
+            responses={200: {"content": {"application/json": {}, "application/adx+xml": {}},
+                             "description": "A DHIS2 data value set; ADX with Accept: application/adx+xml"}})
+async def dhis2_data_value_set(
+    request: Request, session: SessionDep, _: MonitorUser, settings: SettingsDep,
+    period: Annotated[str, Query(max_length=7, description="A DHIS2 month (202611) or quarter (2026Q4).")],
+) -> Response:
+    """The month's (or quarter's) indicators as DHIS2 aggregate data, from the mapping file
+    (docs/monitoring.md, "DHIS2"). Suppressed cells are not sent."""
+    accept = request.headers.get("accept", "")
+    wants_adx = "application/adx+xml" in accept or "application/xml" in accept
+    values = await dhis2.data_value_set(session, period=period, mapping=dhis2.load_mapping(settings.dhis2_mapping),
+                                        k=settings.small_cell_k)
+    headers = {"Suppressed-Cells": str(values.suppressed)}
+    if wants_adx:
+        return Response(values.as_adx(), media_type="application/adx+xml", headers=headers)
+    return Response(json.dumps(values.as_json(), separators=(",", ":")), media_type="application/json", headers=headers)
 
 
 @router.get("/monitoring/offices")

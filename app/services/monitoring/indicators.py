@@ -349,11 +349,16 @@ def _as_date(value: Any) -> date:
 
 async def _from_rollups(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date,
                         columns: list[str], filters: dict[str, str]) -> list[Cell]:
+    extra = indicator.split if indicator.kind == "ratio" else "detail" if indicator.kind == "median" else None
+    return cells_from_sums(indicator, await _sums(session, indicator, period, start, end, columns, filters, extra=extra))
+
+
+def cells_from_sums(indicator: Indicator, rows: list[tuple]) -> list[Cell]:
+    """An indicator's cells from summed counters: rows of (period start, *key, value) for counts, with the
+    split column's value before the sum for ratios and the days for medians (_sums; the office report)."""
     if indicator.kind in ("count", "unique"):
-        rows = await _sums(session, indicator, period, start, end, columns, filters)
         cells = [Cell(_as_date(r[0]), tuple(r[1:-1]), int(r[-1])) for r in rows if r[-1]]
     elif indicator.kind == "ratio":
-        rows = await _sums(session, indicator, period, start, end, columns, filters, extra=indicator.split)
         parts: dict[tuple, Counter] = {}
         for r in rows:
             parts.setdefault((_as_date(r[0]), tuple(r[1:-2])), Counter())[r[-2]] += int(r[-1])
@@ -364,7 +369,6 @@ async def _from_rollups(session: AsyncSession, indicator: Indicator, period: str
             if total:
                 cells.append(Cell(bucket, key, round(above / total, 4), components=(above, total - above)))
     else:  # median of a histogram of whole days
-        rows = await _sums(session, indicator, period, start, end, columns, filters, extra="detail")
         histograms: dict[tuple, Counter] = {}
         for r in rows:
             histograms.setdefault((_as_date(r[0]), tuple(r[1:-2])), Counter())[int(r[-2])] += int(r[-1])

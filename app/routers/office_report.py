@@ -4,19 +4,21 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Query
+from fastapi import Header, Query
+from fastapi.responses import Response
 
-from app import clock
+from app import clock, console
 from app.deps import SessionDep, SupervisorUser
 from app.errors import Forbidden, InvalidInput
 from app.routers import api_router
 from app.services.monitoring import office_report as report
 
-router = api_router(tags=["monitoring"])
+# The API under /api/v1 and the supervisors' page that reads it, at an office (or standalone) instance.
+router = api_router(tags=["monitoring"], prefix="")
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
-@router.get("/office-report")
+@router.get("/api/v1/office-report")
 async def office_report(
     session: SessionDep, principal: SupervisorUser,
     month: Annotated[str | None, Query(max_length=7, description="YYYY-MM; default: this month.")] = None,
@@ -44,3 +46,8 @@ async def office_report(
                   for item in items],
     }
 
+
+
+@router.get("/office-report", include_in_schema=False)
+async def office_report_page(if_none_match: Annotated[str | None, Header(max_length=200)] = None) -> Response:
+    return console.page_response("office-report", if_none_match)

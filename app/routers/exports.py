@@ -13,7 +13,7 @@ from app.vocabulary import Role
 
 router = api_router(tags=["exports"])
 ReaderOfFigures = Annotated[Principal, require_roles(Role.admin, Role.monitor, Role.supervisor)]
-Cell = str | int | float | bool | None
+Cell = str | bool | int | float | None  # bool first: in a left-to-right union, int would take true as 1
 
 
 class ExportColumn(BaseModel):

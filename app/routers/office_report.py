@@ -8,19 +8,22 @@ from fastapi import Header, Query
 from fastapi.responses import Response
 
 from app import clock, console
-from app.deps import SessionDep, SupervisorUser
+from app.deps import Principal, SessionDep, require_roles
 from app.errors import Forbidden, InvalidInput
 from app.routers import api_router
 from app.services.monitoring import office_report as report
+from app.vocabulary import Role
 
 # The API under /api/v1 and the supervisors' page that reads it, at an office (or standalone) instance.
 router = api_router(tags=["monitoring"], prefix="")
+# Supervisors only: the report is of the caller's own office (an admin has none to report on).
+OfficeSupervisor = Annotated[Principal, require_roles(Role.supervisor)]
 _MONTH = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])")
 
 
 @router.get("/api/v1/office-report")
 async def office_report(
-    session: SessionDep, principal: SupervisorUser,
+    session: SessionDep, principal: OfficeSupervisor,
     month: Annotated[str | None, Query(max_length=7, description="YYYY-MM; default: this month.")] = None,
     breakdown: Annotated[str | None, Query(max_length=20, description=f"One of {', '.join(report.BREAKDOWNS)}.")] = None,
 ) -> dict[str, Any]:

@@ -19,7 +19,7 @@ def as_csv(columns: list[tuple[str, str]], rows: list[list[Any]]) -> bytes:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow([label for _, label in columns])
     writer.writerow([code for code, _ in columns])
-    writer.writerows([["" if v is None else v for v in row] for row in rows])
+    writer.writerows([["" if v is None else str(v).lower() if isinstance(v, bool) else v for v in row] for row in rows])
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 

@@ -304,15 +304,58 @@ def _utc(moment: datetime | None) -> datetime | None:
 @monitoring_cli.command("rebuild")
 def monitoring_rebuild() -> None:
     """At central: recompute every rollup from the stored events (after an indicator's definition changed)."""
-    from app.services import monitoring
+    from app.services.monitoring import ingest
 
     current = settings()
 
     async def work() -> int:
         async with transaction(current) as session:
-            return await monitoring.rebuild(session)
+            return await ingest.rebuild(session)
 
     typer.echo(f"rebuilt the rollups from {run(work)} events")
+
+
+@monitoring_cli.command("push-dhis2")
+def monitoring_push_dhis2(
+    period: str = typer.Option(..., "--period", help="A DHIS2 month (202611) or quarter (2026Q4)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="DHIS2 checks the values and stores nothing."),
+) -> None:
+    """At central: post a period's indicators to the configured DHIS2 (GUICHET_DHIS2_URL, with
+    GUICHET_DHIS2_TOKEN or GUICHET_DHIS2_USERNAME and GUICHET_DHIS2_PASSWORD), by code, creating or
+    updating each value, and print DHIS2's import summary. Safe to repeat."""
+    import httpx
+
+    from app.errors import DomainError
+    from app.services.monitoring import dhis2
+
+    current = settings()
+    if not current.dhis2_url:
+        raise typer.BadParameter("set GUICHET_DHIS2_URL to the DHIS2 to post to", param_hint="GUICHET_DHIS2_URL")
+    try:
+        mapping = dhis2.load_mapping(current.dhis2_mapping)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="GUICHET_DHIS2_MAPPING") from exc
+
+    async def values() -> "dhis2.DataValueSet":
+        async with transaction(current) as session:
+            return await dhis2.data_value_set(session, period=period, mapping=mapping, k=current.small_cell_k)
+
+    try:
+        data = run(values)
+    except DomainError as exc:
+        raise typer.BadParameter(exc.detail, param_hint="--period") from exc
+    secret = lambda value: value.get_secret_value() if value else None  # noqa: E731
+    try:
+        summary = run(lambda: dhis2.push(data, url=current.dhis2_url, token=secret(current.dhis2_token),
+                                         username=current.dhis2_username, password=secret(current.dhis2_password),
+                                         dry_run=dry_run))
+    except (ValueError, RuntimeError, httpx.HTTPError) as exc:
+        typer.echo(f"push-dhis2: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"{len(data.values)} values for {period} ({data.suppressed} suppressed cells not sent)")
+    typer.echo(summary.describe(dry_run))
+    if summary.status in ("ERROR", "UNKNOWN"):
+        raise typer.Exit(1)
 
 
 # ---- demo data -------------------------------------------------------------------------------------

@@ -125,6 +125,13 @@ class Settings(BaseSettings):
     relay_backoff_max_seconds: float = Field(default=300.0, gt=0, le=86400)
     relay_probe_max_seconds: float = Field(default=10.0, gt=0, le=60)
     small_cell_k: int = Field(default=5, ge=1, le=100, description="Person counts below k are suppressed.")
+    # DHIS2 (docs/monitoring.md, "DHIS2"): the mapping the ministry edits, and where push-dhis2 posts;
+    # a personal access token, or a user name and password.
+    dhis2_mapping: str | None = Field(default=None, description="Mapping file; default app/data/dhis2_mapping.yaml.")
+    dhis2_url: str | None = None
+    dhis2_token: SecretStr | None = None
+    dhis2_username: str | None = None
+    dhis2_password: SecretStr | None = None
     # Eligibility schemes: extra scheme files or directories (os.pathsep-separated), added to the catalogue
     # shipped in app/schemes/catalogue/; a file there replaces a catalogue scheme of the same code.
     schemes_path: str | None = None

@@ -21,12 +21,15 @@ from app.routers import (
     auth,
     cases,
     console,
+    dashboard,
     dci,
+    exports,
     follow_ups,
     grievances,
     households,
     meta,
     monitoring,
+    office_report,
     partner,
     persons,
     referrals,
@@ -45,10 +48,10 @@ SWAGGER_UI = "/static/swagger-ui"
 
 # Routes by instance role (GUICHET_ROLE): an office holds personal data and relays its activity events;
 # central holds only what the offices relay and has no registry; standalone is both (docs/monitoring.md).
-COMMON_ROUTERS = (meta, auth, registry, audit, assets)
+COMMON_ROUTERS = (meta, auth, registry, audit, assets, exports)
 OFFICE_ROUTERS = (households, persons, schemes, screenings, sync, cases, applications, referrals, follow_ups, grievances,
-                  partner, console, dci)
-CENTRAL_ROUTERS = (monitoring,)
+                  partner, console, dci, office_report)
+CENTRAL_ROUTERS = (monitoring, dashboard)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

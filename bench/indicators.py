@@ -5,7 +5,7 @@
 1. Builds central's rollups for --events events of --offices offices (25 provinces) over 2026: the
    events come from bench/monitoring_events.py (visits: registrations, screenings of every member for
    every scheme, applications, decisions, referrals, grievances...) and go through the ingest's own
-   rollup code (app.services.monitoring: Fact, Counts, count_subject, Increments, the open-item merge), in
+   rollup code (app.services.monitoring.rollups: Fact, Counts, count_subject, Increments, the open-item merge), in
    two processes, straight into the tables with COPY (the raw events are not stored: no query reads
    them). Rows of one period that two flushes produced are summed, then the primary key is built.
 2. Starts a central server and times each query shape --repeat times through the HTTP API as a
@@ -36,7 +36,7 @@ async def _build(url: str, provinces: list[str], total_events: int, office_count
 
     from app import clock
     from app.events import EVENT_TYPES
-    from app.services import monitoring as m
+    from app.services.monitoring import rollups
 
     clock.set_timezone("Asia/Phnom_Penh")
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg", "postgresql"))
@@ -46,16 +46,16 @@ async def _build(url: str, provinces: list[str], total_events: int, office_count
     known: dict[tuple[str, str], set[int]] = {}
     items: dict[tuple[str, str], dict] = {}
     stats = {"events": 0, "rows": 0, "items": 0}
-    counts = m.Counts()
+    counts = rollups.Counts()
 
     async def flush() -> None:
-        increments = m.Increments()
+        increments = rollups.Increments()
         increments.add_rows(counts.rows)
         counts.rows.clear()
         for cuboid, keys in increments.by_cuboid().items():
             await connection.copy_records_to_table(
                 f"staging_{cuboid.lower()}", records=[(*k[1:], increments.counts[k]) for k in keys],
-                columns=[*m.rollup_columns(cuboid), "value"])
+                columns=[*rollups.rollup_columns(cuboid), "value"])
             stats["rows"] += len(keys)
 
     day = date(YEAR, 1, 1)
@@ -66,22 +66,22 @@ async def _build(url: str, provinces: list[str], total_events: int, office_count
             while debt[office.code] >= 1:
                 for event_type, payload in generator.visit(office, day):
                     p = EVENT_TYPES[(event_type, 1)].model_validate(payload)
-                    fact = m.Fact(event_type, day, m.event_dimensions(office.code, p), p)
+                    fact = rollups.Fact(event_type, day, rollups.event_dimensions(office.code, p), p)
                     counts.add_fact(fact)
-                    for kind, subject in m.subjects(fact):
-                        m.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
-                    change = m.open_item_change(fact)
+                    for kind, subject in rollups.subjects(fact):
+                        rollups.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
+                    change = rollups.open_item_change(fact)
                     if change:
-                        m._merge_item(items.setdefault(change[:2], {}), change[2], dict(zip(m.DIMENSIONS, fact.dims)))
+                        rollups.merge_open_item(items.setdefault(change[:2], {}), change[2], dict(zip(rollups.DIMENSIONS, fact.dims)))
                     stats["events"] += 1
                     debt[office.code] -= 1
         day += timedelta(days=1)
         if day.day == 1:  # a month done
             await flush()
     await flush()
-    await connection.copy_records_to_table("monitoring_open_item", columns=["kind", "item", *m.DIMENSIONS, "opened_on",
+    await connection.copy_records_to_table("monitoring_open_item", columns=["kind", "item", *rollups.DIMENSIONS, "opened_on",
                                                                            "due_on", "closed_on"], records=[
-        (kind, item, *(v.get(d, "") for d in m.DIMENSIONS), v.get("opened_on"), v.get("due_on"), v.get("closed_on"))
+        (kind, item, *(v.get(d, "") for d in rollups.DIMENSIONS), v.get("opened_on"), v.get("due_on"), v.get("closed_on"))
         for (kind, item), v in items.items()])
     stats["items"] = len(items)
     await connection.close()
@@ -92,11 +92,11 @@ async def build(url: str, events: int, office_count: int) -> dict[str, float]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
-    from app.services import monitoring as m
+    from app.services.monitoring import rollups
 
     engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
     async with engine.connect() as c:
-        for cuboid, table in m.ROLLUP_TABLES.items():
+        for cuboid, table in rollups.ROLLUP_TABLES.items():
             await c.execute(text(f"CREATE UNLOGGED TABLE staging_{cuboid.lower()} AS SELECT * FROM {table.name} WITH NO DATA"))
     started = time.perf_counter()
     provinces = [f"{p:02d}" for p in range(1, 26)]
@@ -108,17 +108,17 @@ async def build(url: str, events: int, office_count: int) -> dict[str, float]:
     async with engine.connect() as c:
         await c.execute(text("SET maintenance_work_mem = '1GB'"))
         await c.execute(text("SET work_mem = '512MB'"))
-        for cuboid, table in m.ROLLUP_TABLES.items():
-            key = ", ".join(m.rollup_columns(cuboid))
+        for cuboid, table in rollups.ROLLUP_TABLES.items():
+            key = ", ".join(rollups.rollup_columns(cuboid))
             # Indexes dropped while the rows go in, then made again (F has no key, an index).
-            if cuboid in m.APPEND_ONLY:
+            if cuboid in rollups.APPEND_ONLY:
                 index = next(iter(table.indexes))
                 await c.execute(text(f"DROP INDEX {index.name}"))
             else:
                 await c.execute(text(f"ALTER TABLE {table.name} DROP CONSTRAINT pk_{table.name}"))
             await c.execute(text(f"INSERT INTO {table.name} ({key}, value) SELECT {key}, sum(value) FROM staging_{cuboid.lower()} "
                                  f"GROUP BY {key} ORDER BY period_start"))  # in time order, as ingest writes them
-            if cuboid in m.APPEND_ONLY:
+            if cuboid in rollups.APPEND_ONLY:
                 await c.execute(text(f"CREATE INDEX {index.name} ON {table.name} ({', '.join(c.name for c in index.columns)})"))
             else:
                 await c.execute(text(f"ALTER TABLE {table.name} ADD CONSTRAINT pk_{table.name} PRIMARY KEY ({key})"))

@@ -104,11 +104,14 @@ async def test_another_release_or_a_missing_asset_answers_404(client):
     assert (await client.get("/", headers=garbage)).status_code == 200
 
 
-async def test_central_leaves_its_root_for_the_dashboard_but_serves_the_assets(settings):
+async def test_central_serves_the_dashboard_at_its_root_and_the_assets(settings):
     application = create_app(settings.model_copy(update={"role": InstanceRole.central}))
     transport = httpx.ASGITransport(app=application)
     async with httpx.AsyncClient(transport=transport, base_url="http://central.test") as http:
-        assert_problem(await http.get("/"), 404, "not-found")
+        root = await http.get("/")
+        assert root.status_code == 200 and "/dashboard/main.js" in root.text
+        assert root.headers["content-security-policy"] == console.CONTENT_SECURITY_POLICY
+        assert_problem(await http.get("/office-report"), 404, "not-found")  # an office's page
         assert (await http.get(f"{console.assets().prefix}/shared/ui.js")).status_code == 200
 
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from app.events import EVENT_TYPES
 from app.models import MonitoringEvent
-from app.services import monitoring
+from app.services.monitoring import indicators, ingest, rollups, suppression
 from helpers import assert_problem
 from monitoring_support import (
     at,
@@ -296,13 +296,13 @@ async def test_small_cells_are_suppressed_with_their_complements(client, app, se
 
 
 def test_complementary_suppression_on_a_table():
-    indicator = monitoring.CATALOG["persons_registered"]
+    indicator = indicators.CATALOG["persons_registered"]
     july = date(2026, 7, 1)
     grid = {("17", "female"): 30, ("17", "male"): 3, ("17", "other"): 12, ("02", "female"): 20, ("02", "male"): 25,
             ("02", "other"): 40, ("03", "female"): 9, ("03", "male"): 8, ("03", "other"): 7}
-    cells = [monitoring.Cell(july, key, value) for key, value in sorted(grid.items())]
-    answer = monitoring.Answer(indicator, "month", july, july, ["province", "sex"], {}, 5, cells)
-    monitoring.suppress(answer)
+    cells = [suppression.Cell(july, key, value) for key, value in sorted(grid.items())]
+    answer = indicators.Answer(indicator, "month", july, july, ["province", "sex"], {}, 5, cells)
+    suppression.protect(cells, 5)
     hidden = {c.key for c in cells if c.suppressed}
     # (17, male) = 3 is small. Row 17's smallest other, (17, other) = 12, goes with it; column "male"'s
     # smallest other, (03, male) = 8; column "other" then (03, other) = 7... until no row or column
@@ -406,14 +406,14 @@ async def test_rebuilding_from_stored_events_gives_the_same_rollups(client, app,
         # Every counter by its key (F is a log of increments: a key's rows are summed, as readers do).
         async with app.state.sessionmaker() as session:
             out = set()
-            for name, table in monitoring.ROLLUP_TABLES.items():
-                key = [table.c[c] for c in monitoring.rollup_columns(name)]
+            for name, table in rollups.ROLLUP_TABLES.items():
+                key = [table.c[c] for c in rollups.rollup_columns(name)]
                 out |= {(name, *row) for row in await session.execute(select(*key, func.sum(table.c.value)).group_by(*key))}
             return out
 
     before = await snapshot()
     async with app.state.sessionmaker() as session, session.begin():
-        assert await monitoring.rebuild(session, batch=7) == len(events)
+        assert await ingest.rebuild(session, batch=7) == len(events)
     assert await snapshot() == before
 
 
@@ -432,19 +432,19 @@ async def test_the_rollups_hold_what_each_event_counts_summed(client, app, setti
 
     async with app.state.sessionmaker() as session:
         stored = (await session.execute(select(MonitoringEvent).order_by(MonitoringEvent.occurred_at))).scalars().all()
-        counts, known = monitoring.Counts(), {}
+        counts, known = rollups.Counts(), {}
         for event in stored:
             payload = EVENT_TYPES[(event.type, event.schema_version)].model_validate(event.payload)
-            fact = monitoring.Fact(event.type, monitoring.local_day(event.occurred_at),
-                                   monitoring.event_dimensions(event.office_code, payload), payload)
+            fact = rollups.Fact(event.type, rollups.local_day(event.occurred_at),
+                                   rollups.event_dimensions(event.office_code, payload), payload)
             counts.add_fact(fact)
-            for kind, subject in monitoring.subjects(fact):
-                monitoring.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
-        increments = monitoring.Increments()
+            for kind, subject in rollups.subjects(fact):
+                rollups.count_subject(known.setdefault((kind, subject), set()), kind, fact, counts)
+        increments = rollups.Increments()
         increments.add_rows(counts.rows)
         tables = set()
-        for name, table in monitoring.ROLLUP_TABLES.items():
-            key = [table.c[c] for c in monitoring.rollup_columns(name)]
+        for name, table in rollups.ROLLUP_TABLES.items():
+            key = [table.c[c] for c in rollups.rollup_columns(name)]
             tables |= {(name, *row) for row in await session.execute(select(*key, func.sum(table.c.value)).group_by(*key))}
     assert len(tables) > 200
     assert tables == {(*key, value) for key, value in increments.counts.items()}
@@ -452,7 +452,7 @@ async def test_the_rollups_hold_what_each_event_counts_summed(client, app, setti
 
 async def _direct(app, name, start, end, *, today):
     async with app.state.sessionmaker() as session:
-        return await monitoring.indicator_values(session, name=name, date_from=start, date_to=end, period="month",
+        return await indicators.indicator_values(session, name=name, date_from=start, date_to=end, period="month",
                                                  group_by=[], filters={}, k=1, today=today)
 
 
@@ -464,7 +464,7 @@ def test_first_seen_counts_a_subject_once_per_period():
     seen: set[int] = set()
 
     def see(day: str) -> list[str]:
-        grains = monitoring.first_seen(seen, date.fromisoformat(day))
+        grains = rollups.first_seen(seen, date.fromisoformat(day))
         seen.add(date.fromisoformat(day).toordinal())
         return grains
 

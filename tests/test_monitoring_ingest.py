@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from app.models import MonitoringEvent, MonitoringOfficeSync
-from app.services import monitoring
+from app.services.monitoring import ingest, rollups
 from helpers import assert_problem
 from monitoring_support import event, household_registered, person_dims, person_registered, pseudonym, relay_token
 
@@ -22,7 +22,7 @@ async def stored(app) -> int:
 async def rollup_rows(app) -> int:
     async with app.state.sessionmaker() as session:
         return sum([(await session.execute(select(func.count()).select_from(table))).scalar_one()
-                    for table in monitoring.ROLLUP_TABLES.values()])
+                    for table in rollups.ROLLUP_TABLES.values()])
 
 
 async def test_a_batch_is_stored_once_and_a_resend_counts_as_duplicates(client, app, settings):
@@ -180,9 +180,9 @@ def test_the_quick_envelope_check_agrees_with_the_model(monkeypatch):
         {**good, "extra": 1},
         {k: v for k, v in good.items() if k != "office_code"},
     ]
-    assert [monitoring._plain_envelope(raw) is not None for raw in variants[:3]] == [True, True, True]
-    quick = [monitoring.check_event(raw, "SR-ACH", now) for raw in variants]
-    monkeypatch.setattr(monitoring, "_plain_envelope", lambda raw: None)
-    model = [monitoring.check_event(raw, "SR-ACH", now) for raw in variants]
+    assert [ingest.plain_envelope(raw) is not None for raw in variants[:3]] == [True, True, True]
+    quick = [ingest.check_event(raw, "SR-ACH", now) for raw in variants]
+    monkeypatch.setattr(ingest, "plain_envelope", lambda raw: None)
+    model = [ingest.check_event(raw, "SR-ACH", now) for raw in variants]
     assert quick == model
     assert not isinstance(quick[0], str) and not isinstance(quick[1], str) and quick[0].occurred_at == quick[1].occurred_at

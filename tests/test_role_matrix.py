@@ -52,6 +52,8 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     # the front ends: static pages and assets (the console at an office, docs/frontend.md)
     ("GET", "/"): PUBLIC,
     ("GET", "/assets/{version}/{path:path}"): PUBLIC,
+    ("GET", "/dashboard"): PUBLIC,  # the ministry's dashboard (central; its root too)
+    ("GET", "/office-report"): PUBLIC,  # the office report's page (an office)
     # every instance
     ("POST", f"{V1}/auth/token"): PUBLIC,
     ("POST", f"{V1}/auth/revoke"): PUBLIC,  # holding the refresh token is the proof
@@ -132,6 +134,9 @@ RULES: dict[tuple[str, str], frozenset[Role] | None] = {
     ("GET", f"{V1}/monitoring/indicators/catalog"): MONITOR,
     ("GET", f"{V1}/monitoring/indicators"): MONITOR,
     ("GET", f"{V1}/monitoring/offices"): MONITOR,
+    ("GET", f"{V1}/monitoring/dhis2/dataValueSets"): MONITOR,
+    ("POST", f"{V1}/exports"): frozenset({Role.admin, Role.monitor, Role.supervisor}),
+    ("GET", f"{V1}/office-report"): frozenset({Role.supervisor}),  # their own office's
     # an office: the DCI registry APIs (docs/dci.md)
     ("POST", "/oauth2/client/token"): PUBLIC,
     ("GET", "/.well-known/jwks.json"): PUBLIC,
@@ -160,7 +165,8 @@ OFFICE_RECORDS = {"household_id", "person_id", "screening_id", "case_id", "appli
 RECORD_KEYS = OFFICE_RECORDS | {"spare_household_id", "decided_application_id"}  # the records seed() makes
 CODES = {f"{V1}/locations/{{code}}": "17", f"{V1}/offices/{{code}}": "SR-ACH", f"{V1}/schemes/{{code}}": "KH-HEF",
          "/assets/{version}/{path:path}": "missing"}
-QUERIES = {f"{V1}/monitoring/indicators": {"indicator": "households_registered", "from": "2026-01-01", "to": "2026-03-31"}}
+QUERIES = {f"{V1}/monitoring/indicators": {"indicator": "households_registered", "from": "2026-01-01", "to": "2026-03-31"},
+           f"{V1}/monitoring/dhis2/dataValueSets": {"period": "202601"}}
 
 
 # ---- the route table ---------------------------------------------------------------------------------------

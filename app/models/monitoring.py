@@ -31,7 +31,7 @@ class MonitoringEvent(Base):
 # of each dimension the table keeps; '' where an event does not carry the dimension. In the small
 # cuboids every column but `value` is the key, so an increment is one INSERT ... ON CONFLICT. One table
 # per cuboid, so that the small ones that most dashboards read stay small and dense
-# (app/services/monitoring.py: CUBOIDS).
+# (app/services/monitoring/rollups.py: CUBOIDS).
 
 
 class MonitoringRollup(Base):
@@ -68,71 +68,57 @@ class MonitoringRollup(Base):
                                        scheme, sex, age_band, disability, idpoor_level, female_headed, detail]}
 
 
-class MonitoringRollupSex(Base):
+class RollupCounter:
+    """The columns every small cuboid (S, P, H, O) shares: the head of its key (metric, grain, period,
+    province, scheme, detail) and the counter; each cuboid's class adds its own dimensions. F holds the
+    same columns without a key (a log of increments, above)."""
+
+    metric: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-6)
+    grain: Mapped[str] = mapped_column(String(7), primary_key=True, sort_order=-5)
+    period_start: Mapped[date] = mapped_column(primary_key=True, sort_order=-4)
+    province: Mapped[str] = mapped_column(String(2), primary_key=True, sort_order=-3)
+    scheme: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-2)
+    detail: Mapped[str] = mapped_column(String(40), primary_key=True, sort_order=-1)
+    value: Mapped[int] = mapped_column(BigInteger, sort_order=1)
+
+
+class MonitoringRollupSex(RollupCounter, Base):
     """Cuboid S: province by sex (by month and quarter): the headline dashboards' breakdown, kept apart
     so that it reads a few hundred rows a year, not the age-band and disability cells under them."""
 
     __tablename__ = "monitoring_rollup_sex"
 
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
-    period_start: Mapped[date] = mapped_column(primary_key=True)
-    province: Mapped[str] = mapped_column(String(2), primary_key=True)
-    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
-    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
     sex: Mapped[str] = mapped_column(String(6), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
 
 
-class MonitoringRollupProvince(Base):
+class MonitoringRollupProvince(RollupCounter, Base):
     """Cuboid P: province by sex, age band and disability (by month and quarter)."""
 
     __tablename__ = "monitoring_rollup_province"
 
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
-    period_start: Mapped[date] = mapped_column(primary_key=True)
-    province: Mapped[str] = mapped_column(String(2), primary_key=True)
-    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
-    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
     sex: Mapped[str] = mapped_column(String(6), primary_key=True)
     age_band: Mapped[str] = mapped_column(String(5), primary_key=True)
     disability: Mapped[str] = mapped_column(String(5), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
 
 
-class MonitoringRollupHousehold(Base):
+class MonitoringRollupHousehold(RollupCounter, Base):
     """Cuboid H: province by area, IDPoor level and female-headed (by month and quarter)."""
 
     __tablename__ = "monitoring_rollup_household"
 
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
-    period_start: Mapped[date] = mapped_column(primary_key=True)
-    province: Mapped[str] = mapped_column(String(2), primary_key=True)
-    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
-    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
     area_type: Mapped[str] = mapped_column(String(5), primary_key=True)
     idpoor_level: Mapped[str] = mapped_column(String(1), primary_key=True)
     female_headed: Mapped[str] = mapped_column(String(5), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
 
 
-class MonitoringRollupOffice(Base):
+class MonitoringRollupOffice(RollupCounter, Base):
     """Cuboid O: office and district by sex (by month and quarter)."""
 
     __tablename__ = "monitoring_rollup_office"
 
-    metric: Mapped[str] = mapped_column(String(40), primary_key=True)
-    grain: Mapped[str] = mapped_column(String(7), primary_key=True)
-    period_start: Mapped[date] = mapped_column(primary_key=True)
     office_code: Mapped[str] = mapped_column(String(20), primary_key=True)
-    province: Mapped[str] = mapped_column(String(2), primary_key=True)
     district: Mapped[str] = mapped_column(String(4), primary_key=True)
-    scheme: Mapped[str] = mapped_column(String(40), primary_key=True)
-    detail: Mapped[str] = mapped_column(String(40), primary_key=True)
     sex: Mapped[str] = mapped_column(String(6), primary_key=True)
-    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class MonitoringSubject(Base):

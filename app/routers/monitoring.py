@@ -8,6 +8,7 @@ from datetime import date, datetime
 from typing import Annotated, Literal
 
 from fastapi import Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field, create_model
 from sqlalchemy import insert
 
 from app.deps import MonitorUser, Principal, SessionDep, SettingsDep, require_roles
@@ -17,65 +18,73 @@ from app.models.base import utcnow
 from app.routers import api_router
 from app.schemas.common import IsoDate
 from app.schemas.monitoring import EventBatch, IndicatorCatalog, IndicatorDefinition, IndicatorResult, IngestResult, OfficeSyncRead
-from app.services import monitoring
+from app.services.monitoring import dhis2, indicators, ingest
 from app.vocabulary import Role
 
 router = api_router(tags=["monitoring"])
 
 RelayUser = Annotated[Principal, require_roles(Role.relay)]
-Filter = Annotated[str | None, Query(min_length=1, max_length=40)]
-FILTERS = ("province", "district", "commune", "office", "area_type", "scheme", "sex", "age_band", "disability",
-           "idpoor_level", "female_headed", "category", "agency", "outcome", "decision", "reason", "channel")
-_PARAMETERS = {"indicator", "from", "to", "period", "group_by", *FILTERS}
+
+
+class _IndicatorQueryBase(BaseModel):
+    # Unknown parameters are refused (a misspelt filter would otherwise widen the answer silently).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    indicator: str = Field(min_length=1, max_length=60, description="A name from the catalog.")
+    from_: IsoDate = Field(alias="from", description="First day (its whole period is included).")
+    to: IsoDate = Field(description="Last day (its whole period is included).")
+    period: Literal["day", "week", "month", "quarter"] = "month"
+    group_by: str | None = Field(None, max_length=300, description="Comma-separated breakdowns.")
+
+    def breakdowns(self) -> list[str]:
+        names = [g.strip() for g in self.group_by.split(",")] if self.group_by else []
+        if any(not g for g in names):
+            raise InvalidInput("group_by is a comma-separated list of breakdowns.", field="#/query/group_by")
+        return names
+
+    def filters(self) -> dict[str, str]:
+        return {name: value for name in indicators.BREAKDOWNS if (value := getattr(self, name)) is not None}
+
+
+# One optional filter per breakdown of the catalogue, so that a new breakdown is a filter with no change here.
+IndicatorQuery = create_model(
+    "IndicatorQuery", __base__=_IndicatorQueryBase,
+    **{name: (str | None, Field(None, min_length=1, max_length=40, description=f"Only cells whose {name} is this."))
+       for name in indicators.BREAKDOWNS})
 
 
 @router.post("/monitoring/events", response_model=IngestResult)
 async def ingest_events(session: SessionDep, relay: RelayUser, body: EventBatch) -> IngestResult:
     """An office relay's batch: each event stored once by id and counted into the indicators in the
     same transaction. A re-sent event is a duplicate; an invalid one is rejected with the reason."""
-    return await monitoring.ingest(session, relay, body.events)
+    return await ingest.ingest(session, relay, body.events)
 
 
 @router.get("/monitoring/indicators/catalog", response_model=IndicatorCatalog)
 async def indicator_catalog(_: MonitorUser, settings: SettingsDep) -> IndicatorCatalog:
     return IndicatorCatalog(
         k=settings.small_cell_k,
-        suppression=monitoring.SUPPRESSION_RULE,
+        suppression=indicators.SUPPRESSION_RULE,
         items=[IndicatorDefinition(name=i.name, title=i.title, definition=i.definition, unit=i.unit, kind=i.kind,
-                                   breakdowns=list(i.breakdowns), periods=list(i.periods)) for i in monitoring.catalog()],
+                                   breakdowns=list(i.breakdowns), periods=list(i.periods)) for i in indicators.catalog()],
     )
 
 
 @router.get("/monitoring/indicators", response_model=IndicatorResult, response_model_by_alias=True,
             responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with Accept: text/csv"},
                        406: {"description": "Neither JSON nor CSV is acceptable"}})
-async def indicators(
+async def indicator_values(
     request: Request,
     session: SessionDep,
     _: MonitorUser,
     settings: SettingsDep,
-    indicator: Annotated[str, Query(min_length=1, max_length=60, description="A name from the catalog.")],
-    from_: Annotated[IsoDate, Query(alias="from", description="First day (its whole period is included).")],
-    to: Annotated[IsoDate, Query(description="Last day (its whole period is included).")],
-    period: Literal["day", "week", "month", "quarter"] = "month",
-    group_by: Annotated[str | None, Query(max_length=300, description="Comma-separated breakdowns.")] = None,
-    province: Filter = None, district: Filter = None, commune: Filter = None, office: Filter = None,
-    area_type: Filter = None, scheme: Filter = None, sex: Filter = None, age_band: Filter = None,
-    disability: Filter = None, idpoor_level: Filter = None, female_headed: Filter = None, category: Filter = None,
-    agency: Filter = None, outcome: Filter = None, decision: Filter = None, reason: Filter = None, channel: Filter = None,
+    query: Annotated[IndicatorQuery, Query()],
 ) -> Response:
     """An indicator by period and breakdowns, from the rollups. Small cells are suppressed."""
-    unknown = sorted(set(request.query_params) - _PARAMETERS)
-    if unknown:
-        raise InvalidInput(f"Unknown query parameter {unknown[0]}.", field=f"#/query/{unknown[0]}")
     wants_csv = _negotiate(request.headers.get("accept", ""))
-    names = [g.strip() for g in group_by.split(",")] if group_by else []
-    if any(not g for g in names):
-        raise InvalidInput("group_by is a comma-separated list of breakdowns.", field="#/query/group_by")
-    values = locals()
-    filters = {name: values[name] for name in FILTERS if values[name] is not None}
-    answer = await monitoring.indicator_values(session, name=indicator, date_from=from_, date_to=to, period=period,
-                                               group_by=names, filters=filters, k=settings.small_cell_k)
+    names, filters, period = query.breakdowns(), query.filters(), query.period
+    answer = await indicators.indicator_values(session, name=query.indicator, date_from=query.from_, date_to=query.to,
+                                               period=period, group_by=names, filters=filters, k=settings.small_cell_k)
     headers = {"Suppressed-Cells": str(answer.suppressed)}
     if wants_csv:
         return Response(_csv(answer), media_type="text/csv; charset=utf-8", headers=headers)
@@ -97,7 +106,7 @@ def _negotiate(accept: str) -> bool:
     raise DomainError("This resource is JSON (application/json) or CSV (text/csv).", slug="not-acceptable")
 
 
-def _csv(answer: monitoring.Answer) -> str:
+def _csv(answer: indicators.Answer) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["period", "period_start", *answer.group_by, "value", "suppressed"])
@@ -109,10 +118,29 @@ def _csv(answer: monitoring.Answer) -> str:
     return out.getvalue()
 
 
+@router.get("/monitoring/dhis2/dataValueSets",
+            responses={200: {"content": {"application/json": {}, "application/adx+xml": {}},
+                             "description": "A DHIS2 data value set; ADX with Accept: application/adx+xml"}})
+async def dhis2_data_value_set(
+    request: Request, session: SessionDep, _: MonitorUser, settings: SettingsDep,
+    period: Annotated[str, Query(max_length=7, description="A DHIS2 month (202611) or quarter (2026Q4).")],
+) -> Response:
+    """The month's (or quarter's) indicators as DHIS2 aggregate data, from the mapping file
+    (docs/monitoring.md, "DHIS2"). Suppressed cells are not sent."""
+    accept = request.headers.get("accept", "")
+    wants_adx = "application/adx+xml" in accept or "application/xml" in accept
+    values = await dhis2.data_value_set(session, period=period, mapping=dhis2.load_mapping(settings.dhis2_mapping),
+                                        k=settings.small_cell_k)
+    headers = {"Suppressed-Cells": str(values.suppressed)}
+    if wants_adx:
+        return Response(values.as_adx(), media_type="application/adx+xml", headers=headers)
+    return Response(json.dumps(values.as_json(), separators=(",", ":")), media_type="application/json", headers=headers)
+
+
 @router.get("/monitoring/offices")
 async def offices(session: SessionDep, _: MonitorUser) -> dict[str, list[OfficeSyncRead]]:
     """Each registered office: when central last heard from it and how far behind it is."""
-    return {"items": [OfficeSyncRead(**row) for row in await monitoring.office_sync(session)]}
+    return {"items": [OfficeSyncRead(**row) for row in await ingest.office_sync(session)]}
 
 
 # The floor of bench/ingest.py: the same batch body, parsed and bulk-inserted into the same table,

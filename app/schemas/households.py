@@ -315,6 +315,8 @@ class HouseholdSummary(ReadModel):
     version: int
     office_code: str
     village_code: str
+    village_name: str | None = Field(description="The village's name in Latin script, for lists (codes mean nothing to a client).")
+    village_name_km: str | None = Field(description="The village's name in Khmer.")
     address: str | None
     idpoor_level: int | None
     head_name: str | None

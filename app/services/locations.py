@@ -7,7 +7,7 @@ import re
 import time
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.errors import InvalidInput, NotFound
@@ -153,7 +153,9 @@ async def list_locations(
     if level is not None:
         query = query.where(Location.level == level)
     if name is not None:
-        query = query.where(func.lower(Location.name).contains(name.lower(), autoescape=True))
+        # Latin or Khmer script: a clerk types the village the way the client says it.
+        query = query.where(or_(func.lower(Location.name).contains(name.lower(), autoescape=True),
+                                Location.name_km.contains(name, autoescape=True)))
     total = (await session.execute(select(func.count()).select_from(query.subquery()))).scalar_one()
     rows = (await session.execute(query.order_by(Location.code).limit(limit).offset(offset))).scalars().all()
     return list(rows), total

@@ -288,6 +288,10 @@ class LocationPath(ReadModel):
     commune: str | None
     district: str | None
     province: str | None
+    village_km: str | None = Field(default=None, description="The same places' names in Khmer.")
+    commune_km: str | None = None
+    district_km: str | None = None
+    province_km: str | None = None
 
 
 class HouseholdRead(ReadModel):

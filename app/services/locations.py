@@ -193,12 +193,18 @@ async def location_path(session: AsyncSession, village_code: str) -> dict[str, s
     if cached is not None and cached[0] > now:
         return cached[1]
     codes = [village_code[:n] for n in (2, 4, 6, 8)]
-    names = dict((await session.execute(select(Location.code, Location.name).where(Location.code.in_(codes)))).all())
+    rows = (await session.execute(select(Location.code, Location.name, Location.name_km).where(Location.code.in_(codes)))).all()
+    names = {row.code: row.name for row in rows}
+    names_km = {row.code: row.name_km for row in rows}
     path = {
         "province": names.get(codes[0]),
         "district": names.get(codes[1]),
         "commune": names.get(codes[2]),
         "village": names.get(codes[3]),
+        "province_km": names_km.get(codes[0]),
+        "district_km": names_km.get(codes[1]),
+        "commune_km": names_km.get(codes[2]),
+        "village_km": names_km.get(codes[3]),
     }
     if len(_paths) > 100_000:  # more than the country's villages: something odd, start again
         _paths.clear()

@@ -81,3 +81,47 @@ async def test_the_wizard_registers_and_warns_of_a_duplicate_before_saving(page,
     await assert_accessible(page)
     await duplicates.get_by_role("button", name="Different people: register as new").click()
     await expect(page).to_have_url(re.compile(r"#/household/[0-9a-f-]{36}$"))
+
+
+async def test_household_screening_application_receipt_referral_follow_up_grievance_timeline(page):
+    await sign_in(page)
+    await switch_language(page, "en")
+    await register_household(page, [("Sok", "Dara", "male", "1950-03-01"), ("Chan", "Sreymom", "female", "1984-06-02", "spouse"),
+                                    ("Sok", "Vicheka", "female", "2015-01-09", "child")])
+    await page.locator("[data-testid=next]").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Sok Dara")
+    await expect(page.locator("[data-testid=members] tbody tr")).to_have_count(3)
+
+    await page.locator("[data-testid=screen]").click()
+    grid = page.locator("[data-testid=grid]")
+    await expect(grid).to_be_visible()
+    await assert_accessible(page)
+    cell = grid.locator("td[data-outcome=eligible], td[data-outcome=needs_information]").first
+    await cell.locator("summary").click()
+    await cell.locator("[data-testid=apply]").click()
+    await expect(cell.get_by_role("status")).to_contain_text("Application filed")
+    await expect(page.locator("[data-testid=application]")).to_have_count(1)
+
+    await page.locator("[data-testid=application] a", has_text="Receipt").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Application receipt")
+    await assert_accessible(page)
+    await page.go_back()
+
+    case = page.locator("[data-testid=case]")
+    await case.get_by_role("button", name="Refer").click()
+    form = page.locator("[data-testid=referral-form]")
+    await form.locator("[name=reason]").fill("Needs job counselling")
+    await form.get_by_role("button", name="Issue the referral").click()
+    await expect(page.locator("[data-testid=referral]")).to_have_count(1)
+
+    await page.locator("[data-testid=new-follow-up]").click()
+    await page.locator("[data-testid=follow-up-form] [name=action]").fill("Call about the documents")
+    await page.keyboard.press("Enter")
+    await expect(page.locator("[data-testid=follow-up]")).to_have_count(1)
+
+    await page.locator("[data-testid=new-grievance]").click()
+    await page.locator("[data-testid=grievance-form] [name=description]").fill("Was not told about the <b>pension</b>")
+    await page.locator("[data-testid=grievance-form] button[type=submit]").click()
+    await expect(page.locator("[data-testid=grievance]")).to_have_count(1)
+    await expect(page.locator("[data-testid=timeline] li")).not_to_have_count(0)
+    await assert_accessible(page)

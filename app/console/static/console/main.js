@@ -9,21 +9,24 @@ import { SignIn } from "./signin.js";
 import { Search } from "./search.js";
 import { Register } from "./register.js";
 import { Household } from "./household.js";
-import { Queue } from "./queue.js";
+import { CaseRedirect, Queue } from "./queue.js";
+import { Print } from "./print.js";
 import { Audit } from "./audit.js";
 import { go, route } from "./route.js";
 
 const starting = signal(true);
 
 function Screen() {
-  const [, name, id] = route.value.match(/^#\/([a-z]*)\/?([^/]*)/) || [];
+  const [, name, id, more] = route.value.match(/^#\/([a-z]*)\/?([^/]*)\/?([^/]*)/) || [];
   useEffect(() => {
     // Focus the screen's heading (or its search box) when the screen changes, for keyboard users.
     const target = document.querySelector("[data-autofocus]") || document.querySelector("main h1");
     target?.focus();
-  }, [name, id]);
+  }, [name, id, more]);
   if (name === "register") return html`<${Register} />`;
   if (name === "household" && id) return html`<${Household} id=${id} key=${id} />`;
+  if (name === "case" && id) return html`<${CaseRedirect} id=${id} key=${id} />`;
+  if (name === "print" && more) return html`<${Print} kind=${id} id=${more} key=${more} />`;
   if (name === "queue") return html`<${Queue} />`;
   if (name === "audit") return html`<${Audit} />`;
   return html`<${Search} />`;

@@ -23,12 +23,14 @@ async def list_locations(
     _: CurrentUser,
     parent: Annotated[LocationCode | None, Query(description="Children of this location.")] = None,
     level: LocationLevel | None = None,
-    name: SearchText = None,
+    name: Annotated[SearchText, Query(description="Part of the name, in Latin or Khmer script.")] = None,
+    within: Annotated[LocationCode | None, Query(description="Only places inside this one (at any depth).")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[LocationRead]:
     """The gazetteer. Without filters: the provinces. With `parent`: its children."""
-    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, limit=limit, offset=offset)
+    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, within=within,
+                                                 limit=limit, offset=offset)
     return Page(items=rows, total=total, limit=limit, offset=offset)
 
 

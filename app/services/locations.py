@@ -143,12 +143,16 @@ async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> N
 
 
 async def list_locations(
-    session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int
+    session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int,
+    within: str | None = None,
 ) -> tuple[list[Location], int]:
     query = select(Location)
+    if within is not None:
+        # A place's code starts with its parents' (2, 4, 6, 8 digits).
+        query = query.where(Location.code.startswith(within, autoescape=True), Location.code != within)
     if parent is not None:
         query = query.where(Location.parent_code == parent)
-    elif level is None and name is None:
+    elif level is None and name is None and within is None:
         query = query.where(Location.level == "province")
     if level is not None:
         query = query.where(Location.level == level)

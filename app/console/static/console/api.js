@@ -64,7 +64,14 @@ export async function signIn(username, password) {
   await tokenRequest({ grant_type: "password", username, password, refresh_token_delivery: "cookie" });
   sessionEnded.value = false;
   localStorage.setItem(SIGNED_IN, "1");
-  me.value = await get("/auth/me");
+  me.value = await whoAmI();
+}
+
+// Who is signed in, with their office's place (the village picker offers the office's province first).
+async function whoAmI() {
+  const user = await get("/auth/me");
+  const office = user.office_code ? await get(`/offices/${encodeURIComponent(user.office_code)}`) : null;
+  return { ...user, office_location: office?.location_code || null };
 }
 
 // One renewal at a time across this browser's tabs: a refresh token is good for one use, and two tabs
@@ -81,7 +88,7 @@ export async function resume() {
   if (!localStorage.getItem(SIGNED_IN)) return false;
   try {
     await renew();
-    me.value = await get("/auth/me");
+    me.value = await whoAmI();
     return true;
   } catch (error) {
     if (error instanceof Unreachable) throw error;

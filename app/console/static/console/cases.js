@@ -139,8 +139,7 @@ function Application({ application, household }) {
   const decided = ["approved", "rejected"].includes(a.status);
   return html`
     <li data-testid="application" data-reference=${a.reference}>
-      <strong>${a.reference}</strong> ${a.scheme_name} — ${term("application", a.status)}
-      · ${t("application.due")} ${date(a.decision_due_date)}${a.overdue ? html` <span class="badge">${t("overdue")}</span>` : ""}
+      <strong>${a.reference}</strong> ${`${a.scheme_name} — ${term("application", a.status)} · ${t("application.due")} `}${date(a.decision_due_date)}${a.overdue ? html` <span class="badge">${t("overdue")}</span>` : ""}
       ${a.decision?.reason_text && html`<div class="hint">${t("decision.reason")}: ${a.decision.reason_text}</div>`}
       <div class="actions">
         <a class="button" href=${`#/print/receipt/${a.id}`}>${t("print.receipt")}</a>

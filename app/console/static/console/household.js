@@ -131,9 +131,9 @@ export function Household({ id }) {
       <h1 tabindex="-1">${head ? `${head.family_name} ${head.given_name}` : t("household.no_head")}</h1>
       <p>${["village", "commune", "district", "province"].map((level) => placeName(where[`${level}_km`], where[level]))
         .filter(Boolean).join(", ")}
-        ${household.address ? ` — ${household.address}` : ""} · ${term("area", household.area_type)}
-        · ${t("household.size").replace("{n}", household.size)}
-        ${household.idpoor.level ? html` · <span class="badge">${t("household.idpoor")} ${household.idpoor.level}
+        ${household.address ? ` — ${household.address}` : ""}${` · ${term("area", household.area_type)} · `}
+        ${t("household.size").replace("{n}", household.size)}
+        ${household.idpoor.level ? html`${" · "}<span class="badge">${t("household.idpoor")} ${household.idpoor.level}
           ${household.idpoor.card_number || ""}</span>` : ""}</p>
       ${editing
         ? html`<${EditHousehold} household=${household} etag=${state.etag}

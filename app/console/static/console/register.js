@@ -4,7 +4,7 @@
 // Duplicates and unlikely facts come back from the API before anything is saved (409): the clerk decides.
 import { html, useEffect, useRef, useState } from "../shared/ui.js";
 import { language, t } from "../shared/i18n.js";
-import { Problem, Unreachable, api, get, query } from "./api.js";
+import { Problem, Unreachable, api, get, me, query } from "./api.js";
 import { go } from "./route.js";
 import { ErrorNote, fieldErrors, placeName } from "./common.js";
 
@@ -88,7 +88,14 @@ function VillagePicker({ place, setPlace, errors }) {
     }
     const timer = setTimeout(async () => {
       try {
-        setFound((await get(`/locations${query({ level: "village", name: term, limit: 10 })}`)).items);
+        // The office's province first (where most clients live), then the rest of the country.
+        const province = me.value.office_location?.slice(0, 2);
+        const pages = await Promise.all([
+          province ? get(`/locations${query({ level: "village", name: term, within: province, limit: 10 })}`) : { items: [] },
+          get(`/locations${query({ level: "village", name: term, limit: 10 })}`),
+        ]);
+        const seen = new Set();
+        setFound(pages.flatMap((page) => page.items).filter((v) => !seen.has(v.code) && seen.add(v.code)).slice(0, 12));
       } catch {
         setFound([]);
       }

@@ -100,7 +100,8 @@ export async function resume() {
 // Sign-out ends the session on the server (the cookie names it) and forgets everything local.
 export async function signOut() {
   try {
-    await fetch(`${API}/auth/revoke`, { method: "POST", credentials: "same-origin" });
+    const response = await fetch(`${API}/auth/revoke`, { method: "POST", credentials: "same-origin" });
+    await response.text(); // read to the end: an unread body is cancelled, which browsers report as a failure
   } catch {
     // The server is down: the local session ends anyway; the refresh token ends at its idle lifetime.
   }

@@ -70,7 +70,7 @@ export function ReferralForm({ household, personId, caseId, done }) {
       <label>${t("referral.reason")}<input name="reason" required /></label>
       <label>${t("referral.due_date")}<input name="due_date" type="date" required value=${isoDay(14)} /></label>
       <${ErrorNote} error=${error} />
-      <${FormButtons} busy=${busy} done=${done} label=${t("referral.issue")} />
+      <${FormButtons} busy=${busy || !agencies.length} done=${done} label=${t("referral.issue")} />
     </form>`;
 }
 
@@ -115,10 +115,14 @@ function GrievanceForm({ household, caseId, application, done }) {
     </form>`;
 }
 
+// Refusal reasons a supervisor picks from (the API takes any code; these are the ones the console offers).
+const REFUSALS = ["not_eligible", "income_above_threshold", "documents_missing", "already_receiving", "other"];
+
 function DecisionForm({ application, done }) {
   const { submit, error, busy } = useSubmit((form) => api("POST", `/applications/${application.id}/decision`, {
-    body: { decision: form.get("decision"), reason_text: form.get("reason_text") || undefined },
-    headers: idempotent(),
+    body: { decision: form.get("decision"), reason_text: form.get("reason_text") || undefined,
+      reason_code: form.get("decision") === "rejected" ? form.get("reason_code") : undefined },
+    headers: { ...idempotent(), "If-Match": `"${application.version}"` },
   }), done);
   return html`
     <form class="card" onSubmit=${submit} onKeyDown=${(e) => e.key === "Escape" && done()} data-testid="decision-form">
@@ -126,6 +130,8 @@ function DecisionForm({ application, done }) {
         <label class="inline"><input type="radio" name="decision" value="approved" required />${t("decision.approve")}</label>
         <label class="inline"><input type="radio" name="decision" value="rejected" />${t("decision.reject")}</label>
       </fieldset>
+      <label>${t("decision.reason_code")}
+        <select name="reason_code">${REFUSALS.map((r) => html`<option value=${r} key=${r}>${t(`refusal.${r}`)}</option>`)}</select></label>
       <label>${t("decision.reason")}<textarea name="reason_text" rows="2"></textarea></label>
       <p class="hint">${t("decision.reason_hint")}</p>
       <${ErrorNote} error=${error} />

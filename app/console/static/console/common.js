@@ -26,7 +26,9 @@ export function ErrorNote({ error }) {
   else if (error instanceof Problem && error.status === 404) text = t("error.not_found");
   else if (error instanceof Problem) text = `${t("error.refused")} ${error.message}`;
   else text = t("error.unexpected");
-  return html`<p class="error" role="alert">${text}</p>`;
+  const fields = error instanceof Problem ? error.errors : [];
+  return html`<div class="error" role="alert"><p>${text}</p>
+    ${fields.length > 0 && html`<ul>${fields.map((f) => html`<li key=${f.pointer}>${f.pointer.replace(/^#\//, "")}: ${f.detail}</li>`)}</ul>`}</div>`;
 }
 
 // The API's per-field errors (problem+json `errors`, each with a JSON pointer such as

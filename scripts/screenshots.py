@@ -85,7 +85,8 @@ async def _household(page: Page, username: str = "clerk.ach") -> None:
     await page.keyboard.press("Enter")
     await page.locator("[data-testid=screen]").click()
     await page.locator("[data-testid=grid]").wait_for()
-    await page.wait_for_load_state("networkidle")  # the cases, which say whether an application was filed before
+    # The cases (with what is in them) or the offer to open one: whether an application was filed before.
+    await page.locator("[data-testid=case] ul, #cases-title ~ button").first.wait_for()
     if not await page.locator("[data-testid=application]").count():
         await page.locator("td[data-outcome=eligible] [data-testid=apply]").first.click()
         await page.locator("[data-testid=application]").first.wait_for()

@@ -11,10 +11,18 @@ export function placeName(km, latin) {
 // A vocabulary value (sex, relationship, status...) in the clerk's language.
 export const term = (kind, value) => (value === null || value === undefined ? "" : t(`${kind}.${value}`));
 
+// Khmer dates are written with Khmer digits and month names, as receipts in Cambodia print them; browsers
+// do not all carry the Khmer locale's data, so it is done here.
+const KHMER_MONTHS = ["មករា", "កុម្ភៈ", "មីនា", "មេសា", "ឧសភា", "មិថុនា", "កក្កដា", "សីហា", "កញ្ញា", "តុលា", "វិច្ឆិកា", "ធ្នូ"];
+const khmerDigits = (text) => String(text).replace(/[0-9]/g, (d) => String.fromCharCode(0x17e0 + Number(d)));
+
 export function date(value) {
   if (!value) return "";
   const when = new Date(value.length === 10 ? `${value}T00:00:00` : value);
-  return when.toLocaleDateString(language.value === "km" ? "km-KH" : language.value, { dateStyle: "medium" });
+  if (language.value === "km") {
+    return khmerDigits(`${when.getDate()} ${KHMER_MONTHS[when.getMonth()]} ${when.getFullYear()}`);
+  }
+  return when.toLocaleDateString(language.value, { dateStyle: "medium" });
 }
 
 // An error the whole screen should know about, in words the clerk can act on.

@@ -4,7 +4,7 @@
 import { html, useEffect, useState } from "../shared/ui.js";
 import { has, t } from "../shared/i18n.js";
 import { api, get, post } from "./api.js";
-import { ErrorNote, term } from "./common.js";
+import { ErrorNote, date, term } from "./common.js";
 import { ReferralForm, casesChanged, openCaseFor } from "./cases.js";
 
 function Cell({ determination, household, onFiled }) {
@@ -80,7 +80,7 @@ export function Eligibility({ household }) {
       <h2 id="eligibility-title">${t("eligibility.title")}</h2>
       <div class="actions">
         <button type="button" class="primary" onClick=${screen} disabled=${busy} data-testid="screen">${t("eligibility.screen")}</button>
-        ${screening && html`<span class="hint">${t("eligibility.as_of")} ${screening.as_of} ·
+        ${screening && html`<span class="hint">${t("eligibility.as_of")} ${date(screening.as_of)}${" · "}
           ${["eligible", "needs_information", "not_eligible", "error"].map((o) => `${term("outcome", o)} ${screening.counts[o]}`).join(" · ")}</span>`}
       </div>
       <${ErrorNote} error=${error} />

@@ -41,8 +41,87 @@ class Screen:
     prepare: Callable[[Page], Awaitable[None]] | None = None
 
 
+async def _sign_in(page: Page, username: str = "clerk.ach") -> None:
+    await page.locator("input[name=username]").fill(username)
+    await page.locator("input[name=password]").fill(DEMO_PASSWORD)
+    await page.locator("form.signin button[type=submit]").click()
+    await page.locator("[data-testid=search]").wait_for()
+
+
+async def _search(page: Page) -> None:
+    await _sign_in(page)
+    await page.locator("[data-testid=search]").fill("Sok")
+    await page.locator(".results li").first.wait_for()
+
+
+def _wizard(step: str):
+    async def prepare(page: Page) -> None:
+        await _sign_in(page)
+        await page.goto("/#/register")
+        await page.locator("[data-testid=village-search]").fill("ប្រាសាទ")
+        await page.locator("[data-code='17010101']").click()
+        if step == "place":
+            return
+        await page.locator("[data-testid=next]").click()
+        await page.locator("[name=family_name_0]").fill("Keo")
+        await page.locator("[name=given_name_0]").fill("Sophal")
+        await page.locator("[name=sex_0]").select_option("male")
+        await page.locator("[name=birth_date_0]").fill("1975-04-02")
+        await page.locator("[name=wg_walking_0]").select_option("a_lot")
+        if step == "members":
+            return
+        await page.locator("[data-testid=next]").click()
+        await page.locator("[name=purpose_eligibility_sharing]").check()
+        if step == "consent":
+            return
+        await page.locator("[data-testid=next]").click()
+    return prepare
+
+
+async def _household(page: Page, username: str = "clerk.ach") -> None:
+    await _sign_in(page, username)
+    await page.locator("[data-testid=search]").fill("Chanthou")
+    await page.locator(".results li").first.wait_for()
+    await page.keyboard.press("Enter")
+    await page.locator("[data-testid=screen]").click()
+    await page.locator("[data-testid=grid]").wait_for()
+    # The cases (with what is in them) or the offer to open one: whether an application was filed before.
+    await page.locator("[data-testid=case] ul, #cases-title ~ button").first.wait_for()
+    if not await page.locator("[data-testid=application]").count():
+        await page.locator("td[data-outcome=eligible] [data-testid=apply]").first.click()
+        await page.locator("[data-testid=application]").first.wait_for()
+    await page.locator("td[data-outcome] details").first.evaluate("d => d.open = true")
+
+
+async def _receipt(page: Page) -> None:
+    await _household(page)
+    await page.locator("[data-testid=application] a").first.click()
+    await page.locator("[data-testid=printable] h1").wait_for()
+
+
+async def _queue(page: Page) -> None:
+    await _sign_in(page, "supervisor.ach")
+    await page.goto("/#/queue")
+    await page.locator("[data-testid=queue-appeals]").wait_for()
+
+
+async def _audit(page: Page) -> None:
+    await _sign_in(page, "supervisor.ach")
+    await page.goto("/#/audit")
+    await page.locator("[data-testid=audit]").wait_for()
+
+
 SCREENS = [
-    Screen("console-welcome", "/"),
+    Screen("console-sign-in", "/"),
+    Screen("console-search", "/", _search),
+    Screen("console-register-place", "/", _wizard("place")),
+    Screen("console-register-members", "/", _wizard("members")),
+    Screen("console-register-consent", "/", _wizard("consent")),
+    Screen("console-register-review", "/", _wizard("review")),
+    Screen("console-household", "/", _household),
+    Screen("console-receipt", "/", _receipt),
+    Screen("console-queue", "/", _queue),
+    Screen("console-audit", "/", _audit),
 ]
 
 

@@ -36,7 +36,8 @@ async def test_contract_example_registers_with_ids_derived_fields_etag_and_locat
     assert body["office_code"] == "SR-ACH"
     assert body["village_code"] == "17010101"
     assert body["location"] == {"village": "Prasat", "commune": "Char Chhuk", "district": "Angkor Chum",
-                                "province": "Siem Reap"}
+                                "province": "Siem Reap", "village_km": "ប្រាសាទ", "commune_km": "ចារឈូក",
+                                "district_km": "អង្គរជុំ", "province_km": "សៀមរាប"}
     assert body["area_type"] == "rural" and body["address"] == "Phum Ta Prohm"
     assert body["idpoor"] == {"level": 1, "card_number": "EQ-17-0001234", "valid_until": "2027-06-30",
                               "valid": body["idpoor"]["valid"]}
@@ -337,7 +338,8 @@ async def test_search_summary_names_the_head(client, world):
     [item] = (await _search(client, world.clerk_a, name="chanthou"))["items"]
     assert item == {
         "id": household["id"], "version": 1, "office_code": "SR-ACH", "village_code": "17010101",
-        "address": "Phum Ta Prohm", "idpoor_level": 1, "head_name": "Sok Chanthou", "head_name_latin": None, "head_national_id": "170123456",
+        "village_name": "Prasat", "village_name_km": "ប្រាសាទ", "address": "Phum Ta Prohm", "idpoor_level": 1,
+        "head_name": "Sok Chanthou", "head_name_latin": None, "head_national_id": "170123456",
         "size": 2, "female_headed": True, "created_at": item["created_at"],
     }
 

@@ -94,6 +94,8 @@ class Person(Versioned, Base):
         # codes), is of that sex and was born in those years (app/services/matching.py).
         Index("ix_person_family_key_block", "family_key", "village_code", "sex", "birth_year"),
         Index("ix_person_given_key_block", "given_key", "village_code", "sex", "birth_year"),
+        # The console's one search box finds a household by any member's phone number.
+        Index("ix_person_office_phone", "office_id", "phone"),
     )
 
 

@@ -41,14 +41,16 @@ async def search_households(
     actor: OfficeUser,
     name: Annotated[SearchText, Query(description="Part of any member's name; case and accents ignored.")] = None,
     national_id: Annotated[str | None, Query(max_length=30)] = None,
+    phone: Annotated[str | None, Query(max_length=20, description="Any member's phone number, as recorded.")] = None,
+    idpoor_card: Annotated[str | None, Query(max_length=40, description="The household's IDPoor card number.")] = None,
     location: Annotated[LocationCode | None, Query(description="A village or any location above it.")] = None,
     idpoor_level: Literal["1", "2", "none"] | None = None,
     limit: Limit = 50,
     offset: Offset = 0,
 ) -> SearchPage[HouseholdSummary]:
     items, total, exact = await households.search_households(
-        session, actor, name=name, national_id=national_id, location=location, idpoor_level=idpoor_level,
-        limit=limit, offset=offset,
+        session, actor, name=name, national_id=national_id, phone=phone, idpoor_card=idpoor_card, location=location,
+        idpoor_level=idpoor_level, limit=limit, offset=offset,
     )
     return SearchPage(items=items, total=total, total_exact=exact, limit=limit, offset=offset)
 

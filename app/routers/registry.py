@@ -26,14 +26,15 @@ async def list_locations(
     name: Annotated[SearchText, Query(description=(
         "The start of a word of the place's Khmer or Latin name (អង្គរ or angkor finds អង្គរជុំ Angkor Chum); "
         "case and accents ignored, Khmer normalised."))] = None,
+    within: Annotated[LocationCode | None, Query(description="Only places inside this one (at any depth).")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
     accept_language: Annotated[str | None, Header(max_length=200, description="Khmer first (km) sorts places by Khmer name, in Khmer collation.")] = None,
 ) -> Page[LocationRead]:
-    """The gazetteer. Without filters: the provinces. With `parent`: its children. In code order, or by
-    Khmer name when Khmer is the language asked for."""
-    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, limit=limit, offset=offset,
-                                                 khmer_order=names.prefers_khmer(accept_language))
+    """The gazetteer. Without filters: the provinces. With `parent`: its children. With `within`: every place
+    inside one. In code order, or by Khmer name when Khmer is the language asked for."""
+    rows, total = await locations.list_locations(session, parent=parent, level=level, name=name, within=within,
+                                                 limit=limit, offset=offset, khmer_order=names.prefers_khmer(accept_language))
     return Page(items=rows, total=total, limit=limit, offset=offset)
 
 

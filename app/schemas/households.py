@@ -300,6 +300,10 @@ class LocationPath(ReadModel):
     commune: str | None
     district: str | None
     province: str | None
+    village_km: str | None = Field(default=None, description="The same places' names in Khmer.")
+    commune_km: str | None = None
+    district_km: str | None = None
+    province_km: str | None = None
 
 
 class HouseholdRead(ReadModel):
@@ -327,6 +331,8 @@ class HouseholdSummary(ReadModel):
     version: int
     office_code: str
     village_code: str
+    village_name: str | None = Field(description="The village's name in Latin script, for lists (codes mean nothing to a client).")
+    village_name_km: str | None = Field(description="The village's name in Khmer.")
     address: str | None
     idpoor_level: int | None
     head_name: str | None

@@ -19,7 +19,7 @@ from app.principal import Principal
 from app.errors import DomainError, Forbidden, InvalidInput
 from app.etag import check_if_match
 from app.bulk import insert_rows, with_defaults
-from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Office, Person
+from app.models import ActivityEvent, AuditEvent, ConsentRecord, Household, Location, Office, Person
 from app.models.base import new_id, utcnow
 from app.schemas.common import SEARCH_COUNT_LIMIT
 from app.schemas.households import (
@@ -115,6 +115,8 @@ async def search_households(
     *,
     name: str | None,
     national_id: str | None,
+    phone: str | None = None,
+    idpoor_card: str | None = None,
     location: str | None,
     idpoor_level: str | None,
     limit: int,
@@ -128,9 +130,13 @@ async def search_households(
         household_filters.append(Household.idpoor_level.is_(None))
     elif idpoor_level is not None:
         household_filters.append(Household.idpoor_level == int(idpoor_level))
+    if idpoor_card:
+        household_filters.append(Household.idpoor_card_number == idpoor_card.strip())
     member_filters = name_filters(name)
     if national_id:
         member_filters.append(Person.national_id == national_id.strip())
+    if phone:
+        member_filters.append(Person.phone == phone.strip())
     query = scoped(select(Household.id).where(*household_filters), Household, actor)
     newest_first = (Household.created_at.desc(), Household.id.desc())
     if member_filters:
@@ -162,7 +168,8 @@ async def search_households(
         ids = list((await session.execute(query.order_by(*newest_first).limit(limit).offset(offset))).scalars())
     summaries = await household_summaries(session, ids)
     audit.record(session, actor, action="search", entity_type="household", entity_id=None, office_id=actor.office_id,
-                 details={"filters": {"name": name, "national_id": national_id, "location": location, "idpoor_level": idpoor_level},
+                 details={"filters": {"name": name, "national_id": national_id, "phone": phone, "idpoor_card": idpoor_card,
+                                      "location": location, "idpoor_level": idpoor_level},
                           "results": [str(i) for i in ids], "total": total})
     return summaries, total, exact
 
@@ -204,8 +211,10 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
     rows = (await session.execute(
         select(Household.id, Household.version, Office.code, Household.village_code, Household.address,
                Household.idpoor_level, Household.created_at, head.family_name, head.given_name, head.national_id,
-               head.family_name_latin, head.given_name_latin, head.sex, size.label("size"))
+               head.family_name_latin, head.given_name_latin, head.sex, size.label("size"),
+               Location.name.label("village_name"), Location.name_km.label("village_name_km"))
         .join(Office, Office.id == Household.office_id)
+        .outerjoin(Location, Location.code == Household.village_code)
         .outerjoin(head, (head.household_id == Household.id) & (head.relationship == Relationship.head))
         .where(Household.id.in_(ids))
     )).all()
@@ -213,7 +222,7 @@ async def household_summaries(session: AsyncSession, ids: list[uuid.UUID]) -> li
     return [
         HouseholdSummary(
             id=row.id, version=row.version, office_code=row.code, village_code=row.village_code, address=row.address,
-            idpoor_level=row.idpoor_level,
+            village_name=row.village_name, village_name_km=row.village_name_km, idpoor_level=row.idpoor_level,
             head_name=f"{row.family_name} {row.given_name}" if row.family_name is not None else None,
             head_name_latin=_full_name(row.family_name_latin, row.given_name_latin),
             head_national_id=row.national_id, size=row.size, female_headed=row.sex == "female",

@@ -145,12 +145,15 @@ async def _insert(session: AsyncSession, rows: list[dict], *, update: bool) -> N
 
 async def list_locations(
     session: AsyncSession, *, parent: str | None, level: str | None, name: str | None, limit: int, offset: int,
-    khmer_order: bool = False,
+    within: str | None = None, khmer_order: bool = False,
 ) -> tuple[list[Location], int]:
     query = select(Location)
+    if within is not None:
+        # A place's code starts with its parents' (2, 4, 6, 8 digits).
+        query = query.where(Location.code.startswith(within, autoescape=True), Location.code != within)
     if parent is not None:
         query = query.where(Location.parent_code == parent)
-    elif level is None and name is None:
+    elif level is None and name is None and within is None:
         query = query.where(Location.level == "province")
     if level is not None:
         query = query.where(Location.level == level)
@@ -199,12 +202,18 @@ async def location_path(session: AsyncSession, village_code: str) -> dict[str, s
     if cached is not None and cached[0] > now:
         return cached[1]
     codes = [village_code[:n] for n in (2, 4, 6, 8)]
-    names = dict((await session.execute(select(Location.code, Location.name).where(Location.code.in_(codes)))).all())
+    rows = (await session.execute(select(Location.code, Location.name, Location.name_km).where(Location.code.in_(codes)))).all()
+    names = {row.code: row.name for row in rows}
+    names_km = {row.code: row.name_km for row in rows}
     path = {
         "province": names.get(codes[0]),
         "district": names.get(codes[1]),
         "commune": names.get(codes[2]),
         "village": names.get(codes[3]),
+        "province_km": names_km.get(codes[0]),
+        "district_km": names_km.get(codes[1]),
+        "commune_km": names_km.get(codes[2]),
+        "village_km": names_km.get(codes[3]),
     }
     if len(_paths) > 100_000:  # more than the country's villages: something odd, start again
         _paths.clear()

@@ -11,8 +11,8 @@ from browser.support import assert_accessible, rendering_fonts, screenshot, swit
 
 pytestmark = pytest.mark.browser
 
-WELCOME = {"km": "សូមស្វាគមន៍មកកាន់ច្រកចេញចូលតែមួយ", "en": "Welcome to the single window",
-           "fr": "Bienvenue au guichet unique"}
+# The first screen is the sign-in.
+WELCOME = {"km": "ចូលប្រើប្រាស់", "en": "Sign in", "fr": "Connexion"}
 
 
 async def test_the_console_loads_from_the_app_alone_in_khmer_with_the_shipped_font(page, live_server, tmp_path):

@@ -19,5 +19,8 @@ async def test_the_screenshots_script_photographs_every_screen_in_khmer_and_engl
     output, _ = await asyncio.wait_for(process.communicate(), timeout=300)
     assert process.returncode == 0, output.decode()
     taken = sorted(tmp_path.glob("*.png"))
-    assert [path.name for path in taken] == ["console-welcome-en.png", "console-welcome-km.png"], output.decode()
+    screens = ["sign-in", "search", "register-place", "register-members", "register-consent", "register-review",
+               "household", "receipt", "queue", "audit"]
+    expected = sorted(f"console-{screen}-{language}.png" for screen in screens for language in ("km", "en"))
+    assert [path.name for path in taken] == expected, output.decode()
     assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in taken)

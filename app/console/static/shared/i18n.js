@@ -42,3 +42,9 @@ export function t(key) {
   }
   return text;
 }
+
+// Whether the catalogue has a key: for values that come from the server's data (a scheme's fact names),
+// where a missing translation shows the value itself rather than an error.
+export function has(key) {
+  return Object.hasOwn(messages.value, key);
+}

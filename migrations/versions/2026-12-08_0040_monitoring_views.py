@@ -2,7 +2,7 @@
 and the read-only role guichet_bi that may read them and nothing else (PostgreSQL only; docs/monitoring.md)
 
 Revision ID: 0040_monitoring_views
-Revises: 0020_dci
+Revises: 0030_names_two_scripts
 """
 
 from collections.abc import Sequence
@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from alembic import op
 
 revision: str = '0040_monitoring_views'
-down_revision: str | Sequence[str] | None = '0020_dci'
+down_revision: str | Sequence[str] | None = '0030_names_two_scripts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -137,13 +137,15 @@ def framework_in_services(known: dict[str, Path]) -> list[str]:
 
 
 def private_imports(known: dict[str, Path]) -> list[str]:
-    """Names starting with one underscore imported from another module, and `module._name` attribute uses."""
+    """Names starting with one underscore imported from another module, and `module._name` attribute uses.
+    `_` alone is gettext's conventional name for "translate this" (app.i18n), public by that convention."""
     found = []
     for name, path in known.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
         aliases: dict[str, str] = {}  # local name -> app module
         for target, imported, _ in imports(name, path, known):
-            if imported and imported.startswith("_") and not imported.startswith("__") and target.startswith("app"):
+            if imported and imported.startswith("_") and imported != "_" and not imported.startswith("__") \
+                    and target.startswith("app"):
                 found.append(f"{name} imports {target}.{imported}")
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom):

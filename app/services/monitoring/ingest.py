@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.bulk import to_json
 from app.db import advisory_key
-from app.deps import Principal
+from app.principal import Principal
 from app.events import EVENT_TYPES, ActivityEventEnvelope, EventPayload
 from app.models import MonitoringEvent, MonitoringOfficeSync, MonitoringOpenItem, MonitoringSubject, Office
 from app.models.base import utcnow

@@ -14,7 +14,8 @@ from app.config import Settings
 from app.main import create_app
 from app.schemes.base import SchemeDefinitionError, SchemeLevel
 from app.schemes.registry import CATALOGUE_DIR, load_registry, validate
-from app.schemes.rules import Leaf, RulesAdapter, _combine
+from app.schemes.rule_tree import Leaf, combine
+from app.schemes.rules import RulesAdapter
 from app.schemes.yamlfile import load
 
 CODES = ["KH-CTPWC", "KH-DISAB", "KH-FAMILY-CASH", "KH-HEF", "KH-NEA-JOB", "KH-NSSF-HC", "KH-NSSF-PEN", "KH-SCHOLAR"]
@@ -139,7 +140,7 @@ def test_schemes_path_adds_and_replaces(tmp_path):
 
 PLUGIN = '''
 from app.schemes.base import Determination, Reason, ReasonResult, SchemeMetadata, SchemeLevel, SchemeVersion
-from app.schemes.rules import DefinitionFile, parse_metadata
+from app.schemes.definition import DefinitionFile, parse_metadata
 from app.vocabulary import Outcome, SchemeKind
 from datetime import date
 
@@ -214,16 +215,16 @@ def test_three_valued_logic():
     def leaf(i):
         return Leaf(f"r{i}", "person.age_years", "ge", 1, {"en": "x"}, None, None, None, "unknown", index=i)
 
-    from app.schemes.rules import Group
+    from app.schemes.rule_tree import Group
 
     a, b = leaf(0), leaf(1)
     T, F, U = True, False, None
     table = {(T, U): (U, T), (F, U): (F, U), (U, U): (U, U), (T, T): (T, T), (F, F): (F, F), (T, F): (F, T)}
     for (x, y), (all_, any_) in table.items():
-        assert _combine(Group("all", [a, b]), [x, y]) is all_
-        assert _combine(Group("any", [a, b]), [x, y]) is any_
-    assert _combine(Group("not", [a]), [U]) is None
-    assert _combine(Group("not", [a]), [T]) is False
+        assert combine(Group("all", [a, b]), [x, y]) is all_
+        assert combine(Group("any", [a, b]), [x, y]) is any_
+    assert combine(Group("not", [a]), [U]) is None
+    assert combine(Group("not", [a]), [T]) is False
 
 
 def test_effective_dates_pick_the_version_in_force():

@@ -29,7 +29,7 @@ from app.i18n import _
 from app.schemes.base import CheckRequest, Determination, Reason, ReasonResult, SchemeHealth, SchemeMetadata
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.http import partner_breaker, partner_versions
-from app.schemes.rules import DefinitionFile, parse_metadata
+from app.schemes.definition import DefinitionFile, parse_metadata
 from app.schemes.yamlfile import LDict
 from app.vocabulary import ConsentPurpose, Outcome
 

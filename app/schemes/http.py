@@ -38,7 +38,7 @@ from app.schemes.base import (
 )
 from app.schemes.breaker import CircuitBreaker
 from app.schemes.facts import fact_spec, is_person_fact, jsonable
-from app.schemes.rules import DefinitionFile, parse_metadata, parse_version_info
+from app.schemes.definition import DefinitionFile, parse_metadata, parse_version_info
 from app.schemes.yamlfile import LDict, LList
 from app.vocabulary import BenefitFrequency, ConsentPurpose, Outcome
 

@@ -5,8 +5,8 @@ UNVERIFIED and so kept out of the code), a rule tree and an optional benefit. Th
 `all` / `any` / `not` and leaves that compare one named fact with a value (eq, ne, lt, le, gt, ge, in,
 between). Each leaf carries its plain-language message keyed by language (English required), so
 Khmer and French can be added to the files without touching this engine. Nothing is evaluated as
-code: the file is parsed into the small tree below and checked against the fact catalogue when it is
-loaded, so a broken file fails at start-up with its line, not at the first screening.
+code: the file is parsed into the small tree of app/schemes/rule_tree.py and checked against the fact
+catalogue when it is loaded, so a broken file fails at start-up with its line, not at the first screening.
 
 Logic is three-valued (Kleene): a leaf whose fact is not recorded is unknown; `all` is false if any
 child is false, `any` is true if any child is true, and otherwise unknown wins. An unknown verdict is
@@ -35,61 +35,27 @@ from app.schemes.base import (
     Messages,
     Reason,
     ReasonResult,
-    SchemeDefinitionError,
     SchemeHealth,
-    SchemeLevel,
     SchemeMetadata,
     SchemeVersion,
     say,
 )
-from app.schemes.facts import ATTRIBUTE_PREFIX, FactSpec, fact_spec
+from app.schemes.definition import (
+    PLACEHOLDER,
+    DefinitionFile,
+    parse_messages,
+    parse_metadata,
+    parse_parameters,
+    parse_version_info,
+)
+from app.schemes.facts import ATTRIBUTE_PREFIX, fact_spec
+from app.schemes.rule_tree import Expression, Group, Leaf, RuleParser, combine, compile_tree, missing_facts
 from app.schemes.yamlfile import LDict, LList
-from app.vocabulary import BenefitFrequency, Outcome, SchemeKind
-
-OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "between")
-_ORDERED = {"lt", "le", "gt", "ge", "between"}
-_PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
-_RULE_ID = re.compile(r"^[a-z][a-z0-9_]{0,59}$")
-_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z]{2,4})?$")
+from app.vocabulary import BenefitFrequency, Outcome
 
 # Per rules version and per rule: how many input fingerprints and filled-in messages are remembered.
 FINGERPRINTS_KEPT = 1_024
 MESSAGES_KEPT = 128
-
-
-class DefinitionFile:
-    """Where in which file: turns a problem into a SchemeDefinitionError with the line."""
-
-    def __init__(self, source: str):
-        self.source = source
-
-    def fail(self, message: str, node: Any = None, key: Any = None) -> SchemeDefinitionError:
-        line = None
-        if isinstance(node, LDict):
-            line = node.line_of(key) if key is not None else node.line
-        elif isinstance(node, LList):
-            line = node.line_of(key) if isinstance(key, int) else node.line
-        return SchemeDefinitionError(message, source=self.source, line=line)
-
-
-def _messages(value: Any, where: DefinitionFile, parent: Any, key: str, *, placeholders: set[str]) -> Messages:
-    if isinstance(value, str):
-        value = {"en": value}
-    if not isinstance(value, dict) or not value:
-        raise where.fail(f"'{key}' must be a text or a mapping of language to text", parent, key)
-    if "en" not in value:
-        raise where.fail(f"'{key}' needs an English ('en') text", parent, key)
-    for language, text in value.items():
-        # A plain text has no lines of its own: point at the key that holds it.
-        node, at = (value, language) if isinstance(value, LDict) else (parent, key)
-        if not isinstance(language, str) or not _LANGUAGE.match(language):
-            raise where.fail(f"'{language}' is not a language code (en, km, fr...)", node, at)
-        if not isinstance(text, str) or not text.strip() or len(text) > 500:
-            raise where.fail(f"the '{language}' text of '{key}' must be 1 to 500 characters", node, at)
-        for name in _PLACEHOLDER.findall(text):
-            if name not in placeholders:
-                raise where.fail(f"the message names {{{name}}}, which is neither a parameter nor 'value'", node, at)
-    return {str(k): v for k, v in value.items()}
 
 
 def _fill(template: str, params: dict[str, Any], value: Any) -> str:
@@ -105,364 +71,7 @@ def _fill(template: str, params: dict[str, Any], value: Any) -> str:
             return ", ".join(show(x) for x in v)
         return "not recorded" if v is None else str(v)
 
-    return _PLACEHOLDER.sub(lambda m: show(value if m.group(1) == "value" else params.get(m.group(1))), template)
-
-
-# ---- the rule tree -------------------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Leaf:
-    rule: str
-    fact: str
-    op: str
-    operand: Any  # a literal, a ("param", name) reference, or for between/in a list of those
-    message: Messages
-    failed: Messages | None
-    unknown: Messages | None
-    hint: Messages | None
-    when_missing: str  # unknown | failed
-    index: int = 0
-    value: Any = None  # the operand with its parameters filled in (a version's parameters are fixed)
-    said: dict = field(default_factory=dict)  # (result, language, fact value) -> message, filled as met
-
-    def resolve(self, params: dict[str, Any]) -> Any:
-        def one(x):
-            return params[x[1]] if isinstance(x, tuple) else x
-
-        if isinstance(self.operand, list):
-            return [one(x) for x in self.operand]
-        return one(self.operand)
-
-    def test(self, facts: dict[str, Any], params: dict[str, Any] | None = None) -> bool | None:
-        value = facts.get(self.fact)
-        if value is None:
-            return False if self.when_missing == "failed" else None
-        operand = self.value
-        op = self.op
-        try:
-            if op == "eq":
-                return value == operand
-            if op == "ne":
-                return value != operand
-            if op == "lt":
-                return value < operand
-            if op == "le":
-                return value <= operand
-            if op == "gt":
-                return value > operand
-            if op == "ge":
-                return value >= operand
-            if op == "in":
-                return value in operand
-            return operand[0] <= value <= operand[1]  # between, inclusive
-        except TypeError:  # an attribute of the wrong type: cannot tell
-            return None
-
-
-@dataclass(slots=True)
-class Group:
-    op: str  # all | any | not
-    children: list[Any]
-    rule: str | None = None
-    message: Messages | None = None
-    failed: Messages | None = None  # said instead of the message when the group is not met
-
-
-def _combine(node: Any, results: list[bool | None]) -> bool | None:
-    if isinstance(node, Leaf):
-        return results[node.index]
-    if node.op == "not":
-        inner = _combine(node.children[0], results)
-        return None if inner is None else not inner
-    values = [_combine(child, results) for child in node.children]
-    if node.op == "all":
-        if False in values:
-            return False
-        return None if None in values else True
-    if True in values:
-        return True
-    return None if None in values else False
-
-
-def _compile(node: Any):
-    """The tree as nested closures over the leaves' results: the same logic as _combine, without
-    walking the tree's objects on every screening."""
-    if isinstance(node, Leaf):
-        index = node.index
-        return lambda results: results[index]
-    children = [_compile(child) for child in node.children]
-    if node.op == "not":
-        inner = children[0]
-
-        def negate(results):
-            value = inner(results)
-            return None if value is None else not value
-
-        return negate
-    wanted = node.op == "any"  # any: the first True decides; all: the first False decides
-
-    def combine(results):
-        unknown = False
-        for child in children:
-            value = child(results)
-            if value is wanted:
-                return wanted
-            if value is None:
-                unknown = True
-        return None if unknown else not wanted
-
-    return combine
-
-
-def _missing(node: Any, results: list[bool | None], out: dict[str, None]) -> None:
-    """The facts of the unknown leaves that keep this node unknown."""
-    if _combine(node, results) is not None:
-        return
-    if isinstance(node, Leaf):
-        out[node.fact] = None
-        return
-    for child in node.children:
-        _missing(child, results, out)
-
-
-class _Parser:
-    def __init__(self, where: DefinitionFile, params: dict[str, Any], *, messages_required: bool = True):
-        self.where = where
-        self.params = params
-        self.leaves: list[Leaf] = []
-        self.rule_ids: set[str] = set()
-        self.messages_required = messages_required
-
-    def node(self, raw: Any, parent: Any, key: Any) -> Any:
-        if not isinstance(raw, LDict):
-            raise self.where.fail("a rule must be a mapping (all, any, not, or a fact comparison)", parent, key)
-        groups = [k for k in ("all", "any", "not") if k in raw]
-        if len(groups) > 1:
-            raise self.where.fail(f"a rule has one of all/any/not, not {' and '.join(groups)}", raw)
-        if groups:
-            return self.group(raw, groups[0])
-        if "fact" in raw:
-            return self.leaf(raw)
-        raise self.where.fail("a rule needs 'all', 'any', 'not', or a 'fact' with a comparison", raw)
-
-    def _rule_id(self, raw: LDict, *, required: bool) -> str | None:
-        rule = raw.get("rule")
-        if rule is None:
-            if required:
-                raise self.where.fail("a comparison needs a 'rule' name (e.g. idpoor_card)", raw)
-            return None
-        if not isinstance(rule, str) or not _RULE_ID.match(rule):
-            raise self.where.fail(f"rule name {rule!r} must be lower-case letters, digits and _", raw, "rule")
-        if rule in self.rule_ids:
-            raise self.where.fail(f"rule name '{rule}' is used twice in this version", raw, "rule")
-        self.rule_ids.add(rule)
-        return rule
-
-    def group(self, raw: LDict, op: str) -> Group:
-        allowed = {op, "rule", "message", "failed"}
-        for key in raw:
-            if key not in allowed:
-                raise self.where.fail(f"unknown key '{key}' in an '{op}' rule", raw, key)
-        rule = self._rule_id(raw, required=False)
-        message, failed = (_messages(raw[k], self.where, raw, k, placeholders=set(self.params)) if k in raw else None
-                           for k in ("message", "failed"))
-        body = raw[op]
-        if op == "not":
-            return Group(op, [self.node(body, raw, op)], rule, message, failed)
-        if not isinstance(body, LList) or not body:
-            raise self.where.fail(f"'{op}' needs a non-empty list of rules", raw, op)
-        return Group(op, [self.node(child, body, i) for i, child in enumerate(body)], rule, message, failed)
-
-    def leaf(self, raw: LDict) -> Leaf:
-        allowed = {"rule", "fact", "message", "failed", "unknown", "hint", "when_missing", *OPERATORS}
-        for key in raw:
-            if key not in allowed:
-                hint = f" (comparisons are {', '.join(OPERATORS)})" if key not in ("all", "any", "not") else ""
-                raise self.where.fail(f"unknown key '{key}' in a comparison{hint}", raw, key)
-        rule = self._rule_id(raw, required=self.messages_required) or f"condition_{len(self.leaves) + 1}"
-        fact = raw["fact"]
-        spec = fact_spec(fact) if isinstance(fact, str) else None
-        if spec is None:
-            raise self.where.fail(f"unknown fact {fact!r} (see `guichet schemes facts` for the catalogue)", raw, "fact")
-        ops = [k for k in OPERATORS if k in raw]
-        if len(ops) != 1:
-            raise self.where.fail(f"a comparison has exactly one of {', '.join(OPERATORS)}; found {len(ops)}", raw)
-        op = ops[0]
-        operand = self.operand(raw, op, spec)
-        placeholders = set(self.params) | {"value"}
-        if "message" in raw:
-            message = _messages(raw["message"], self.where, raw, "message", placeholders=placeholders)
-        elif self.messages_required:
-            raise self.where.fail(f"rule '{rule}' needs a 'message' (what the rule checks, in plain words)", raw)
-        else:
-            message = {"en": rule.replace("_", " ")}
-        extra = {k: _messages(raw[k], self.where, raw, k, placeholders=placeholders) if k in raw else None
-                 for k in ("failed", "unknown", "hint")}
-        when_missing = raw.get("when_missing", "unknown")
-        if when_missing not in ("unknown", "failed"):
-            raise self.where.fail("when_missing is 'unknown' (the default) or 'failed'", raw, "when_missing")
-        leaf = Leaf(rule, fact, op, operand, message, extra["failed"], extra["unknown"], extra["hint"], when_missing,
-                    index=len(self.leaves))
-        leaf.value = leaf.resolve(self.params)
-        if op == "in":
-            leaf.value = tuple(leaf.value)
-        self.leaves.append(leaf)
-        return leaf
-
-    def operand(self, raw: LDict, op: str, spec: FactSpec) -> Any:
-        value = raw[op]
-        if op in ("in", "between"):
-            if isinstance(value, LDict):
-                items = [self.reference(value, raw, op)]
-                resolved = self.params[items[0][1]]
-                if not isinstance(resolved, list):
-                    raise self.where.fail(f"parameter '{items[0][1]}' must be a list for '{op}'", raw, op)
-                if op == "between" and len(resolved) != 2:
-                    raise self.where.fail("'between' needs two bounds [low, high]", raw, op)
-                for item in resolved:
-                    self.check_value(item, spec, op, raw)
-                return items[0]
-            if not isinstance(value, LList) or not value:
-                raise self.where.fail(f"'{op}' needs a list", raw, op)
-            if op == "between" and len(value) != 2:
-                raise self.where.fail("'between' needs two bounds [low, high]", raw, op)
-            items = [self.reference(v, raw, op) if isinstance(v, LDict) else v for v in value]
-            for item in items:
-                self.check_value(self.params[item[1]] if isinstance(item, tuple) else item, spec, op, raw)
-            if op == "between":
-                low, high = (self.params[i[1]] if isinstance(i, tuple) else i for i in items)
-                if low > high:
-                    raise self.where.fail(f"'between' bounds are reversed: {low} > {high}", raw, op)
-            return list(items)
-        if isinstance(value, LDict):
-            ref = self.reference(value, raw, op)
-            self.check_value(self.params[ref[1]], spec, op, raw)
-            return ref
-        self.check_value(value, spec, op, raw)
-        return value
-
-    def reference(self, value: LDict, raw: LDict, op: str) -> tuple[str, str]:
-        if set(value) != {"param"} or not isinstance(value["param"], str):
-            raise self.where.fail("a value is a literal or {param: NAME}", raw, op)
-        if value["param"] not in self.params:
-            raise self.where.fail(f"unknown parameter '{value['param']}' (declare it under 'parameters')", raw, op)
-        return ("param", value["param"])
-
-    def check_value(self, value: Any, spec: FactSpec, op: str, raw: LDict) -> None:
-        bad = None
-        if spec.type == "integer":
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                bad = "a number"
-        elif spec.type == "boolean":
-            if not isinstance(value, bool):
-                bad = "true or false"
-            elif op in _ORDERED:
-                bad = "compared with eq or ne only"
-        elif spec.type == "date":
-            if not isinstance(value, date):
-                bad = "a date (YYYY-MM-DD)"
-        elif spec.type == "text":
-            if not isinstance(value, str):
-                bad = "a text"
-            elif spec.values and value not in spec.values:
-                bad = f"one of {', '.join(spec.values)}"
-        elif isinstance(value, (LDict, LList)):
-            bad = "a plain value"
-        if bad:
-            raise self.where.fail(f"{spec.name} {op} {value!r}: the value must be {bad}", raw, op)
-
-
-# ---- benefit amounts: a tiny arithmetic over facts and parameters -----------------------------------
-
-
-class _Expression:
-    """number | {param: p} | {fact: f} | {sum|product|min|max: [...]} | {lookup: {fact, table, default}}
-    | {if: <rule>, then: e, else: e}. None anywhere (a fact not recorded) makes the amount unknown."""
-
-    def __init__(self, raw: Any, parser: _Parser, parent: Any, key: Any):
-        self.facts: set[str] = set()
-        self.run = self.compile(raw, parser, parent, key)
-
-    def compile(self, raw: Any, parser: _Parser, parent: Any, key: Any):
-        where = parser.where
-        if isinstance(raw, bool) or raw is None:
-            raise where.fail("an amount is a number, a parameter, a fact or a formula", parent, key)
-        if isinstance(raw, (int, float)):
-            return lambda facts, params: raw
-        if not isinstance(raw, LDict) or len([k for k in raw if k not in ("then", "else", "table", "default")]) != 1:
-            raise where.fail("an amount formula has one operation: param, fact, sum, product, min, max, lookup or if", parent, key)
-        if "param" in raw:
-            name = parser.reference(raw, parent, key)[1]
-            return lambda facts, params: params[name]
-        if "fact" in raw:
-            fact = raw["fact"]
-            if not isinstance(fact, str) or fact_spec(fact) is None:
-                raise where.fail(f"unknown fact {fact!r}", raw, "fact")
-            self.facts.add(fact)
-            return lambda facts, params: facts.get(fact)
-        for op in ("sum", "product", "min", "max"):
-            if op in raw:
-                items = raw[op]
-                if not isinstance(items, LList) or not items:
-                    raise where.fail(f"'{op}' needs a list", raw, op)
-                parts = [self.compile(item, parser, items, i) for i, item in enumerate(items)]
-                return self._aggregate(op, parts)
-        if "lookup" in raw:
-            spec = raw["lookup"]
-            if not isinstance(spec, LDict) or not isinstance(spec.get("table"), LDict) or "fact" not in spec:
-                raise where.fail("lookup needs a 'fact' and a 'table'", raw, "lookup")
-            fact = spec["fact"]
-            if fact_spec(fact) is None:
-                raise where.fail(f"unknown fact {fact!r}", spec, "fact")
-            self.facts.add(fact)
-            table = {str(k).lower() if isinstance(k, bool) else str(k): self.compile(v, parser, spec["table"], k)
-                     for k, v in spec["table"].items()}
-            default = self.compile(spec["default"], parser, spec, "default") if "default" in spec else None
-
-            def lookup(facts, params):
-                value = facts.get(fact)
-                if value is None:
-                    return None
-                chosen = table.get(str(value).lower() if isinstance(value, bool) else str(value), default)
-                return chosen(facts, params) if chosen else None
-
-            return lookup
-        if "if" in raw:
-            if "then" not in raw or "else" not in raw:
-                raise where.fail("'if' needs 'then' and 'else'", raw, "if")
-            sub = _Parser(where, parser.params, messages_required=False)
-            condition = sub.node(raw["if"], raw, "if")
-            self.facts.update(leaf.fact for leaf in sub.leaves)
-            then = self.compile(raw["then"], parser, raw, "then")
-            otherwise = self.compile(raw["else"], parser, raw, "else")
-            leaves = sub.leaves
-
-            def choose(facts, params):
-                verdict = _combine(condition, [leaf.test(facts, params) for leaf in leaves])
-                if verdict is None:
-                    return None
-                return then(facts, params) if verdict else otherwise(facts, params)
-
-            return choose
-        raise where.fail(f"unknown amount operation '{next(iter(raw))}'", raw)
-
-    @staticmethod
-    def _aggregate(op: str, parts):
-        def run(facts, params):
-            values = [p(facts, params) for p in parts]
-            if any(v is None for v in values):
-                return None
-            if op == "sum":
-                return sum(values)
-            if op == "product":
-                result = 1
-                for v in values:
-                    result *= v
-                return result
-            return min(values) if op == "min" else max(values)
-
-        return run
+    return PLACEHOLDER.sub(lambda m: show(value if m.group(1) == "value" else params.get(m.group(1))), template)
 
 
 @dataclass(slots=True)
@@ -470,7 +79,7 @@ class BenefitRule:
     currency: str
     frequency: BenefitFrequency | None
     description: Messages | None
-    amount: _Expression | None
+    amount: Expression | None
 
     def estimate(self, facts: dict[str, Any], params: dict[str, Any], language: str) -> Benefit:
         amount = self.amount.run(facts, params) if self.amount else None
@@ -504,8 +113,8 @@ class RulesVersion:
 
     def __post_init__(self) -> None:
         self.whole = self.root if self.target is None else Group("all", [self.target, self.root])
-        self.decide = _compile(self.whole)
-        self.in_target = _compile(self.target) if self.target is not None else (lambda results: True)
+        self.decide = compile_tree(self.whole)
+        self.in_target = compile_tree(self.target) if self.target is not None else (lambda results: True)
         self.fact_order = tuple(sorted(self.facts))
         catalogue = [name for name in self.fact_order if not name.startswith(ATTRIBUTE_PREFIX)]
         self._known = itemgetter(*catalogue) if catalogue else (lambda facts: None)
@@ -611,7 +220,7 @@ class RulesVersion:
         missing: dict[str, None] = {}
         hints: list[str] = []
         if verdict is None:
-            _missing(self.whole, results, missing)
+            missing_facts(self.whole, results, missing)
         elif verdict is False:
             hints = self.hints(results, facts, language)
         benefit = self.benefit.estimate(facts, params, language) if self.benefit and verdict is True else None
@@ -696,7 +305,7 @@ def _explain(node: Any, results: list[bool | None], decisive: bool, params: dict
     - met `any`: the paths that are met; failed `all`: the criteria that failed;
     - met `all`, failed `any`, `not`: every child (each was needed, or every path failed);
     - unknown: the children that are unknown (what would settle it)."""
-    result = _combine(node, results)
+    result = combine(node, results)
     if isinstance(node, Leaf):
         return {"rule": node.rule, "result": _RESULT[result], "decisive": decisive}
     deciding = node.op == "any"  # the value of a child that settles the group alone
@@ -715,7 +324,7 @@ def _explain(node: Any, results: list[bool | None], decisive: bool, params: dict
     if text:
         explained["message"] = _fill(text, params, None)
     explained |= {"result": _RESULT[result], "decisive": decisive,
-                  "children": [_explain(child, results, decisive and why(_combine(child, results)), params, language)
+                  "children": [_explain(child, results, decisive and why(combine(child, results)), params, language)
                                for child in node.children]}
     return explained
 
@@ -847,10 +456,10 @@ def _parse_version(raw: Any, where: DefinitionFile, parent: LList, index: int) -
         if key not in allowed:
             raise where.fail(f"unknown key '{key}' in a version", raw, key)
     info = parse_version_info(raw, where)
-    params, notes = _parse_parameters(raw.get("parameters"), where, raw)
+    params, notes = parse_parameters(raw.get("parameters"), where, raw)
     if "rules" not in raw:
         raise where.fail(f"version {info.version} needs 'rules'", raw)
-    parser = _Parser(where, params)
+    parser = RuleParser(where, params)
     # The target's criteria come first among the reasons, as the first condition of the verdict.
     target = parser.node(raw["target"], raw, "target") if "target" in raw else None
     if isinstance(target, Group) and target.message is None:
@@ -866,46 +475,7 @@ def _parse_version(raw: Any, where: DefinitionFile, parent: LList, index: int) -
     return RulesVersion(info, params, notes, root, parser.leaves, benefit, facts, digest=digest, target=target)
 
 
-def parse_version_info(raw: LDict, where: DefinitionFile) -> SchemeVersion:
-    version = raw.get("version")
-    if not isinstance(version, (str, int)) or not str(version).strip() or len(str(version)) > 40:
-        raise where.fail("a version needs a 'version' label (up to 40 characters), e.g. \"2023-10\"", raw, "version" if "version" in raw else None)
-    start, end = raw.get("effective_from"), raw.get("effective_to")
-    if not isinstance(start, date):
-        raise where.fail("'effective_from' must be a date (YYYY-MM-DD)", raw, "effective_from" if "effective_from" in raw else None)
-    if end is not None and (not isinstance(end, date) or end < start):
-        raise where.fail("'effective_to' must be a date on or after effective_from", raw, "effective_to")
-    return SchemeVersion(str(version), start, end)
-
-
-def _parse_parameters(raw: Any, where: DefinitionFile, parent: LDict) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    if raw is None:
-        return {}, {}
-    if not isinstance(raw, LDict):
-        raise where.fail("'parameters' is a mapping of name to value", parent, "parameters")
-    params, notes = {}, {}
-    for name, value in raw.items():
-        if not isinstance(name, str) or not _RULE_ID.match(name):
-            raise where.fail(f"parameter name {name!r} must be lower-case letters, digits and _", raw, name)
-        note: dict[str, Any] = {}
-        if isinstance(value, LDict):
-            for key in value:
-                if key not in ("value", "unverified", "note", "source"):
-                    raise where.fail(f"unknown key '{key}' in parameter '{name}' (value, unverified, note, source)", value, key)
-            if "value" not in value:
-                raise where.fail(f"parameter '{name}' needs a 'value'", raw, name)
-            if "unverified" in value and not isinstance(value["unverified"], bool):
-                raise where.fail("'unverified' is true or false", value, "unverified")
-            note = {k: value[k] for k in ("unverified", "note", "source") if k in value}
-            value = value["value"]
-        if isinstance(value, LDict) or value is None:
-            raise where.fail(f"parameter '{name}' must have a number, text, date, boolean or list value", raw, name)
-        params[name] = list(value) if isinstance(value, LList) else value
-        notes[name] = note
-    return params, notes
-
-
-def _parse_benefit(raw: Any, parser: _Parser, parent: LDict) -> BenefitRule:
+def _parse_benefit(raw: Any, parser: RuleParser, parent: LDict) -> BenefitRule:
     where = parser.where
     if not isinstance(raw, LDict):
         raise where.fail("'benefit' is a mapping (amount, currency, frequency, description)", parent, "benefit")
@@ -918,48 +488,8 @@ def _parse_benefit(raw: Any, parser: _Parser, parent: LDict) -> BenefitRule:
     frequency = raw.get("frequency")
     if frequency is not None and frequency not in BenefitFrequency.__members__:
         raise where.fail(f"frequency must be one of {', '.join(BenefitFrequency.__members__)}", raw, "frequency")
-    description = _messages(raw["description"], where, raw, "description", placeholders=set(parser.params)) if "description" in raw else None
-    amount = _Expression(raw["amount"], parser, raw, "amount") if "amount" in raw else None
+    description = parse_messages(raw["description"], where, raw, "description", placeholders=set(parser.params)) if "description" in raw else None
+    amount = Expression(raw["amount"], parser, raw, "amount") if "amount" in raw else None
     return BenefitRule(currency, BenefitFrequency(frequency) if frequency else None, description, amount)
 
 
-METADATA_KEYS = {"code", "name", "kind", "level", "agency", "legal_reference", "sources", "description",
-                 "service_level_days", "adapter", "versions", "http", "dci"}
-
-
-def parse_metadata(doc: LDict, where: DefinitionFile, *, adapter: str, facts: tuple[str, ...],
-                   versions: tuple[SchemeVersion, ...]) -> SchemeMetadata:
-    for key in doc:
-        if key not in METADATA_KEYS:
-            raise where.fail(f"unknown key '{key}' in a scheme (known: {', '.join(sorted(METADATA_KEYS))})", doc, key)
-    code = doc.get("code")
-    if not isinstance(code, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,40}", code):
-        raise where.fail("'code' is 1 to 40 letters, digits, '.', '_' or '-' (e.g. KH-HEF)", doc, "code" if "code" in doc else None)
-
-    def text(key: str, limit: int) -> str:
-        value = doc.get(key)
-        if not isinstance(value, str) or not value.strip() or len(value) > limit:
-            raise where.fail(f"'{key}' is a text of 1 to {limit} characters", doc, key if key in doc else None)
-        return value.strip()
-
-    kind = doc.get("kind")
-    if kind not in SchemeKind.__members__:
-        raise where.fail(f"'kind' is one of {', '.join(SchemeKind.__members__)}", doc, "kind" if "kind" in doc else None)
-    level = doc.get("level", "person")
-    if level not in SchemeLevel.__members__:
-        raise where.fail("'level' is person or household", doc, "level")
-    sources = doc.get("sources", [])
-    if not isinstance(sources, list) or not all(isinstance(s, str) and s.strip() for s in sources):
-        raise where.fail("'sources' is a list of texts (URLs, documents)", doc, "sources")
-    sla = doc.get("service_level_days")
-    if sla is not None and (isinstance(sla, bool) or not isinstance(sla, int) or not 0 < sla <= 3650):
-        raise where.fail("'service_level_days' is a whole number of days (1 to 3650)", doc, "service_level_days")
-    description = _messages(doc["description"], where, doc, "description", placeholders=set()) if "description" in doc else {}
-    # The name is a text (English) or a mapping of language to text, like the messages; `name` stays the
-    # English one (stored with each determination and application), `names` holds every language.
-    names = _messages(doc["name"], where, doc, "name", placeholders=set()) if isinstance(doc.get("name"), dict) else {}
-    return SchemeMetadata(
-        code=code, name=names["en"].strip() if names else text("name", 200), names=names, kind=SchemeKind(kind), level=SchemeLevel(level), agency=text("agency", 200),
-        legal_reference=text("legal_reference", 500), adapter=adapter, facts=facts, versions=versions,
-        sources=tuple(s.strip() for s in sources), description=description, service_level_days=sla, source_file=where.source,
-    )

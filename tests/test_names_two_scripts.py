@@ -284,3 +284,15 @@ async def test_0030_keys_the_people_and_places_already_registered(backend, tmp_p
         await engine.dispose()
         if backend == "postgres":
             await drop_postgres_database(url)
+
+
+def test_dci_records_name_a_person_in_the_locales_script():
+    from types import SimpleNamespace
+
+    from app.dci.records import _name
+
+    both = SimpleNamespace(given_name="សុភា", family_name=MAO, given_name_latin="Sophea", family_name_latin="Mao")
+    assert _name(both, "khm") == {"@type": "Name", "given_name": "សុភា", "surname": MAO}
+    assert _name(both, "eng") == {"@type": "Name", "given_name": "Sophea", "surname": "Mao"}
+    khmer_only = SimpleNamespace(given_name="សុភា", family_name=MAO, given_name_latin=None, family_name_latin=None)
+    assert _name(khmer_only, "fra") == {"@type": "Name", "given_name": "សុភា", "surname": MAO}

@@ -256,6 +256,7 @@ async def test_a_receipt_in_khmer_through_the_api(client, world):
     receipt = as_json.json()
     assert receipt["scheme_code"] == "KH-HEF" and receipt["status"] == "submitted"  # machine fields unchanged
     assert receipt["scheme_name"] == "មូលនិធិសមធម៌សុខាភិបាល"
+    assert receipt["agency"] == "ក្រសួងសុខាភិបាល (អង្គភាពផ្ដល់សក្ខីកម្មលើការទូទាត់)"
     assert all(KHMER.search(step) for step in receipt["what_happens_next"]), receipt["what_happens_next"]
     assert receipt["reference"] in receipt["what_happens_next"][-1]
     page = await client.get(url, headers={**km, "Accept": "text/html"})
@@ -263,6 +264,7 @@ async def test_a_receipt_in_khmer_through_the_api(client, world):
     assert '<html lang="km">' in page.text and "បានដាក់ស្នើ" in page.text and "Receipt" not in page.text
     english = (await client.get(url, headers=world.clerk_a.headers)).json()
     assert english["scheme_name"] == "Health Equity Fund" and english["what_happens_next"][1].startswith("You will be told")
+    assert english["agency"] == "Ministry of Health (Payment Certification Agency)"
 
 
 async def test_referral_agencies_in_french_codes_unchanged(client, world):

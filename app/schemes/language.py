@@ -18,6 +18,14 @@ def scheme_name(registry: SchemeRegistry, code: str, recorded: str, language: st
     return adapter.metadata.name_in(language or current_language()) if adapter is not None else recorded
 
 
+def agency_name(registry: SchemeRegistry, code: str, recorded: str, language: str | None = None) -> str:
+    """The name of the agency running a scheme, likewise."""
+    adapter = registry.get(code)
+    if adapter is None or recorded != adapter.metadata.agency:  # recorded under another name: keep it
+        return recorded
+    return adapter.metadata.agency_in(language or current_language())
+
+
 def localise_determination(registry: SchemeRegistry, d: DeterminationRead, language: str) -> DeterminationRead:
     adapter = registry.get(d.scheme_code)
     if adapter is None:

@@ -117,6 +117,7 @@ def from_tables() -> dict[str, list[tuple[str, int]]]:
     return found
 
 
+# Locations name the file, not the line: the catalogues do not change each time code moves.
 def extract() -> Catalog:
     catalog = Catalog(project="Guichet", domain=i18n.DOMAIN, header_comment=f"# {REVIEW}",
                       creation_date=datetime(2026, 12, 8, tzinfo=timezone.utc), fuzzy=False)
@@ -127,7 +128,7 @@ def extract() -> Catalog:
         catalog.add(text, locations=[(path, line) for path, line in where])
     LOCALE.mkdir(parents=True, exist_ok=True)
     with TEMPLATE.open("wb") as out:
-        write_po(out, catalog, width=120, omit_header=False, sort_output=True)
+        write_po(out, catalog, width=120, omit_header=False, sort_output=True, include_lineno=False)
     return catalog
 
 
@@ -152,7 +153,7 @@ def update() -> None:
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
         with path.open("wb") as out:
-            write_po(out, catalog, width=120, sort_output=True, ignore_obsolete=True)
+            write_po(out, catalog, width=120, sort_output=True, ignore_obsolete=True, include_lineno=False)
 
 
 def compile_() -> None:

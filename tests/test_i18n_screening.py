@@ -21,7 +21,6 @@ from app.schemas.households import MemberCreate
 from app.schemes.facts import FlatMember
 from app.schemes.registry import load_registry
 from app.services.screening import build_request, run_schemes
-from helpers import CONTRACT_EXAMPLE
 from test_screening_golden import GOLDEN
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -298,3 +298,9 @@ async def test_indicator_catalogue_in_khmer_names_unchanged(client, world):
     assert km["clients_served"]["title"] == "អតិថិជនដែលបានទទួលសេវា" and fr["clients_served"]["title"] == "Usagers servis"
     assert all(KHMER.search(i["title"]) and KHMER.search(i["definition"]) for i in km.values())
     assert km["clients_served"]["breakdowns"] == {i["name"]: i for i in answers["en"]["items"]}["clients_served"]["breakdowns"]
+
+
+async def test_lang_overrides_accept_language_for_schemes_and_says_so(client, world):
+    answer = await client.get("/api/v1/schemes/KH-HEF?lang=fr", headers={**world.clerk_a.headers, "Accept-Language": "km"})
+    assert answer.json()["name"] == "Fonds d'équité en santé"
+    assert answer.headers["content-language"] == "fr" and answer.headers["vary"] == "Accept-Language"

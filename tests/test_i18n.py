@@ -304,3 +304,27 @@ async def test_lang_overrides_accept_language_for_schemes_and_says_so(client, wo
     answer = await client.get("/api/v1/schemes/KH-HEF?lang=fr", headers={**world.clerk_a.headers, "Accept-Language": "km"})
     assert answer.json()["name"] == "Fonds d'équité en santé"
     assert answer.headers["content-language"] == "fr" and answer.headers["vary"] == "Accept-Language"
+
+
+async def test_plausibility_findings_in_the_language_codes_unchanged(client, world):
+    from app import clock
+
+    body = household_body()
+    head = body["members"][0]
+    head["birth_date"] = f"{clock.today().year - 14}-01-01"  # a head of 13 or 14: unlikely, not impossible
+    head.pop("national_id", None)
+    head.pop("employment_status", None)
+    head.pop("monthly_income", None)
+    body["members"] = [head]
+    answer = await client.post(HOUSEHOLDS, json=body, headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    problem = assert_problem(answer, 409, "unlikely-facts")
+    assert [w["code"] for w in problem["warnings"]] == ["young-head"]
+    assert problem["warnings"][0]["pointer"].startswith("#/members/0/")
+    assert problem["warnings"][0]["detail"].startswith("le chef du ménage a ") and problem["warnings"][0]["detail"].endswith(" ans")
+
+    body = household_body()
+    body["members"][0] |= {"sex": "male", "pregnant": True}
+    answer = await client.post(HOUSEHOLDS, json=body, headers={**world.clerk_a.headers, "Accept-Language": "km"})
+    problem = assert_problem(answer, 422, "validation")
+    assert {"pointer": "#/members/0/pregnant", "detail": "pregnant កត់ត្រាសម្រាប់តែស្ត្រីប៉ុណ្ណោះ"}.items() <= \
+        next(e for e in problem["errors"] if e["pointer"].endswith("pregnant")).items()

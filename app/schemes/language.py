@@ -12,6 +12,10 @@ from app.schemas.screening import DeterminationRead, Explanation, ReasonRead, Sc
 from app.schemes.registry import SchemeRegistry
 
 
+# The reasons Guichet itself gives for a scheme it asks (app/schemes/http.py, dci.py, services/screening.py).
+OUR_RULES = frozenset({"consent", "partner", "national_id", "enrolled", "not_enrolled", "adapter"})
+
+
 def scheme_name(registry: SchemeRegistry, code: str, recorded: str, language: str | None = None) -> str:
     """A scheme's name in the reader's language; the name recorded with the record when the scheme is gone."""
     adapter = registry.get(code)
@@ -46,8 +50,9 @@ def localise_determination(registry: SchemeRegistry, d: DeterminationRead, langu
             update["benefit"] = d.benefit.model_copy(update={"description": said["benefit"]})
     elif d.reasons:
         # Guichet's own words about a partner scheme (not asked, unavailable, enrolled...) are in the catalogue;
-        # a partner's own reasons are not, and stay as the partner gave them.
-        update["reasons"] = [r.model_copy(update={"message": translate(r.message, language)}) for r in d.reasons]
+        # a partner's own reasons (its rule codes) stay as the partner gave them.
+        update["reasons"] = [r.model_copy(update={"message": translate(r.message, language)}) if r.rule in OUR_RULES else r
+                             for r in d.reasons]
     return d.model_copy(update=update)
 
 

@@ -141,9 +141,10 @@ def problem_response(
     }
     if detail:
         body["detail"] = translate(detail)
-    if isinstance(extensions.get("errors"), list):
-        extensions["errors"] = [{**e, "detail": translate(e["detail"])} if isinstance(e, dict) and "detail" in e else e
-                                for e in extensions["errors"]]
+    for listed in ("errors", "warnings"):  # each entry's detail; its pointer and code stay
+        if isinstance(extensions.get(listed), list):
+            extensions[listed] = [{**e, "detail": translate(e["detail"])} if isinstance(e, dict) and "detail" in e else e
+                                  for e in extensions[listed]]
     request_id = request_id_var.get()
     if request_id:
         body["request_id"] = request_id

@@ -193,14 +193,12 @@ def translate(text: Any, language: str | None = None) -> Any:
     if isinstance(text, Message):
         return _fill(gettext(text.template, language), text.values, language)
     found = gettext(text, language)
-    if found is not text and found != text:
+    if found != text:
         return found
-    if "{" not in text:
-        for pattern, _msgid, msgstr in _patterns(language):
-            match = pattern.fullmatch(text)
-            if match:
-                names = _PLACEHOLDER.findall(_msgid)
-                return _fill(msgstr, dict(zip(names, match.groups())))
+    for pattern, msgid, msgstr in _patterns(language):
+        match = pattern.fullmatch(text)
+        if match:
+            return _fill(msgstr, dict(zip(_PLACEHOLDER.findall(msgid), match.groups())))
     return str(text)
 
 

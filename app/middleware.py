@@ -153,13 +153,15 @@ class LanguageMiddleware:
 
         async def send_with_language(message: Message) -> None:
             if labelled and message["type"] == "http.response.start":
-                headers = [(k, v) for k, v in message.get("headers", []) if k != b"content-language"]
+                headers = list(message.get("headers", []))
                 vary = [v for k, v in headers if k == b"vary"]
                 headers = [(k, v) for k, v in headers if k != b"vary"]
                 values = [item.strip() for v in vary for item in v.decode("latin-1").split(",") if item.strip()]
                 if not any(item.lower() == "accept-language" for item in values):
                     values.append("Accept-Language")
-                headers += [(b"content-language", language.encode()), (b"vary", ", ".join(values).encode("latin-1"))]
+                headers.append((b"vary", ", ".join(values).encode("latin-1")))
+                if not any(k == b"content-language" for k, _ in headers):  # a route that chose otherwise (?lang=) says so
+                    headers.append((b"content-language", language.encode()))
                 message["headers"] = headers
             await send(message)
 

@@ -7,7 +7,7 @@
 
 What is extracted, so that the services keep raising plain English (no wrapper at the call sites):
 - the first argument (or `detail=`) of every domain error raised, ValueError of the request schemas and
-  `problem_response`: constants as they are, f-strings as templates whose placeholders are named after
+  `problem_response`, the detail of every plausibility finding: constants as they are, f-strings as templates whose placeholders are named after
   their expressions (`f"There is no scheme {code}."` -> `There is no scheme {code}.`);
 - `_("...")` and `N_("...")` calls;
 - tables read at run time: the problem types' titles and descriptions, Pydantic's messages by type, the
@@ -34,6 +34,8 @@ TRANSLATED = [language for language in i18n.LANGUAGES if language != "en"]
 ERRORS = {"DomainError", "BadRequest", "NotFound", "Forbidden", "Conflict", "Unauthenticated", "InvalidInput",
           "PreconditionRequired", "PreconditionFailed", "ValueError", "problem_response"}
 MARKERS = {"_", "N_", "Message"}
+# The registry's plausibility findings (app/services/plausibility.py): (field, detail[, code]).
+FINDINGS = {"Finding", "finding"}
 # A ValueError says something to an API caller only from a request schema (Pydantic's "Value error, ...");
 # elsewhere it is an operator's or a programmer's message, kept English.
 VALUE_ERRORS_IN = ("app/schemas/", "app/routers/")
@@ -81,6 +83,8 @@ def from_code() -> dict[str, list[tuple[str, int]]]:
             candidates = []
             if name in MARKERS and node.args:
                 candidates.append(node.args[0])
+            elif name in FINDINGS and len(node.args) > 1:
+                candidates.append(node.args[1])
             elif name in ERRORS and (name != "ValueError" or relative.startswith(VALUE_ERRORS_IN)):
                 if node.args and name != "problem_response":
                     candidates.append(node.args[0])
@@ -117,6 +121,7 @@ def from_tables() -> dict[str, list[tuple[str, int]]]:
     return found
 
 
+# Locations name the file, not the line: the catalogues do not change each time code moves.
 def extract() -> Catalog:
     catalog = Catalog(project="Guichet", domain=i18n.DOMAIN, header_comment=f"# {REVIEW}",
                       creation_date=datetime(2026, 12, 8, tzinfo=timezone.utc), fuzzy=False)
@@ -127,7 +132,7 @@ def extract() -> Catalog:
         catalog.add(text, locations=[(path, line) for path, line in where])
     LOCALE.mkdir(parents=True, exist_ok=True)
     with TEMPLATE.open("wb") as out:
-        write_po(out, catalog, width=120, omit_header=False, sort_output=True)
+        write_po(out, catalog, width=120, omit_header=False, sort_output=True, include_lineno=False)
     return catalog
 
 
@@ -152,7 +157,7 @@ def update() -> None:
         catalog.update(template, no_fuzzy_matching=True)
         catalog.obsolete.clear()
         with path.open("wb") as out:
-            write_po(out, catalog, width=120, sort_output=True, ignore_obsolete=True)
+            write_po(out, catalog, width=120, sort_output=True, ignore_obsolete=True, include_lineno=False)
 
 
 def compile_() -> None:

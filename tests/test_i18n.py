@@ -256,6 +256,7 @@ async def test_a_receipt_in_khmer_through_the_api(client, world):
     receipt = as_json.json()
     assert receipt["scheme_code"] == "KH-HEF" and receipt["status"] == "submitted"  # machine fields unchanged
     assert receipt["scheme_name"] == "មូលនិធិសមធម៌សុខាភិបាល"
+    assert receipt["agency"] == "ក្រសួងសុខាភិបាល (អង្គភាពផ្ដល់សក្ខីកម្មលើការទូទាត់)"
     assert all(KHMER.search(step) for step in receipt["what_happens_next"]), receipt["what_happens_next"]
     assert receipt["reference"] in receipt["what_happens_next"][-1]
     page = await client.get(url, headers={**km, "Accept": "text/html"})
@@ -263,6 +264,7 @@ async def test_a_receipt_in_khmer_through_the_api(client, world):
     assert '<html lang="km">' in page.text and "បានដាក់ស្នើ" in page.text and "Receipt" not in page.text
     english = (await client.get(url, headers=world.clerk_a.headers)).json()
     assert english["scheme_name"] == "Health Equity Fund" and english["what_happens_next"][1].startswith("You will be told")
+    assert english["agency"] == "Ministry of Health (Payment Certification Agency)"
 
 
 async def test_referral_agencies_in_french_codes_unchanged(client, world):
@@ -296,3 +298,33 @@ async def test_indicator_catalogue_in_khmer_names_unchanged(client, world):
     assert km["clients_served"]["title"] == "អតិថិជនដែលបានទទួលសេវា" and fr["clients_served"]["title"] == "Usagers servis"
     assert all(KHMER.search(i["title"]) and KHMER.search(i["definition"]) for i in km.values())
     assert km["clients_served"]["breakdowns"] == {i["name"]: i for i in answers["en"]["items"]}["clients_served"]["breakdowns"]
+
+
+async def test_lang_overrides_accept_language_for_schemes_and_says_so(client, world):
+    answer = await client.get("/api/v1/schemes/KH-HEF?lang=fr", headers={**world.clerk_a.headers, "Accept-Language": "km"})
+    assert answer.json()["name"] == "Fonds d'équité en santé"
+    assert answer.headers["content-language"] == "fr" and answer.headers["vary"] == "Accept-Language"
+
+
+async def test_plausibility_findings_in_the_language_codes_unchanged(client, world):
+    from app import clock
+
+    body = household_body()
+    head = body["members"][0]
+    head["birth_date"] = f"{clock.today().year - 14}-01-01"  # a head of 13 or 14: unlikely, not impossible
+    head.pop("national_id", None)
+    head.pop("employment_status", None)
+    head.pop("monthly_income", None)
+    body["members"] = [head]
+    answer = await client.post(HOUSEHOLDS, json=body, headers={**world.clerk_a.headers, "Accept-Language": "fr"})
+    problem = assert_problem(answer, 409, "unlikely-facts")
+    assert [w["code"] for w in problem["warnings"]] == ["young-head"]
+    assert problem["warnings"][0]["pointer"].startswith("#/members/0/")
+    assert problem["warnings"][0]["detail"].startswith("le chef du ménage a ") and problem["warnings"][0]["detail"].endswith(" ans")
+
+    body = household_body()
+    body["members"][0] |= {"sex": "male", "pregnant": True}
+    answer = await client.post(HOUSEHOLDS, json=body, headers={**world.clerk_a.headers, "Accept-Language": "km"})
+    problem = assert_problem(answer, 422, "validation")
+    assert {"pointer": "#/members/0/pregnant", "detail": "pregnant កត់ត្រាសម្រាប់តែស្ត្រីប៉ុណ្ណោះ"}.items() <= \
+        next(e for e in problem["errors"] if e["pointer"].endswith("pregnant")).items()

@@ -21,7 +21,6 @@ from app.schemas.households import MemberCreate
 from app.schemes.facts import FlatMember
 from app.schemes.registry import load_registry
 from app.services.screening import build_request, run_schemes
-from helpers import CONTRACT_EXAMPLE
 from test_screening_golden import GOLDEN
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +41,7 @@ def _messages(node, where=""):
     """Every message mapping of a scheme file: (where, {language: text})."""
     if isinstance(node, dict):
         for key, value in node.items():
-            if key in MESSAGE_KEYS | {"name"} and (isinstance(value, (str, dict))) and not (key == "name" and where):
+            if key in MESSAGE_KEYS | {"name", "agency"} and isinstance(value, (str, dict)) and not (key in ("name", "agency") and where):
                 if key != "description" or isinstance(value, dict) or "benefit" in where or where == "":
                     yield f"{where}/{key}", value
             if isinstance(value, (dict, list)):
@@ -77,8 +76,9 @@ def test_every_scheme_message_in_every_language_with_the_same_placeholders(path)
 def test_the_catalogue_loads_every_name_in_three_languages():
     for adapter in CATALOGUE:
         meta = adapter.metadata
-        assert set(meta.names) == set(LANGUAGES), meta.code
+        assert set(meta.names) == set(LANGUAGES) == set(meta.agencies), meta.code
         assert meta.name == meta.names["en"] and KHMER.search(meta.name_in("km"))
+        assert meta.agency == meta.agencies["en"] and KHMER.search(meta.agency_in("km"))
 
 
 # ---- said again from the stored English == said by the engine in the language ---------------------------------

@@ -21,7 +21,7 @@ from app.routers import (
 from app.schemas.cases import ApplicationCreate, ApplicationRead, ApplicationUpdate, DecisionCreate, ReceiptRead
 from app.schemas.common import Page
 from app.schemas.screening import SchemeCode
-from app.schemes.language import scheme_name
+from app.schemes.language import agency_name, scheme_name
 from app.services import applications
 from app.unit_of_work import Idempotent
 from app.vocabulary import ApplicationStatus, SubmissionState
@@ -106,5 +106,6 @@ async def receipt(request: Request, registry: SchemesDep, session: SessionDep, s
     JSON, or a printable HTML page (UTF-8) when the Accept header prefers text/html."""
     wanted = printable_media(request)
     found = await applications.receipt(session, actor, settings, application_id)
-    found = found.model_copy(update={"scheme_name": scheme_name(registry, found.scheme_code, found.scheme_name)})
+    found = found.model_copy(update={"scheme_name": scheme_name(registry, found.scheme_code, found.scheme_name),
+                                     "agency": agency_name(registry, found.scheme_code, found.agency)})
     return printable(wanted, found, applications.render_receipt)

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Header, Path, Query, Request, Response
+from fastapi import Header, Path, Query, Response
 
 from app.deps import AdminUser, CurrentUser, SchemesDep, SessionDep, SettingsDep
 from app.etag import check_if_match, etag

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import Path, Query
+from fastapi import Path, Query, Response
 
 from app.deps import CurrentUser, SchemesDep
 from app.i18n import current_language
@@ -17,13 +17,22 @@ Language = Annotated[str | None, Query(pattern=r"^[a-z]{2,3}$", description="Mes
 
 
 @router.get("/schemes", response_model=list[SchemeSummary])
-async def list_schemes(registry: SchemesDep, actor: CurrentUser, lang: Language = None) -> list[SchemeSummary]:
+async def list_schemes(registry: SchemesDep, response: Response, actor: CurrentUser, lang: Language = None) -> list[SchemeSummary]:
     """Every scheme, with the rules version in force today and, for partner schemes, the circuit
     breaker's state and the last call's latency."""
-    return schemes.list_schemes(registry, language=lang or current_language())
+    return schemes.list_schemes(registry, language=_chosen(lang, response))
 
 
 @router.get("/schemes/{code}", response_model=SchemeDetail)
-async def get_scheme(registry: SchemesDep, actor: CurrentUser, code: Annotated[SchemeCode, Path()], lang: Language = None) -> SchemeDetail:
+async def get_scheme(registry: SchemesDep, response: Response, actor: CurrentUser, code: Annotated[SchemeCode, Path()],
+                     lang: Language = None) -> SchemeDetail:
     """A scheme's versions, parameters (UNVERIFIED figures flagged), rules and their plain-language messages."""
-    return schemes.get_scheme(registry, code, language=lang or current_language())
+    return schemes.get_scheme(registry, code, language=_chosen(lang, response))
+
+
+def _chosen(lang: str | None, response: Response) -> str:
+    """`lang` overrides Accept-Language for the scheme's words (an older way to ask); the answer says which."""
+    if lang is None:
+        return current_language()
+    response.headers["Content-Language"] = lang
+    return lang

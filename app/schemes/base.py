@@ -63,9 +63,13 @@ class SchemeMetadata:
     service_level_days: int | None = None  # days the agency takes to decide an application (case management)
     source_file: str | None = None
     names: Messages = field(default_factory=dict)  # the name by language, when the scheme file gives them
+    agencies: Messages = field(default_factory=dict)  # the agency's name by language, likewise
 
     def name_in(self, language: str) -> str:
         return say(self.names, language) or self.name
+
+    def agency_in(self, language: str) -> str:
+        return say(self.agencies, language) or self.agency
 
     def version_on(self, on: date) -> SchemeVersion | None:
         """The version in force on a day (the latest to start, when versions overlap)."""

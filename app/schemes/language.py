@@ -8,14 +8,26 @@ reads in Khmer a screening that a French-speaking adviser ran. Partner schemes a
 words: those stay as the partner gave them."""
 
 from app.i18n import current_language, translate
-from app.schemas.screening import BenefitRead, DeterminationRead, Explanation, ReasonRead, ScreeningRead
+from app.schemas.screening import DeterminationRead, Explanation, ReasonRead, ScreeningRead
 from app.schemes.registry import SchemeRegistry
+
+
+# The reasons Guichet itself gives for a scheme it asks (app/schemes/http.py, dci.py, services/screening.py).
+OUR_RULES = frozenset({"consent", "partner", "national_id", "enrolled", "not_enrolled", "adapter"})
 
 
 def scheme_name(registry: SchemeRegistry, code: str, recorded: str, language: str | None = None) -> str:
     """A scheme's name in the reader's language; the name recorded with the record when the scheme is gone."""
     adapter = registry.get(code)
     return adapter.metadata.name_in(language or current_language()) if adapter is not None else recorded
+
+
+def agency_name(registry: SchemeRegistry, code: str, recorded: str, language: str | None = None) -> str:
+    """The name of the agency running a scheme, likewise."""
+    adapter = registry.get(code)
+    if adapter is None or recorded != adapter.metadata.agency:  # recorded under another name: keep it
+        return recorded
+    return adapter.metadata.agency_in(language or current_language())
 
 
 def localise_determination(registry: SchemeRegistry, d: DeterminationRead, language: str) -> DeterminationRead:
@@ -26,22 +38,39 @@ def localise_determination(registry: SchemeRegistry, d: DeterminationRead, langu
     say_again = getattr(adapter, "say_again", None)
     said = None
     if say_again is not None and d.rules_version is not None:
-        reasons = [r.model_dump() for r in d.reasons]
-        explanation = d.explanation.model_dump() if d.explanation is not None else None
-        said = say_again(d.rules_version, reasons, explanation, language)
+        said = say_again(d.rules_version, d.reasons, d.explanation, language)
     if said is not None:
-        update["reasons"] = [ReasonRead(rule=r.rule, result=r.result, message=m, facts=r.facts)
+        # model_construct: the values are the stored, validated ones with only the words changed.
+        update["reasons"] = [ReasonRead.model_construct(rule=r.rule, result=r.result, message=m, facts=r.facts)
                              for r, m in zip(d.reasons, said["messages"])]
         update["hints"] = said["hints"]
         if said["explanation"] is not None:
-            update["explanation"] = Explanation.model_validate(said["explanation"])
+            update["explanation"] = _explanation(said["explanation"])
         if d.benefit is not None and said["benefit"] is not None:
-            update["benefit"] = BenefitRead(**{**d.benefit.model_dump(), "description": said["benefit"]})
+            update["benefit"] = d.benefit.model_copy(update={"description": said["benefit"]})
     elif d.reasons:
         # Guichet's own words about a partner scheme (not asked, unavailable, enrolled...) are in the catalogue;
-        # a partner's own reasons are not, and stay as the partner gave them.
-        update["reasons"] = [r.model_copy(update={"message": translate(r.message, language)}) for r in d.reasons]
+        # a partner's own reasons (its rule codes) stay as the partner gave them.
+        update["reasons"] = [r.model_copy(update={"message": translate(r.message, language)}) if r.rule in OUR_RULES else r
+                             for r in d.reasons]
     return d.model_copy(update=update)
+
+
+# The rules engine builds one explanation per (language, results) and returns that same object for every
+# subject with those results (RulesVersion.explain); its model is built once too.
+_EXPLANATIONS: dict[int, tuple[dict, Explanation]] = {}
+_EXPLANATIONS_KEPT = 4096
+
+
+def _explanation(explained: dict) -> Explanation:
+    found = _EXPLANATIONS.get(id(explained))
+    if found is not None and found[0] is explained:
+        return found[1]
+    if len(_EXPLANATIONS) >= _EXPLANATIONS_KEPT:
+        _EXPLANATIONS.clear()
+    model = Explanation.model_validate(explained)
+    _EXPLANATIONS[id(explained)] = (explained, model)  # the dict is kept, so its id is not reused meanwhile
+    return model
 
 
 def localise_screening(registry: SchemeRegistry, screening: ScreeningRead, language: str | None = None) -> ScreeningRead:

@@ -110,8 +110,10 @@ class RulesVersion:
     in_target: Any = field(default=None, compare=False, repr=False)
     _known: Any = field(default=None, compare=False, repr=False)
     _attributes: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    by_rule: dict = field(default_factory=dict, compare=False, repr=False)  # leaves by rule name
 
     def __post_init__(self) -> None:
+        self.by_rule = {leaf.rule: leaf for leaf in self.leaves}
         self.whole = self.root if self.target is None else Group("all", [self.target, self.root])
         self.decide = compile_tree(self.whole)
         self.in_target = compile_tree(self.target) if self.target is not None else (lambda results: True)
@@ -241,31 +243,33 @@ class RulesVersion:
                     hints.append(_fill(say(leaf.hint, language), self.parameters, facts.get(leaf.fact)))
         return hints
 
-    def say_again(self, reasons: list[dict[str, Any]], explanation: dict | None, language: str) -> dict[str, Any]:
+    def say_again(self, reasons: list[Any], explanation: Any, language: str) -> dict[str, Any]:
         """A stored determination's words in another language, from what it recorded: each reason's rule,
         result and fact value, and the explanation's results for a subject outside the target group (whose
-        reasons name the target only). Nothing is evaluated again: the verdict is the stored one."""
-        by_rule = {leaf.rule: leaf for leaf in self.leaves}
+        reasons name the target only). Nothing is evaluated again: the verdict is the stored one. Reasons
+        and explanation nodes are mappings or objects with the same fields (the API's models)."""
         recorded: dict[str, bool | None] = {}
-        if explanation:
-            _results_of(explanation.get("target"), recorded)
-            _results_of(explanation.get("rules"), recorded)
         facts: dict[str, Any] = {}
         for reason in reasons:
-            recorded[reason["rule"]] = _FROM_RESULT.get(reason["result"])
-            facts.update(reason.get("facts") or {})
+            recorded[_field(reason, "rule")] = _FROM_RESULT.get(_field(reason, "result"))
+            facts.update(_field(reason, "facts") or {})
+        if explanation and any(leaf.rule not in recorded for leaf in self.leaves):
+            _results_of(_field(explanation, "target"), recorded)  # outside the target group: its results
+            _results_of(_field(explanation, "rules"), recorded)
         results = [recorded.get(leaf.rule) for leaf in self.leaves]
+        by_rule = self.by_rule
         messages = []
         for reason in reasons:
-            leaf = by_rule.get(reason["rule"])
+            rule = _field(reason, "rule")
+            leaf = by_rule.get(rule)
             if leaf is not None:
-                value = (reason.get("facts") or {}).get(leaf.fact)
-                messages.append(self._say(leaf, _FROM_RESULT.get(reason["result"]), language, value))
-            elif self.target is not None and reason["rule"] in (self.target.rule, "target"):
+                value = (_field(reason, "facts") or {}).get(leaf.fact)
+                messages.append(self._say(leaf, _FROM_RESULT.get(_field(reason, "result")), language, value))
+            elif self.target is not None and rule in (self.target.rule, "target"):
                 text = say(self.target.failed, language) or say(self.target.message, language)
                 messages.append(_fill(text, self.parameters, None))
             else:
-                messages.append(reason["message"])
+                messages.append(_field(reason, "message"))
         outside = self.in_target(results) is False
         return {
             "messages": messages,
@@ -279,12 +283,16 @@ class RulesVersion:
 _FROM_RESULT = {ReasonResult.passed.value: True, ReasonResult.failed.value: False, ReasonResult.unknown.value: None}
 
 
-def _results_of(node: dict | None, recorded: dict[str, bool | None]) -> None:
+def _field(node: Any, name: str) -> Any:
+    return node.get(name) if isinstance(node, dict) else getattr(node, name, None)
+
+
+def _results_of(node: Any, recorded: dict[str, bool | None]) -> None:
     if not node:
         return
-    if node.get("op") is None and node.get("rule"):
-        recorded[node["rule"]] = _FROM_RESULT.get(node.get("result"))
-    for child in node.get("children") or ():
+    if _field(node, "op") is None and _field(node, "rule"):
+        recorded[_field(node, "rule")] = _FROM_RESULT.get(_field(node, "result"))
+    for child in _field(node, "children") or ():
         _results_of(child, recorded)
 
 
@@ -405,7 +413,7 @@ class RulesAdapter:
                     for s in subjects]
         return [version.evaluate(code, s.person_id, s.facts, request.language) for s in subjects]
 
-    def say_again(self, rules_version: str | None, reasons: list[dict[str, Any]], explanation: dict | None,
+    def say_again(self, rules_version: str | None, reasons: list[Any], explanation: Any,
                   language: str) -> dict[str, Any] | None:
         """A stored determination's words in `language` (RulesVersion.say_again), or None when its rules
         version is no longer in the file."""

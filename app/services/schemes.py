@@ -14,7 +14,7 @@ def _summary(adapter: SchemeAdapter, language: str) -> dict:
     version = meta.version_on(clock.today())
     health = adapter.health()
     return {
-        "code": meta.code, "name": meta.name_in(language), "kind": meta.kind, "level": meta.level.value, "agency": meta.agency,
+        "code": meta.code, "name": meta.name_in(language), "kind": meta.kind, "level": meta.level.value, "agency": meta.agency_in(language),
         "legal_reference": meta.legal_reference, "adapter": meta.adapter, "in_force": version is not None,
         "rules_version": version.version if version else None,
         "effective_from": version.effective_from if version else None, "effective_to": version.effective_to if version else None,

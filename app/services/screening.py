@@ -129,7 +129,7 @@ async def finish_remote(pending: list[tuple[SchemeAdapter, asyncio.Future]],
                         request: CheckRequest) -> list[tuple[SchemeAdapter, list[Determination]]]:
     if not pending:
         return []
-    answers = await asyncio.gather(*(task for _, task in pending), return_exceptions=True)
+    answers = await asyncio.gather(*(task for _scheme, task in pending), return_exceptions=True)
     return [(adapter, _crashed(adapter, request, answer) if isinstance(answer, BaseException) else answer)
             for (adapter, _), answer in zip(pending, answers)]
 
@@ -302,7 +302,7 @@ async def screen_household(session: AsyncSession, actor: Principal, registry: Sc
             record, local = [], []
             remote = _ordered_rows(await finish_remote(pending, request), members)
     except BaseException:
-        for _, task in pending:
+        for _scheme, task in pending:
             task.cancel()
         raise
     rows = sorted(store.written + local + remote, key=_row_order)

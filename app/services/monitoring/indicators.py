@@ -313,14 +313,14 @@ async def _decided(session: AsyncSession, indicator: Indicator, period: str, sta
             end = max(period_end(end, "week"), period_end(end, "month"))
             months = await _decided(session, indicator, "month", start, end, columns, k, today)
             hidden_months = {(c.start, c.key) for c in months if c.suppressed}
-            cells = await _from_rollups(session, indicator, "day", start, end, columns, {})
+            cells = await _from_rollups(session, indicator, "day", start, end, columns)
             protect(cells, k, within=("month",),
                     hidden_already=lambda c: (period_start(c.start, "month"), c.key) in hidden_months)
             return cells
     if indicator.kind == "overdue":
-        cells = await _overdue(session, indicator, period, start, end, columns, {}, today)
+        cells = await _overdue(session, indicator, period, start, end, columns, today)
     else:
-        cells = await _from_rollups(session, indicator, period, start, end, columns, {})
+        cells = await _from_rollups(session, indicator, period, start, end, columns)
     if indicator.counts_persons:
         protect(cells, k)
     else:
@@ -329,15 +329,16 @@ async def _decided(session: AsyncSession, indicator: Indicator, period: str, sta
 
 
 async def _sums(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
-                filters: dict[str, str], extra: str | None = None) -> list[tuple]:
-    wanted = set(columns) | set(filters) | set(indicator.fixed) | ({extra} if extra else set())
+                extra: str | None = None) -> list[tuple]:
+    # No filter here: a question's filters are kept after suppression, which sees their whole table.
+    wanted = set(columns) | set(indicator.fixed) | ({extra} if extra else set())
     cuboid, grain = choose_cuboid(indicator, period, wanted)
     table = ROLLUP_TABLES[cuboid]
     bucket = _bucket(table.c.period_start, period, grain, dialect_name(session)).label("bucket")
     selected = [bucket, *(table.c[c] for c in columns), *([table.c[extra]] if extra else [])]
     conditions = [table.c.metric == indicator.metric, table.c.grain == grain,
                   table.c.period_start >= start, table.c.period_start <= end]
-    conditions += [table.c[c] == v for c, v in {**filters, **indicator.fixed}.items()]
+    conditions += [table.c[c] == v for c, v in indicator.fixed.items()]
     query = select(*selected, func.sum(table.c.value)).where(*conditions).group_by(*selected)
     return [tuple(row) for row in await session.execute(query)]
 
@@ -348,9 +349,9 @@ def _as_date(value: Any) -> date:
 
 
 async def _from_rollups(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date,
-                        columns: list[str], filters: dict[str, str]) -> list[Cell]:
+                        columns: list[str]) -> list[Cell]:
     extra = indicator.split if indicator.kind == "ratio" else "detail" if indicator.kind == "median" else None
-    return cells_from_sums(indicator, await _sums(session, indicator, period, start, end, columns, filters, extra=extra))
+    return cells_from_sums(indicator, await _sums(session, indicator, period, start, end, columns, extra=extra))
 
 
 def cells_from_sums(indicator: Indicator, rows: list[tuple]) -> list[Cell]:
@@ -402,7 +403,7 @@ def _periods(start: date, end: date, period: str) -> list[date]:
 
 
 async def _overdue(session: AsyncSession, indicator: Indicator, period: str, start: date, end: date, columns: list[str],
-                   filters: dict[str, str], today: date) -> list[Cell]:
+                   today: date) -> list[Cell]:
     table = MonitoringOpenItem.__table__
     cells = []
     for bucket in _periods(start, end, period):
@@ -412,7 +413,7 @@ async def _overdue(session: AsyncSession, indicator: Indicator, period: str, sta
         selected = [table.c[c] for c in columns]
         conditions = [table.c.kind == indicator.metric, table.c.due_on < as_of, table.c.opened_on <= as_of,
                       or_(table.c.closed_on.is_(None), table.c.closed_on > as_of)]
-        conditions += [table.c[c] == v for c, v in {**filters, **indicator.fixed}.items()]
+        conditions += [table.c[c] == v for c, v in indicator.fixed.items()]
         query = select(*selected, func.count()).where(*conditions)
         if selected:
             query = query.group_by(*selected)

@@ -82,6 +82,20 @@ function Breadcrumb() {
     </nav>`;
 }
 
+// Women's shares depend on the month and the place only: kept while the indicator or the breakdown changes.
+const shares = new Map();
+function coverage(from, to) {
+  const key = `${to}|${JSON.stringify(path.value)}`;
+  if (!shares.has(key)) {
+    const query = (indicator, range) => api(`/api/v1/monitoring/indicators?${new URLSearchParams(
+      { indicator, period: "month", ...range, ...filters(), group_by: "sex" })}`).then((body) => body.rows);
+    const answer = Promise.all([query("clients_served", { from: `${to.slice(0, 7)}-01`, to }), query("persons_registered", { from, to })]);
+    answer.catch(() => shares.delete(key));
+    shares.set(key, answer);
+  }
+  return shares.get(key);
+}
+
 // What the current choice shows, loaded together; a newer choice wins over a slower older answer.
 let asked = 0;
 function useFigures() {
@@ -98,10 +112,9 @@ function useFigures() {
     Promise.all([
       indicatorRows({ from, to, ...filters(), ...(by && allowed.includes(by) ? { group_by: by } : {}) }),
       indicatorRows({ ...single, ...filters(), ...(next ? { group_by: next } : {}) }).then((rows) => learnNames(next, rows)),
-      api(`/api/v1/monitoring/indicators?${new URLSearchParams({ indicator: "clients_served", period: "month", ...single, ...filters(), group_by: "sex" })}`),
-      api(`/api/v1/monitoring/indicators?${new URLSearchParams({ indicator: "persons_registered", period: "month", from, to, ...filters(), group_by: "sex" })}`),
-    ]).then(([trend, places, clients, registered]) => {
-      if (mine === asked) setFigures({ trend, places, next, by: by && allowed.includes(by) ? by : "", clients: clients.rows, registered: registered.rows, from, to });
+      coverage(from, to),
+    ]).then(([trend, places, [clients, registered]]) => {
+      if (mine === asked) setFigures({ trend, places, next, by: by && allowed.includes(by) ? by : "", clients, registered, from, to });
     }).catch((error) => { if (mine === asked) setFigures({ error: error.message }); });
   }, [indicator.value, breakdown.value, month.value, JSON.stringify(path.value), catalog.value]);
   return figures;

@@ -7,7 +7,7 @@ Starts its own server on a fresh database (dropped afterwards), loads the synthe
 office SR-ACH (app/services/synthetic.py), signs a clerk in through the console, then measures in the
 page (performance.now(), so the figures are the browser's own):
 - usable: from navigation to the search box focused and signed in (the session renewed with its cookie);
-- search: from the clerk's last keystroke to the results drawn (this includes the console's 120 ms
+- search: from the clerk's last keystroke to the results drawn (this includes the console's 100 ms
   debounce), for names of people in the registry;
 - screening: from the click on "Screen everyone" to the grid of members x schemes drawn.
 Beside each, the API's own latency for the same call from Python over the same loopback (the floor a

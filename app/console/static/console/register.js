@@ -312,16 +312,21 @@ export function Register() {
   async function save(confirm = {}) {
     confirmed.current = { ...confirmed.current, ...confirm };
     setBusy(true);
+    // One Idempotency-Key per body, kept with the draft: a save whose answer was lost (the server went
+    // down after storing it) and is sent again replays the first answer instead of registering twice.
+    const body = requestBody(draft, confirmed.current);
+    const sent = JSON.stringify(body);
+    const key = draft.sent?.body === sent ? draft.sent.key : crypto.randomUUID();
+    const current = { ...draft, sent: { body: sent, key } };
+    update(current);
     try {
-      const household = await api("POST", "/households", {
-        body: requestBody(draft, confirmed.current), headers: { "Idempotency-Key": crypto.randomUUID() },
-      });
+      const household = await api("POST", "/households", { body, headers: { "Idempotency-Key": key } });
       localStorage.removeItem(DRAFT);
       go(`#/household/${household.id}`);
     } catch (error) {
       setProblem(error);
       const pointers = Object.keys(fieldErrors(error)).concat(error?.body?.field ? [error.body.field] : []);
-      if (pointers.length) update({ ...draft, step: Math.min(...pointers.map(stepOf)) });
+      if (pointers.length) update({ ...current, step: Math.min(...pointers.map(stepOf)) });
     } finally {
       setBusy(false);
     }

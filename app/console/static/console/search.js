@@ -6,7 +6,8 @@ import { get, query } from "./api.js";
 import { go } from "./route.js";
 import { ErrorNote, placeName } from "./common.js";
 
-const DEBOUNCE_MS = 120;
+// Short: the clerk waits for the results; a stale answer is dropped when a newer one is asked for.
+const DEBOUNCE_MS = 100;
 const HAS_LETTER = /[\p{L}\u1780-\u17FF]/u;
 
 // What the clerk typed decides what is asked: letters are a name; a number may be a national ID, a phone

@@ -138,7 +138,7 @@ def test_any_change_to_any_static_file_gives_every_asset_a_new_url(static_copy):
     (static_copy / "shared/new.css").write_text("")
     console.assets.cache_clear()
     assert console.assets().version not in (before, changed)
-    assert console.page("console").body.decode().count(f"/assets/{console.assets().version}/") == 3  # 2 styles, 1 script
+    assert console.page("console").body.decode().count(f"/assets/{console.assets().version}/") == 4  # 2 styles, 1 script, the Khmer font
 
 
 def test_text_assets_are_gzipped_once_and_fonts_are_not():

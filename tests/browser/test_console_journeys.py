@@ -309,3 +309,26 @@ async def test_names_holding_html_are_shown_as_text(page, live_server, world):
     await page.goto(f"/#/household/{household['id']}")
     await expect(page.get_by_role("heading", level=1)).to_have_text(f"<b>Sok</b> {hostile}")
     assert await page.locator("main img, main b").count() == 0
+
+
+async def test_a_save_whose_answer_was_lost_is_not_registered_twice(page, live_server, world, watch):
+    """The server stored the household but its answer never reached the browser: saving again replays the
+    first answer (the draft kept its Idempotency-Key) instead of registering the household a second time."""
+    await page.goto("/")
+    await sign_in(page)
+    await wizard_to_review(page, [("Keo", "Sophal", "male", "1975-04-02")])
+
+    async def lost(route):
+        await route.fetch()  # the server does the work...
+        await route.abort("connectionreset")  # ...and the answer is lost on the way back
+
+    watch.allow("ERR_|net::|Failed to fetch|Failed to load resource")
+    await page.route("**/api/v1/households", lost)
+    await page.locator("[data-testid=next]").click()
+    await expect(page.locator(".offline")).to_be_visible()
+    await page.unroute("**/api/v1/households")
+    await page.locator("[data-testid=next]").click()
+    await expect(page).to_have_url(HOUSEHOLD_ID)
+    async with httpx.AsyncClient(base_url=live_server.url, headers=world.clerk_a.headers) as http:
+        found = (await http.get("/api/v1/households", params={"name": "Sophal"})).json()
+    assert found["total"] == 1, found

@@ -67,11 +67,16 @@ export async function signIn(username, password) {
   me.value = await whoAmI();
 }
 
-// Who is signed in, with their office's place (the village picker offers the office's province first).
 async function whoAmI() {
-  const user = await get("/auth/me");
-  const office = user.office_code ? await get(`/offices/${encodeURIComponent(user.office_code)}`) : null;
-  return { ...user, office_location: office?.location_code || null };
+  return get("/auth/me");
+}
+
+// The signed-in person's office (its place: the village picker offers its province first), asked once.
+let office = null;
+export function myOffice() {
+  if (!me.value?.office_code) return Promise.resolve(null);
+  office ??= get(`/offices/${encodeURIComponent(me.value.office_code)}`).catch(() => { office = null; return null; });
+  return office;
 }
 
 // One renewal at a time across this browser's tabs: a refresh token is good for one use, and two tabs
@@ -110,6 +115,7 @@ export async function signOut() {
 
 export function forget() {
   accessToken = null;
+  office = null;
   renewAfter = 0;
   me.value = null;
   for (const key of Object.keys(localStorage)) {

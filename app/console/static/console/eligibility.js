@@ -86,7 +86,7 @@ export function Eligibility({ household }) {
       <${ErrorNote} error=${error} />
       ${screening && html`
         <div class="grid-wrap">
-          <table class="grid" data-testid="grid">
+          <table class="grid" data-testid="grid" data-screening=${screening.id}>
             <thead><tr><th scope="col">${t("person.name")}</th>${schemes.map(([code, name]) => html`<th scope="col" key=${code}>${name}</th>`)}</tr></thead>
             <tbody>${usedRows.map((row) => html`<tr key=${row.id}>
               <th scope="row">${row.name}</th>

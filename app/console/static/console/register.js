@@ -4,9 +4,9 @@
 // Duplicates and unlikely facts come back from the API before anything is saved (409): the clerk decides.
 import { html, useEffect, useRef, useState } from "../shared/ui.js";
 import { language, t } from "../shared/i18n.js";
-import { Problem, Unreachable, api, get, me, query } from "./api.js";
+import { Problem, Unreachable, api, get, myOffice, query } from "./api.js";
 import { go } from "./route.js";
-import { ErrorNote, fieldErrors, placeName } from "./common.js";
+import { ErrorNote, date, fieldErrors, placeName } from "./common.js";
 
 export const DRAFT = "guichet.draft.registration";
 const STEPS = ["place", "members", "consent", "review"];
@@ -89,7 +89,7 @@ function VillagePicker({ place, setPlace, errors }) {
     const timer = setTimeout(async () => {
       try {
         // The office's province first (where most clients live), then the rest of the country.
-        const province = me.value.office_location?.slice(0, 2);
+        const province = (await myOffice())?.location_code.slice(0, 2);
         const pages = await Promise.all([
           province ? get(`/locations${query({ level: "village", name: term, within: province, limit: 10 })}`) : { items: [] },
           get(`/locations${query({ level: "village", name: term, limit: 10 })}`),
@@ -241,7 +241,7 @@ function ConsentStep({ draft, update, errors }) {
 function ReviewStep({ draft }) {
   const { place } = draft;
   return html`
-    <dl class="grid2">
+    <dl class="facts">
       <div><dt>${t("register.village")}</dt><dd>${place.village_label}</dd></div>
       <div><dt>${t("register.address")}</dt><dd>${place.address}</dd></div>
       <div><dt>${t("register.area_type")}</dt><dd>${t(`area.${place.area_type}`)}</dd></div>
@@ -254,7 +254,7 @@ function ReviewStep({ draft }) {
       <tbody>
         ${draft.members.map((m, i) => html`<tr key=${i}>
           <td>${m.family_name} ${m.given_name}</td><td>${m.sex && t(`sex.${m.sex}`)}</td>
-          <td>${t(`relationship.${m.relationship}`)}</td><td>${m.birth_date || m.birth_year}</td><td>${m.national_id}</td>
+          <td>${t(`relationship.${m.relationship}`)}</td><td>${m.birth_date ? date(m.birth_date) : m.birth_year}</td><td>${m.national_id}</td>
           <td>${WG_DOMAINS.filter((d) => m.disability[d] !== "none").map((d) => `${t(`wg.${d}.short`)}: ${t(`level.${m.disability[d]}`)}`).join("; ") || "—"}</td>
         </tr>`)}
       </tbody>
@@ -312,16 +312,21 @@ export function Register() {
   async function save(confirm = {}) {
     confirmed.current = { ...confirmed.current, ...confirm };
     setBusy(true);
+    // One Idempotency-Key per body, kept with the draft: a save whose answer was lost (the server went
+    // down after storing it) and is sent again replays the first answer instead of registering twice.
+    const body = requestBody(draft, confirmed.current);
+    const sent = JSON.stringify(body);
+    const key = draft.sent?.body === sent ? draft.sent.key : crypto.randomUUID();
+    const current = { ...draft, sent: { body: sent, key } };
+    update(current);
     try {
-      const household = await api("POST", "/households", {
-        body: requestBody(draft, confirmed.current), headers: { "Idempotency-Key": crypto.randomUUID() },
-      });
+      const household = await api("POST", "/households", { body, headers: { "Idempotency-Key": key } });
       localStorage.removeItem(DRAFT);
       go(`#/household/${household.id}`);
     } catch (error) {
       setProblem(error);
       const pointers = Object.keys(fieldErrors(error)).concat(error?.body?.field ? [error.body.field] : []);
-      if (pointers.length) update({ ...draft, step: Math.min(...pointers.map(stepOf)) });
+      if (pointers.length) update({ ...current, step: Math.min(...pointers.map(stepOf)) });
     } finally {
       setBusy(false);
     }

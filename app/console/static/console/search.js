@@ -6,7 +6,8 @@ import { get, query } from "./api.js";
 import { go } from "./route.js";
 import { ErrorNote, placeName } from "./common.js";
 
-const DEBOUNCE_MS = 150;
+// Short: the clerk waits for the results; a stale answer is dropped when a newer one is asked for.
+const DEBOUNCE_MS = 100;
 const HAS_LETTER = /[\p{L}\u1780-\u17FF]/u;
 
 // What the clerk typed decides what is asked: letters are a name; a number may be a national ID, a phone
@@ -22,7 +23,7 @@ function searches(text) {
 }
 
 export async function searchHouseholds(text) {
-  const pages = await Promise.all(searches(text).map((params) => get(`/households${query({ ...params, limit: 20 })}`)));
+  const pages = await Promise.all(searches(text).map((params) => get(`/households${query({ ...params, limit: 10 })}`)));
   const seen = new Set();
   const items = pages.flatMap((page) => page.items).filter((item) => !seen.has(item.id) && seen.add(item.id));
   const total = pages.length === 1 ? pages[0].total : items.length;
@@ -47,7 +48,7 @@ export function Search() {
       try {
         const result = await searchHouseholds(term);
         if (mine === asked.current) {
-          setFound(result);
+          setFound({ ...result, term });
           setError(null);
         }
       } catch (problem) {
@@ -75,7 +76,7 @@ export function Search() {
       </div>
       <p id="search-hint" class="hint">${t("search.hint")}</p>
       <${ErrorNote} error=${error} />
-      <div id="search-results" aria-live="polite">
+      <div id="search-results" aria-live="polite" data-answered=${found?.term}>
         ${found && html`
           <p class="hint">${found.items.length ? t("search.count").replace("{n}", found.total) : t("search.none")}</p>
           <ul class="results">

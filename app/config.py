@@ -86,7 +86,8 @@ class Settings(BaseSettings):
     token_lifetime_minutes: int = Field(default=30, ge=1, le=24 * 60)
     jwt_issuer: str = "guichet"
     jwt_audience: str = "guichet-api"
-    db_pool_size: int = Field(default=10, ge=1, le=200)
+    # None: 10 on PostgreSQL, 3 on SQLite (`pool_size`).
+    db_pool_size: int | None = Field(default=None, ge=1, le=200)
     db_pool_timeout_seconds: float = Field(default=5.0, gt=0)
     db_statement_timeout_seconds: float = Field(default=15.0, gt=0)
     # A request's whole body must arrive within this before the application sees the request (408 after).
@@ -192,6 +193,16 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def pool_size(self) -> int:
+        """Connections a worker keeps. SQLite runs one transaction at a time (every one begins as the writer,
+        app/db.py): one connection works while the next waits to begin (a third serves `guichet rescreen`'s
+        lister beside its two jobs), and each further one would only wait, in SQLite's busy loop, while
+        costing the worker ~1.2 MiB (its thread, statement and schema caches; bench/footprint.py)."""
+        if self.db_pool_size is not None:
+            return self.db_pool_size
+        return 3 if self.is_sqlite else 10
 
     @property
     def serves_office(self) -> bool:

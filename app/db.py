@@ -13,9 +13,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
     # hide_parameters: a statement's values (names, national IDs) stay out of SQL logs and out of the
     # text of database errors, which tracebacks would otherwise carry into the logs.
     if settings.is_sqlite:
+        # No overflow: a connection beyond the pool would only wait for the writer's lock (settings.pool_size);
+        # a request waits for the pool instead, woken as soon as a connection is back.
         engine = create_async_engine(
             settings.database_url,
-            pool_size=settings.db_pool_size,
+            pool_size=settings.pool_size,
+            max_overflow=0,
             pool_timeout=settings.db_pool_timeout_seconds,
             hide_parameters=True,
         )
@@ -23,8 +26,8 @@ def create_engine(settings: Settings) -> AsyncEngine:
         return engine
     return create_async_engine(
         settings.database_url,
-        pool_size=settings.db_pool_size,
-        max_overflow=settings.db_pool_size,
+        pool_size=settings.pool_size,
+        max_overflow=settings.pool_size,
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=False,
         hide_parameters=True,

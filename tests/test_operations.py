@@ -241,7 +241,7 @@ def test_several_workers_share_their_counts_and_log_json(tmp_path):
         for _ in range(6):  # whichever worker answers, the count is the total
             text = httpx.get(f"{base}/metrics", headers={"Connection": "close"}).text
             counts.add(value(text, "guichet_http_requests_total", method="GET", route="/healthz", status="200"))
-            assert value(text, "guichet_db_pool_size") == 20  # two workers' pools of 10, summed
+            assert value(text, "guichet_db_pool_size") == 6  # two workers' SQLite pools of 3, summed
         answered = [json.loads(line) for line in stderr.read_text().splitlines() if '"route": "/healthz"' in line]
         assert counts == {len(answered)} and len(answered) >= 31
     finally:

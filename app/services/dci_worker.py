@@ -72,14 +72,23 @@ class Worker:
     def __init__(self, settings: Settings, sessionmaker: async_sessionmaker, http: httpx.AsyncClient | None = None):
         self.settings = settings
         self.sessionmaker = sessionmaker
-        self.http = http or httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=10, write=5, pool=2))
+        # Made at the first callback, not here: a client's TLS context (the CA bundle, parsed) costs every
+        # worker ~2 MiB of memory (bench/footprint.py), and most offices never have a DCI subscriber.
+        self._http = http
         self.wake = asyncio.Event()
         self.backoff_base = settings.dci_backoff_base_seconds
         self.in_use = False
         self._next_prune: datetime | None = None
 
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(connect=3, read=10, write=5, pool=2))
+        return self._http
+
     async def aclose(self) -> None:
-        await self.http.aclose()
+        if self._http is not None:
+            await self._http.aclose()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until stopped: a pass, then a wait. An instance with no DCI client does not touch the database

@@ -99,7 +99,7 @@ def from_code() -> dict[str, list[tuple[str, int]]]:
 def from_tables() -> dict[str, list[tuple[str, int]]]:
     from app.config import DEFAULT_REFERRAL_AGENCIES
     from app.errors import PROBLEM_TYPES
-    from app.services.monitoring import CATALOG
+    from app.services.monitoring.indicators import CATALOG
 
     found: dict[str, list[tuple[str, int]]] = {}
 
@@ -112,8 +112,8 @@ def from_tables() -> dict[str, list[tuple[str, int]]]:
     for kind, message in i18n.VALIDATION_MESSAGES.items():
         add(message, f"app/i18n.py:VALIDATION_MESSAGES[{kind}]")
     for name, indicator in CATALOG.items():
-        add(indicator.title, f"app/services/monitoring.py:CATALOG[{name}]")
-        add(indicator.definition, f"app/services/monitoring.py:CATALOG[{name}]")
+        add(indicator.title, f"app/services/monitoring/indicators.py:CATALOG[{name}]")
+        add(indicator.definition, f"app/services/monitoring/indicators.py:CATALOG[{name}]")
     for code, agency in DEFAULT_REFERRAL_AGENCIES.items():
         add(agency.name, f"app/config.py:DEFAULT_REFERRAL_AGENCIES[{code}]")
         for service in agency.services.values():

@@ -95,7 +95,8 @@ async def test_zero_width_characters_are_dropped_from_names_so_that_they_are_fou
     found = (await client.get(HOUSEHOLDS, params={"name": "sok vanna chanthou"}, headers=world.clerk_a.headers)).json()
     assert [h["id"] for h in found["items"]] == [household["id"]]
     found = (await client.get("/api/v1/persons", params={"name": "\u179f\u17bb\u1781"}, headers=world.clerk_a.headers)).json()
-    assert [p["id"] for p in found["items"]] == [child["id"]]
+    # សុខ finds the child registered in Khmer, and the head whose Latin family name is its romanisation (Sok).
+    assert sorted(p["id"] for p in found["items"]) == sorted([child["id"], head["id"]])
 
 
 async def test_other_printed_names_and_free_text_refuse_bidirectional_characters(client, world, app):

@@ -13,7 +13,8 @@ from app.vocabulary import Role
 
 router = api_router(tags=["exports"])
 ReaderOfFigures = Annotated[Principal, require_roles(Role.admin, Role.monitor, Role.supervisor)]
-Cell = str | bool | int | float | None  # bool first: in a left-to-right union, int would take true as 1
+# bool before int: in a left-to-right union, int would take true as 1.
+Cell = Annotated[str, Field(max_length=1000)] | bool | int | float | None
 
 
 class ExportColumn(BaseModel):
@@ -26,7 +27,7 @@ class ExportTable(BaseModel):
     model_config = ConfigDict(extra="forbid")
     title: str = Field(min_length=1, max_length=200)
     columns: list[ExportColumn] = Field(min_length=1, max_length=40)
-    rows: list[list[Annotated[Cell, Field(union_mode="left_to_right")]]] = Field(max_length=50_000)
+    rows: list[Annotated[list[Annotated[Cell, Field(union_mode="left_to_right")]], Field(max_length=40)]] = Field(max_length=50_000)
 
 
 @router.post("/exports", response_class=Response,

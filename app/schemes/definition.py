@@ -124,12 +124,14 @@ def parse_metadata(doc: LDict, where: DefinitionFile, *, adapter: str, facts: tu
     if sla is not None and (isinstance(sla, bool) or not isinstance(sla, int) or not 0 < sla <= 3650):
         raise where.fail("'service_level_days' is a whole number of days (1 to 3650)", doc, "service_level_days")
     description = parse_messages(doc["description"], where, doc, "description", placeholders=set()) if "description" in doc else {}
-    # The name is a text (English) or a mapping of language to text, like the messages; `name` stays the
-    # English one (stored with each determination and application), `names` holds every language.
+    # The name and the agency are a text (English) or a mapping of language to text, like the messages;
+    # `name` and `agency` stay the English ones (stored with each determination and application),
+    # `names` and `agencies` hold every language.
     names = parse_messages(doc["name"], where, doc, "name", placeholders=set()) if isinstance(doc.get("name"), dict) else {}
+    agencies = parse_messages(doc["agency"], where, doc, "agency", placeholders=set()) if isinstance(doc.get("agency"), dict) else {}
     return SchemeMetadata(
         code=code, name=names["en"].strip() if names else text("name", 200), names=names, kind=SchemeKind(kind),
-        level=SchemeLevel(level), agency=text("agency", 200),
+        level=SchemeLevel(level), agency=agencies["en"].strip() if agencies else text("agency", 200), agencies=agencies,
         legal_reference=text("legal_reference", 500), adapter=adapter, facts=facts, versions=versions,
         sources=tuple(s.strip() for s in sources), description=description, service_level_days=sla, source_file=where.source,
     )

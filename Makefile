@@ -20,8 +20,10 @@ run: $(STAMP)
 	$(BIN)/guichet seed demo
 	$(BIN)/guichet serve --host 127.0.0.1 --port 8000
 
+# Two processes by default (the suite's databases are per process; a file's tests stay together and in order).
+PYTEST_WORKERS ?= 2
 test: $(STAMP)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 # Rewrites requirements.lock from pyproject.toml (runtime and test dependencies, every platform and Python
 # 3.11+): versions already locked stay where they still fit, what was added is resolved.

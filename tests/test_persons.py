@@ -151,7 +151,8 @@ async def test_renaming_a_person_refolds_the_search_name(client, world, app):
     assert response.json()["given_name"] == "Sréymóm"
     assert response.json()["family_name"] == person["family_name"]  # untouched
     assert [p["id"] for p in (await _search(client, world.clerk_a, name="sreymom"))["items"]] == [person["id"]]
-    assert (await _search(client, world.clerk_a, name=person["given_name"]))["total"] == 0
+    # Others' made-up names may resemble the old one (the search forgives spelling): this person is not found by it.
+    assert person["id"] not in [p["id"] for p in (await _search(client, world.clerk_a, name=person["given_name"]))["items"]]
 
 
 async def test_changing_the_birth_date_keeps_the_birth_year_in_step(client, world):

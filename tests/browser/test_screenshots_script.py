@@ -32,4 +32,5 @@ async def test_the_screenshots_script_photographs_a_screen_in_khmer_and_english(
 def test_every_screen_of_the_script_is_in_docs_in_khmer_and_english():
     assert len(SCREENS) >= 10, SCREENS
     expected = sorted(f"{screen}-{language}.png" for screen in SCREENS for language in ("km", "en"))
-    assert sorted(path.name for path in (ROOT / "docs" / "screenshots").glob("*.png")) == expected
+    # The dashboard's screenshots (dashboard-*, office-report-*) come from its browser test, not this script.
+    assert sorted(path.name for path in (ROOT / "docs" / "screenshots").glob("console-*.png")) == expected

@@ -1,4 +1,4 @@
-"""Every string the console shows comes from its catalogues (issue 16): each key its modules name, literally
+r"""Every string the console shows comes from its catalogues (issue 16): each key its modules name, literally
 or as a family (`t(\`outcome.${value}\`)` for each value the API may send), is in Khmer, English and French.
 The browser tests catch the rest at run time (a missing key is a console error)."""
 

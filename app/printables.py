@@ -75,7 +75,8 @@ def render(name: str, **values: object) -> str:
     the template's list."""
     language = current_language()
     filled = {key: _escaped(_said(key, value, language)) for key, value in values.items()}
-    filled["font"] = html.escape(f"{console.assets().prefix}/{FONT}", quote=True)
+    font = html.escape(f"{console.assets().prefix}/{FONT}", quote=True)
+    filled["style"] = _template("printable.css").substitute(font=font)
     return _template(template_name(name, language)).substitute(filled)
 
 

@@ -238,3 +238,9 @@ def make_account(app, settings: Settings, world: World):
 @pytest.fixture
 def backend(database_url: str) -> str:
     return "postgres" if database_url.startswith("postgresql") else "sqlite"
+
+
+def pytest_collection_modifyitems(items):
+    """The browser files first: they are the longest, and with two processes (`make test`) a long file started
+    last keeps one process busy while the other idles."""
+    items.sort(key=lambda item: "/tests/browser/" not in str(item.path))  # a stable sort: order kept otherwise
